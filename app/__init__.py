@@ -1,0 +1,1 @@
+"""The `frob` command line and the Streamlit app."""

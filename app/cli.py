@@ -1,0 +1,182 @@
+"""`frob`: the command line. Every `FrobError` becomes one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from frobnoscope.scenes.errors import FrobError
+
+app = typer.Typer(help="frobnoscope: interpretability for image models where the right answer is known.", no_args_is_help=True)
+scenes_app = typer.Typer(help="Procedural scenes with exact ground truth, and datasets of them.", no_args_is_help=True)
+app.add_typer(scenes_app, name="scenes")
+console = Console(stderr=True)
+
+
+def _settings(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise FrobError(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+class _Rate(TextColumn):
+    """Frames per second since the job (re)started."""
+
+    def __init__(self):
+        super().__init__("")
+        self.started = time.perf_counter()
+        self.initial = None
+
+    def render(self, task):
+        if self.initial is None:
+            self.initial = task.completed
+        elapsed = time.perf_counter() - self.started
+        rate = (task.completed - self.initial) / elapsed if elapsed > 0 else 0.0
+        return f"{rate:6.1f} frames/s"
+
+
+@scenes_app.command("generate")
+def generate_command(
+    family: str = typer.Option("tabletop", help="tabletop, shapes3d or orbit"),
+    n: int = typer.Option(None, help="number of frames (shapes3d: omit; it is the grid size)"),
+    res: int = typer.Option(None, help="image width and height in pixels (default: the family's)"),
+    seed: int = typer.Option(0, help="job seed; frame k uses numpy.random.default_rng([seed, k])"),
+    out: Path = typer.Option(..., help="dataset directory (created; an unfinished one is resumed)"),
+    workers: int = typer.Option(1, help="worker processes, one OpenGL context each"),
+    settings: list[str] = typer.Option([], "--set", help="family setting key=value (repeatable), e.g. max_objects=3"),
+    chunk_frames: int = typer.Option(8, help="frames per zarr chunk (and per unit of resumable work)"),
+):
+    """Render a family's frames with every ground-truth channel into a zarr dataset."""
+    from frobnoscope.scenes.families import make_family
+    from frobnoscope.scenes.generate import generate
+
+    config = _settings(settings)
+    if res is not None:
+        config["res"] = str(res)
+    make_family(family, seed, config)  # fail on a bad family or setting before drawing a progress bar
+    if chunk_frames < 1:
+        raise FrobError("--chunk-frames must be at least 1")
+    columns = (TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("frames", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        store = generate(family, n=n, seed=seed, out=out, workers=workers, settings=config,
+                         chunk_frames=chunk_frames, on_progress=on_progress)
+    _print_summary(store)
+
+
+def _print_summary(store) -> None:
+    from frobnoscope.scenes.store import DatasetStore
+
+    assert isinstance(store, DatasetStore)
+    manifest = store.manifest
+    params = manifest["params"]
+    out = Console()
+    out.print(f"[bold]{store.path}[/bold]: {manifest['n']} frames of {params['family']} "
+              f"(seed {params['seed']}) at {manifest['width']}x{manifest['height']}, "
+              f"{'complete' if store.complete else 'INCOMPLETE'}")
+    table = Table("channel", "dtype", "shape", "stored")
+    for name, info in manifest["channels"].items():
+        size = sum(f.stat().st_size for f in (store.path / name).rglob("*") if f.is_file())
+        table.add_row(name, info["dtype"], "x".join(map(str, info["shape"])), f"{size / 1e6:.1f} MB")
+    out.print(table)
+    frames = manifest["frames"]
+    splits = {}
+    for frame in frames:
+        splits[frame["split"]] = splits.get(frame["split"], 0) + 1
+    if None not in splits:
+        out.print("splits: " + ", ".join(f"{k} {v}" for k, v in splits.items()))
+    counts = [len(f["spec"]["objects"]) for f in frames]
+    out.print(f"objects per frame: min {min(counts)}, mean {sum(counts) / len(counts):.2f}, max {max(counts)}")
+
+
+@scenes_app.command("info")
+def info_command(data_dir: Path = typer.Argument(..., help="dataset directory")):
+    """Print a dataset's summary: size, channels, splits."""
+    from frobnoscope.scenes.store import DatasetStore
+
+    _print_summary(DatasetStore.open(data_dir))
+
+
+@scenes_app.command("verify")
+def verify_command(data_dir: Path = typer.Argument(..., help="dataset directory")):
+    """Recompute every frame's checksums and name any damaged frame (exit code 1 if any)."""
+    from frobnoscope.scenes.store import DatasetStore
+
+    store = DatasetStore.open(data_dir)
+    if not store.complete:
+        raise FrobError(f"{data_dir} is unfinished; rerun the `frob scenes generate` command that made it to finish it")
+    with Progress(TextColumn("[bold]verify"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+        task = progress.add_task("frames", total=len(store))
+        damaged = store.damaged_frames(on_block=lambda count: progress.advance(task, count))
+    if damaged:
+        listed = "; ".join(f"frame {k} ({', '.join(names)})" for k, names in sorted(damaged.items())[:20])
+        more = f"; and {len(damaged) - 20} more" if len(damaged) > 20 else ""
+        console.print(f"damaged: {len(damaged)} of {len(store)} frames: {listed}{more}")
+        raise typer.Exit(1)
+    Console().print(f"ok: all {len(store)} frames match their checksums")
+
+
+@scenes_app.command("show")
+def show_command(
+    spec_or_family: str = typer.Argument(..., help="a scene spec file (.json/.yaml) or a family name"),
+    seed: int = typer.Option(0, help="family seed"),
+    frame: int = typer.Option(0, help="frame index within the family"),
+    res: int = typer.Option(256, help="image size for a family frame"),
+    settings: list[str] = typer.Option([], "--set", help="family setting key=value (repeatable)"),
+    out: Path = typer.Option(None, help="PNG to write (default: preview-<name>.png)"),
+):
+    """Render one frame and write a contact sheet of RGB and every ground-truth channel."""
+    from frobnoscope.scenes.families import FAMILIES, make_family
+    from frobnoscope.scenes.generate import render_frame
+    from frobnoscope.scenes.preview import contact_sheet
+    from frobnoscope.scenes.render import Renderer
+    from frobnoscope.scenes.spec import load_spec
+
+    path = Path(spec_or_family)
+    if path.suffix in (".json", ".yaml", ".yml") or path.exists():
+        spec = load_spec(path)
+        from frobnoscope.scenes.families.base import Family, Frame
+
+        class _OneSpec(Family):
+            name = path.stem
+
+            def frame(self, k):
+                return Frame(spec=spec, factors={})
+
+        family, title = _OneSpec(None, seed), str(path)
+    elif spec_or_family in FAMILIES:
+        family = make_family(spec_or_family, seed, {**_settings(settings), "res": str(res)})
+        title = f"{spec_or_family} seed {seed} frame {frame}"
+    else:
+        raise FrobError(f"{spec_or_family!r} is neither a spec file nor a family; families: {', '.join(FAMILIES)}")
+    out = out or Path(f"preview-{family.name}.png")
+    with Renderer() as renderer:
+        channels = render_frame(family, frame, renderer, {})
+    contact_sheet(channels, out, title)
+    Console().print(f"wrote {out}")
+
+
+def main() -> None:
+    try:
+        app()
+    except FrobError as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

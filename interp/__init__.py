@@ -1,0 +1,1 @@
+"""Activation capture, probes, SAEs, attribution: see the issues that build them."""

@@ -1,0 +1,1 @@
+"""Model adapters (autoencoders, SD VAEs, coordinate MLPs): see the issues that build them."""

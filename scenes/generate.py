@@ -1,0 +1,184 @@
+"""`generate`: render a family's frames with every ground-truth channel into a `DatasetStore`.
+
+Work is done in blocks of `chunk_frames` frames (one zarr chunk per channel). Each finished block
+is appended to `progress.jsonl` with its checksums; a rerun of the same command skips the blocks
+listed there and redoes any other (a block cut off half-written is simply written again). When all
+blocks are done the checksums move into `manifest.json` (atomic rename) and the journal is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shlex
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .errors import StoreError
+from .families import Family, make_family
+from .ground_truth import ground_truth
+from .render import Renderer
+from .scene import Scene
+from .store import FORMAT, MANIFEST, DatasetStore, package_version, read_manifest, write_json_atomic
+
+JOURNAL = "progress.jsonl"
+DEFAULT_CHUNK_FRAMES = 8
+
+
+def render_frame(family: Family, k: int, renderer: Renderer, scenes: dict) -> dict[str, np.ndarray]:
+    """RGB and every ground-truth channel of frame k. `scenes` caches built scenes by `scene_key`."""
+    frame = family.frame(k)
+    scene = scenes.get(frame.scene_key) if frame.scene_key is not None else None
+    if scene is None:
+        scene = Scene(frame.spec)
+        if frame.scene_key is not None:
+            scenes[frame.scene_key] = scene
+    channels = ground_truth(scene, frame.spec.camera)
+    channels["rgb"] = renderer.render(scene, frame.spec.camera).rgb
+    return channels
+
+
+class _Worker:
+    """Per-process state: the family, an OpenGL context and the open store."""
+
+    def __init__(self, family_name: str, seed: int, config: dict, out: str):
+        self.family = make_family(family_name, seed, config)
+        self.renderer = Renderer()
+        self.store = DatasetStore.open(out)
+        self.scenes: dict = {}
+
+    def block(self, start: int, stop: int) -> tuple[int, list[dict[str, str]]]:
+        frames = [render_frame(self.family, k, self.renderer, self.scenes) for k in range(start, stop)]
+        return start, self.store.write_block(start, frames)
+
+
+_worker: _Worker | None = None
+
+
+def _init_worker(*args) -> None:
+    global _worker
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _worker = _Worker(*args)
+
+
+def _run_block(bounds: tuple[int, int]):
+    return _worker.block(*bounds)
+
+
+def _params(family: Family, n: int, chunk_frames: int) -> dict:
+    return {"family": family.name, "seed": family.seed, "n": n, "config": family.config.model_dump(), "chunk_frames": chunk_frames}
+
+
+def _read_journal(path: Path) -> dict[int, list[dict[str, str]]]:
+    """Finished blocks by start frame; a line cut short by a kill is ignored (that block is redone)."""
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+                done[int(entry["start"])] = entry["checksums"]
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+    return done
+
+
+def _prepare(out: Path, family: Family, n: int, chunk_frames: int) -> DatasetStore:
+    params = _params(family, n, chunk_frames)
+    if out.exists() and any(out.iterdir()):
+        manifest = read_manifest(out) if (out / MANIFEST).exists() else None
+        if manifest is None:
+            raise StoreError(f"{out} exists and is not a frobnoscope dataset; choose an empty or new --out")
+        if manifest["params"] != params:
+            differ = [k for k in params if manifest["params"].get(k) != params[k]]
+            raise StoreError(f"{out} was made with different parameters ({', '.join(differ)}); choose another --out or delete it")
+        return DatasetStore(out, manifest)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise StoreError(f"cannot write to {out}: {error.strerror}; choose a writable --out") from None
+    frames = [family.frame(k) for k in range(n)]
+    first = frames[0].spec.camera
+    manifest = {
+        "format": FORMAT, "package_version": package_version(), "command": shlex.join(sys.argv),
+        "params": params, "n": n, "height": first.height, "width": first.width,
+        "n_lights": max(len(f.spec.lights) for f in frames), "chunk_frames": chunk_frames,
+        "channels": {}, "complete": False,
+        "frames": [{"index": k, "split": f.split, "factors": f.factors, "spec": f.spec.model_dump(mode="json")}
+                   for k, f in enumerate(frames)],
+    }
+    from .channels import CHANNELS, pixel_shape
+
+    manifest["channels"] = {
+        c.name: {"dtype": c.dtype, "shape": [n, first.height, first.width, *pixel_shape(c, manifest["n_lights"])], "meaning": c.meaning}
+        for c in CHANNELS
+    }
+    cameras = np.stack([f.spec.camera.pose() for f in frames])
+    intrinsics = np.stack([f.spec.camera.intrinsics() for f in frames])
+    return DatasetStore.create(out, manifest, cameras=cameras, intrinsics=intrinsics)
+
+
+def generate(
+    family_name: str, *, n: int | None, seed: int, out, workers: int = 1, settings: dict | None = None,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES, on_progress: Callable[[int, int], None] | None = None,
+) -> DatasetStore:
+    """Generate (or finish) a dataset. `on_progress(done, total)` is called after every block."""
+    family = make_family(family_name, seed, settings)
+    if n is None:
+        n = family.default_n()
+        if n is None:
+            raise StoreError(f"family {family_name} needs --n (the number of frames)")
+    if family.default_n() is not None and n != family.default_n():
+        raise StoreError(f"{family_name} is a full grid of {family.default_n()} frames; omit --n or change the grid levels")
+    if n < 1:
+        raise StoreError("--n must be at least 1")
+    if workers < 1:
+        raise StoreError("--workers must be at least 1")
+    out = Path(out)
+    store = _prepare(out, family, n, chunk_frames)
+    if store.complete:
+        if on_progress:
+            on_progress(n, n)
+        return store
+    journal_path = out / JOURNAL
+    done = _read_journal(journal_path)
+    todo = [(s, min(s + chunk_frames, n)) for s in range(0, n, chunk_frames) if s not in done]
+    finished = n - sum(stop - start for start, stop in todo)
+    if on_progress:
+        on_progress(finished, n)
+    with open(journal_path, "a") as journal:
+        for start, checksums in _run_blocks(todo, family, seed, settings, out, workers):
+            journal.write(json.dumps({"start": start, "checksums": checksums}) + "\n")
+            journal.flush()
+            done[start] = checksums
+            finished += len(checksums)
+            if on_progress:
+                on_progress(finished, n)
+    for start, checksums in done.items():
+        for offset, frame_checksums in enumerate(checksums):
+            store.manifest["frames"][start + offset]["checksums"] = frame_checksums
+    store.manifest["complete"] = True
+    write_json_atomic(out / MANIFEST, store.manifest)
+    journal_path.unlink(missing_ok=True)
+    return store
+
+
+def _run_blocks(todo, family: Family, seed, settings, out: Path, workers: int) -> Iterable:
+    args = (family.name, seed, family.config.model_dump(), str(out))
+    if workers == 1 or len(todo) <= 1:
+        _init_worker(*args)
+        try:
+            yield from (_run_block(bounds) for bounds in todo)
+        finally:
+            _worker.renderer.close()
+        return
+    # forkserver: workers start from a clean process (no zarr threads, no OpenGL context inherited)
+    context = multiprocessing.get_context("forkserver")
+    with context.Pool(workers, initializer=_init_worker, initargs=args) as pool:
+        yield from pool.imap_unordered(_run_block, todo)

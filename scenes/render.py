@@ -1,0 +1,196 @@
+"""RGB (plus depth and segmentation) through pyrender, headless: EGL first, OSMesa as the fallback.
+
+The renderer draws `Scene`'s own world-space triangles, normals and uvs, so its pixels line up with
+the ray-cast ground truth. It keeps one OpenGL context per process; use one `Renderer` per worker.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .colors import render_to_linear
+from .errors import RendererUnavailable
+from .scene import Scene
+from .spec import Camera, DirectionalLight, PointLight, SpotLight
+from .textures import texture_image
+
+PLATFORM_LIBRARIES = {"egl": ("EGL", "libegl1 libegl-mesa0 libgl1-mesa-dri"), "osmesa": ("OSMesa", "libosmesa6")}
+
+
+def choose_platform() -> str:
+    """Pick PyOpenGL's headless platform (respecting PYOPENGL_PLATFORM) before OpenGL is imported."""
+    chosen = os.environ.get("PYOPENGL_PLATFORM")
+    if chosen:
+        return chosen
+    for platform, (library, _) in PLATFORM_LIBRARIES.items():
+        if ctypes.util.find_library(library):
+            os.environ["PYOPENGL_PLATFORM"] = platform
+            return platform
+    packages = " or ".join(pkgs for _, pkgs in PLATFORM_LIBRARIES.values())
+    raise RendererUnavailable(f"no headless OpenGL: neither libEGL nor libOSMesa was found; install the Debian packages {packages}")
+
+
+@dataclass
+class Render:
+    rgb: np.ndarray  # (H, W, 3) float32 linear, decoded from pyrender's 8-bit gamma-2.2 output
+    depth_z: np.ndarray | None = None  # (H, W) float32 from the depth buffer, inf at background
+    object_id: np.ndarray | None = None  # (H, W) uint16 from the segmentation pass, 0 at background
+
+
+def _pose_looking_along(direction, position=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """A pose whose -Z axis points along `direction` (pyrender lights shine down their -Z)."""
+    forward = np.asarray(direction, dtype=float)
+    forward /= np.linalg.norm(forward)
+    helper = np.array([0.0, 1.0, 0.0]) if abs(forward[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    x = np.cross(helper, -forward)
+    x /= np.linalg.norm(x)
+    pose = np.eye(4)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = x, np.cross(-forward, x), -forward, position
+    return pose
+
+
+def _single_sample_framebuffers(pyrender_renderer_module) -> None:
+    """Make pyrender allocate its "multisample" buffers with one sample (it hard-codes 4).
+
+    With 4 samples pyrender's depth comes from one off-centre sample and colours are box-filtered;
+    with one, every pixel is the surface seen exactly through the pixel centre, as ground truth is.
+    """
+    allocate = pyrender_renderer_module.glRenderbufferStorageMultisample
+    if getattr(allocate, "single_sample", False):
+        return
+
+    def single_sample(target, _samples, internal_format, width, height):
+        return allocate(target, 0, internal_format, width, height)
+
+    single_sample.single_sample = True
+    pyrender_renderer_module.glRenderbufferStorageMultisample = single_sample
+
+
+class Renderer:
+    """`with Renderer() as r: r.render(scene, camera)`.
+
+    By default each pixel is shaded once, at its centre, exactly where the ground truth is cast;
+    `antialias=True` restores pyrender's 4x MSAA for prettier edges (one choice per process).
+    """
+
+    def __init__(self, antialias: bool = False):
+        choose_platform()
+        try:
+            import pyrender
+        except Exception as error:  # PyOpenGL raises assorted errors when the platform library is broken
+            raise RendererUnavailable(f"cannot load pyrender with PYOPENGL_PLATFORM={os.environ['PYOPENGL_PLATFORM']}: {error}") from None
+        self._pyrender = pyrender
+        if not antialias:
+            _single_sample_framebuffers(pyrender.renderer)
+        self._offscreen = None
+        self._light_pool: dict[tuple[str, int], object] = {}
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._offscreen is not None:
+            self._offscreen.delete()
+            self._offscreen = None
+
+    def _context(self, width: int, height: int):
+        if self._offscreen is None:
+            try:
+                self._offscreen = self._pyrender.OffscreenRenderer(width, height)
+            except Exception as error:
+                platform = os.environ["PYOPENGL_PLATFORM"]
+                library, packages = PLATFORM_LIBRARIES.get(platform, (platform, "Mesa"))
+                raise RendererUnavailable(
+                    f"cannot create a headless OpenGL context with {library}: {error}; install the Debian packages "
+                    f"{packages}, or set PYOPENGL_PLATFORM=osmesa"
+                ) from None
+        else:
+            self._offscreen.viewport_width, self._offscreen.viewport_height = width, height
+        return self._offscreen
+
+    def _material(self, material):
+        pr = self._pyrender
+        if material.texture is None:
+            return pr.MetallicRoughnessMaterial(
+                baseColorFactor=(*material.base_color, 1.0), metallicFactor=material.metallic,
+                roughnessFactor=material.roughness,
+            )
+        sampler = pr.Sampler(magFilter=pr.constants.GLTF.NEAREST, minFilter=pr.constants.GLTF.NEAREST)
+        texture = pr.Texture(source=texture_image(material.texture), source_channels="RGBA", sampler=sampler)
+        return pr.MetallicRoughnessMaterial(
+            baseColorFactor=(1.0, 1.0, 1.0, 1.0), baseColorTexture=texture,
+            metallicFactor=material.metallic, roughnessFactor=material.roughness,
+        )
+
+    def _light(self, light, slot: int):
+        """A pyrender light for `light`, reused across frames so its shadow map is allocated once."""
+        pr = self._pyrender
+        kinds = {"directional": pr.DirectionalLight, "point": pr.PointLight, "spot": pr.SpotLight}
+        node_light = self._light_pool.setdefault((light.kind, slot), kinds[light.kind]())
+        node_light.color, node_light.intensity = np.asarray(light.color), light.intensity
+        if isinstance(light, DirectionalLight):
+            return node_light, _pose_looking_along(light.direction)
+        if isinstance(light, PointLight):
+            pose = np.eye(4)
+            pose[:3, 3] = light.position
+            return node_light, pose
+        assert isinstance(light, SpotLight)
+        node_light.outerConeAngle = np.radians(light.outer_cone_deg)
+        node_light.innerConeAngle = np.radians(light.inner_cone_deg)
+        return node_light, _pose_looking_along(light.direction, light.position)
+
+    def _pyrender_scene(self, scene: Scene, camera: Camera, neutral: bool):
+        pr = self._pyrender
+        spec = scene.spec
+        ambient = (1.0, 1.0, 1.0) if neutral else spec.ambient
+        out = pr.Scene(bg_color=(*spec.background, 0.0), ambient_light=ambient)
+        object_nodes = []
+        for index, obj in enumerate(spec.objects):
+            faces = scene.object_faces(index)
+            corners = slice(3 * faces.start, 3 * faces.stop)
+            primitive = pr.Primitive(
+                positions=scene.corners[corners].astype(np.float32),
+                normals=scene.corner_normals[corners].astype(np.float32),
+                texcoord_0=scene.corner_uv[corners].astype(np.float32),
+                material=self._material(obj.material),
+            )
+            object_nodes.append(out.add(pr.Mesh([primitive]), name=obj.name))
+        if not neutral:
+            for slot, light in enumerate(spec.lights):
+                node_light, pose = self._light(light, slot)
+                out.add(node_light, pose=pose)
+        intrinsics = pr.IntrinsicsCamera(camera.fx, camera.fy, camera.cx, camera.cy, znear=camera.znear, zfar=camera.zfar)
+        out.add(intrinsics, pose=camera.pose())
+        return out, object_nodes
+
+    def render(
+        self, scene: Scene, camera: Camera, *, shadows: bool = True, depth: bool = False,
+        segmentation: bool = False, neutral: bool = False,
+    ) -> Render:
+        """Render linear RGB; optionally pyrender's depth (`depth_z`) and segmentation (`object_id`).
+
+        `neutral=True` lights the scene with white ambient light only, so RGB equals the albedo
+        (up to the 8-bit output). Shadows: pyrender's shadow maps for directional and spot lights.
+        """
+        pr = self._pyrender
+        renderer = self._context(camera.width, camera.height)
+        pr_scene, object_nodes = self._pyrender_scene(scene, camera, neutral)
+        flags = pr.RenderFlags.NONE
+        if shadows:
+            flags |= pr.RenderFlags.SHADOWS_DIRECTIONAL | pr.RenderFlags.SHADOWS_SPOT
+        color, depth_buffer = renderer.render(pr_scene, flags=flags)
+        result = Render(rgb=render_to_linear(color))
+        if depth:
+            result.depth_z = np.where(depth_buffer > 0, depth_buffer, np.inf).astype(np.float32)
+        if segmentation:
+            colors = {node: ((i + 1) & 255, (i + 1) >> 8, 0) for i, node in enumerate(object_nodes)}
+            seg, _ = renderer.render(pr_scene, flags=pr.RenderFlags.SEG, seg_node_map=colors)
+            result.object_id = (seg[..., 0].astype(np.uint16) | (seg[..., 1].astype(np.uint16) << 8))
+        return result
