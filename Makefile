@@ -1,0 +1,38 @@
+# frobnoscope: `make demo` and `make test` work on a fresh machine (Debian/Ubuntu, Python 3.11).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo bench check-system clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml | check-system
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# pyrender renders headless through EGL (Mesa's llvmpipe needs no GPU) or, failing that, OSMesa.
+check-system:
+	@if ldconfig -p | grep -q 'libEGL.so.1 ' && ldconfig -p | grep -q 'libGL.so.1 '; then :; \
+	elif ldconfig -p | grep -q 'libOSMesa.so'; then :; \
+	else echo "error: no headless OpenGL; install the Debian packages: sudo apt-get install libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri (or libosmesa6)"; exit 1; fi
+
+test: install
+	$(PY) -m pytest -q -n 2 tests
+
+demo: install
+	rm -rf demo-data/tabletop
+	$(VENV)/bin/frob scenes generate --family tabletop --n 200 --res 128 --seed 0 --workers 2 --out demo-data/tabletop
+	$(VENV)/bin/frob scenes verify demo-data/tabletop
+	$(VENV)/bin/frob scenes show tabletop --seed 0 --out demo-data/preview-tabletop.png
+
+bench: install
+	$(PY) bench/bench_scenes.py
+
+clean:
+	rm -rf $(VENV) demo-data bench-data
