@@ -58,12 +58,12 @@ def generate_command(
 ):
     """Render a family's frames with every ground-truth channel into a zarr dataset."""
     from frobnoscope.scenes.families import make_family
-    from frobnoscope.scenes.generate import generate
+    from frobnoscope.scenes.generate import frame_count, generate
 
     config = _settings(settings)
     if res is not None:
         config["res"] = str(res)
-    make_family(family, seed, config)  # fail on a bad family or setting before drawing a progress bar
+    frame_count(make_family(family, seed, config), n, workers)  # fail on bad input before drawing a progress bar
     if chunk_frames < 1:
         raise FrobError("--chunk-frames must be at least 1")
     columns = (TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn())

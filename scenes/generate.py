@@ -124,22 +124,28 @@ def _prepare(out: Path, family: Family, n: int, chunk_frames: int) -> DatasetSto
     return DatasetStore.create(out, manifest, cameras=cameras, intrinsics=intrinsics)
 
 
+def frame_count(family: Family, n: int | None, workers: int = 1) -> int:
+    """The job's number of frames, checked against the family (a full grid fixes it)."""
+    if n is None:
+        n = family.default_n()
+        if n is None:
+            raise StoreError(f"family {family.name} needs --n (the number of frames)")
+    if family.default_n() is not None and n != family.default_n():
+        raise StoreError(f"{family.name} is a full grid of {family.default_n()} frames; omit --n or change the grid levels")
+    if n < 1:
+        raise StoreError("--n must be at least 1")
+    if workers < 1:
+        raise StoreError("--workers must be at least 1")
+    return n
+
+
 def generate(
     family_name: str, *, n: int | None, seed: int, out, workers: int = 1, settings: dict | None = None,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES, on_progress: Callable[[int, int], None] | None = None,
 ) -> DatasetStore:
     """Generate (or finish) a dataset. `on_progress(done, total)` is called after every block."""
     family = make_family(family_name, seed, settings)
-    if n is None:
-        n = family.default_n()
-        if n is None:
-            raise StoreError(f"family {family_name} needs --n (the number of frames)")
-    if family.default_n() is not None and n != family.default_n():
-        raise StoreError(f"{family_name} is a full grid of {family.default_n()} frames; omit --n or change the grid levels")
-    if n < 1:
-        raise StoreError("--n must be at least 1")
-    if workers < 1:
-        raise StoreError("--workers must be at least 1")
+    n = frame_count(family, n, workers)
     out = Path(out)
     store = _prepare(out, family, n, chunk_frames)
     if store.complete:
@@ -153,7 +159,7 @@ def generate(
     if on_progress:
         on_progress(finished, n)
     with open(journal_path, "a") as journal:
-        for start, checksums in _run_blocks(todo, family, seed, settings, out, workers):
+        for start, checksums in _run_blocks(todo, family, out, workers):
             journal.write(json.dumps({"start": start, "checksums": checksums}) + "\n")
             journal.flush()
             done[start] = checksums
@@ -169,8 +175,8 @@ def generate(
     return store
 
 
-def _run_blocks(todo, family: Family, seed, settings, out: Path, workers: int) -> Iterable:
-    args = (family.name, seed, family.config.model_dump(), str(out))
+def _run_blocks(todo, family: Family, out: Path, workers: int) -> Iterable:
+    args = (family.name, family.seed, family.config.model_dump(), str(out))
     if workers == 1 or len(todo) <= 1:
         _init_worker(*args)
         try:

@@ -6,6 +6,7 @@ the ray-cast ground truth. It keeps one OpenGL context per process; use one `Ren
 
 from __future__ import annotations
 
+import atexit
 import ctypes.util
 import os
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from .scene import Scene
 from .spec import Camera, DirectionalLight, PointLight, SpotLight
 from .textures import texture_image
 
+_offscreen = None  # the process's one pyrender.OffscreenRenderer (see `Renderer.close`)
 PLATFORM_LIBRARIES = {"egl": ("EGL", "libegl1 libegl-mesa0 libgl1-mesa-dri"), "osmesa": ("OSMesa", "libosmesa6")}
 
 
@@ -71,7 +73,7 @@ def _single_sample_framebuffers(pyrender_renderer_module) -> None:
 
 
 class Renderer:
-    """`with Renderer() as r: r.render(scene, camera)`.
+    """`with Renderer() as r: r.render(scene, camera)`. Renderers in one process share one context.
 
     By default each pixel is shaded once, at its centre, exactly where the ground truth is cast;
     `antialias=True` restores pyrender's 4x MSAA for prettier edges (one choice per process).
@@ -86,7 +88,6 @@ class Renderer:
         self._pyrender = pyrender
         if not antialias:
             _single_sample_framebuffers(pyrender.renderer)
-        self._offscreen = None
         self._light_pool: dict[tuple[str, int], object] = {}
 
     def __enter__(self) -> Renderer:
@@ -96,14 +97,15 @@ class Renderer:
         self.close()
 
     def close(self) -> None:
-        if self._offscreen is not None:
-            self._offscreen.delete()
-            self._offscreen = None
+        """Forget this renderer's lights. The OpenGL context is per process and lives until exit:
+        EGL has one display per process, and terminating it would break every other renderer."""
+        self._light_pool.clear()
 
     def _context(self, width: int, height: int):
-        if self._offscreen is None:
+        global _offscreen
+        if _offscreen is None:
             try:
-                self._offscreen = self._pyrender.OffscreenRenderer(width, height)
+                _offscreen = self._pyrender.OffscreenRenderer(width, height)
             except Exception as error:
                 platform = os.environ["PYOPENGL_PLATFORM"]
                 library, packages = PLATFORM_LIBRARIES.get(platform, (platform, "Mesa"))
@@ -111,9 +113,10 @@ class Renderer:
                     f"cannot create a headless OpenGL context with {library}: {error}; install the Debian packages "
                     f"{packages}, or set PYOPENGL_PLATFORM=osmesa"
                 ) from None
+            atexit.register(_offscreen.delete)
         else:
-            self._offscreen.viewport_width, self._offscreen.viewport_height = width, height
-        return self._offscreen
+            _offscreen.viewport_width, _offscreen.viewport_height = width, height
+        return _offscreen
 
     def _material(self, material):
         pr = self._pyrender

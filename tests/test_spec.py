@@ -72,3 +72,17 @@ def test_look_at_gives_an_opengl_pose():
     np.testing.assert_allclose(pose[:3, 2], [0, 0, 1], atol=1e-12)  # camera looks down -Z, towards the origin
     np.testing.assert_allclose(pose[:3, 1], [0, 1, 0], atol=1e-12)
     assert camera.fx == pytest.approx(5.0)
+
+
+def test_missing_opengl_libraries_are_named(monkeypatch):
+    import ctypes.util
+
+    from frobnoscope.scenes import RendererUnavailable
+    from frobnoscope.scenes.render import choose_platform
+
+    monkeypatch.delenv("PYOPENGL_PLATFORM", raising=False)
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    with pytest.raises(RendererUnavailable, match="libegl1 .* or libosmesa6"):
+        choose_platform()
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libOSMesa.so.8" if name == "OSMesa" else None)
+    assert choose_platform() == "osmesa"
