@@ -80,7 +80,8 @@ def test_missing_opengl_libraries_are_named(monkeypatch):
     from frobnoscope.scenes import RendererUnavailable
     from frobnoscope.scenes.render import choose_platform
 
-    monkeypatch.delenv("PYOPENGL_PLATFORM", raising=False)
+    monkeypatch.setenv("PYOPENGL_PLATFORM", "egl")  # so that teardown restores the variable as it was
+    monkeypatch.delenv("PYOPENGL_PLATFORM")
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
     with pytest.raises(RendererUnavailable, match="libegl1 .* or libosmesa6"):
         choose_platform()
