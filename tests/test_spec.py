@@ -87,3 +87,13 @@ def test_missing_opengl_libraries_are_named(monkeypatch):
         choose_platform()
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libOSMesa.so.8" if name == "OSMesa" else None)
     assert choose_platform() == "osmesa"
+
+
+def test_readme_documents_every_channel():
+    from pathlib import Path
+
+    from frobnoscope.scenes.channels import CHANNELS
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for channel in CHANNELS:
+        assert f"| `{channel.name}` | {channel.dtype} |" in readme and channel.meaning in readme, channel.name
