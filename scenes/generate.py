@@ -61,8 +61,14 @@ _worker: _Worker | None = None
 
 def _init_worker(*args) -> None:
     global _worker
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     _worker = _Worker(*args)
+
+
+def _init_pool_worker(*args) -> None:
+    """One thread per worker process: the pool already keeps every core busy."""
+    for variable in ("LP_NUM_THREADS", "OMP_NUM_THREADS"):  # Mesa llvmpipe's rasterizer threads, BLAS
+        os.environ[variable] = "1"
+    _init_worker(*args)
 
 
 def _run_block(bounds: tuple[int, int]):
@@ -186,5 +192,5 @@ def _run_blocks(todo, family: Family, out: Path, workers: int) -> Iterable:
         return
     # forkserver: workers start from a clean process (no zarr threads, no OpenGL context inherited)
     context = multiprocessing.get_context("forkserver")
-    with context.Pool(workers, initializer=_init_worker, initargs=args) as pool:
+    with context.Pool(workers, initializer=_init_pool_worker, initargs=args) as pool:
         yield from pool.imap_unordered(_run_block, todo)
