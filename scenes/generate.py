@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .channels import CHANNELS, pixel_shape
 from .errors import StoreError
 from .families import Family, make_family
 from .ground_truth import ground_truth
@@ -119,8 +120,6 @@ def _prepare(out: Path, family: Family, n: int, chunk_frames: int) -> DatasetSto
         "frames": [{"index": k, "split": f.split, "factors": f.factors, "spec": f.spec.model_dump(mode="json")}
                    for k, f in enumerate(frames)],
     }
-    from .channels import CHANNELS, pixel_shape
-
     manifest["channels"] = {
         c.name: {"dtype": c.dtype, "shape": [n, first.height, first.width, *pixel_shape(c, manifest["n_lights"])], "meaning": c.meaning}
         for c in CHANNELS

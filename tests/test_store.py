@@ -50,6 +50,7 @@ def test_store_layout_and_manifest(dataset):
     assert frame["factors"]["n_objects"] == len(frame["spec"]["objects"]) - 1
     np.testing.assert_allclose(dataset.channel("camera_to_world")[7], frame["spec"]["camera"]["camera_to_world"])
     assert set(frame["checksums"]) == {c.name for c in CHANNELS}
+    assert dataset.read_frame(7, ["shading"])["shading"].shape == (24, 24, 1)
     assert not (dataset.path / "progress.jsonl").exists()
 
 
