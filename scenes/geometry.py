@@ -57,11 +57,11 @@ def _unwrap_per_face(coord: np.ndarray) -> np.ndarray:
 
 def _fix_axis_corners(u: np.ndarray, on_axis: np.ndarray) -> np.ndarray:
     """Corners on the rotation axis have no angle: give them the mean angle of their face's others."""
-    per_face, axis_face = u.reshape(-1, 3).copy(), on_axis.reshape(-1, 3)
-    for face in np.flatnonzero(axis_face.any(axis=1)):
-        others = per_face[face][~axis_face[face]]
-        per_face[face][axis_face[face]] = others.mean() if len(others) else 0.5
-    return per_face.reshape(-1)
+    per_face, axis_face = u.reshape(-1, 3), on_axis.reshape(-1, 3)
+    others = (~axis_face).sum(axis=1)
+    mean_of_others = np.where(axis_face, 0, per_face).sum(axis=1) / np.maximum(others, 1)
+    mean_of_others = np.where(others > 0, mean_of_others, 0.5)
+    return np.where(axis_face, mean_of_others[:, None], per_face).reshape(-1)
 
 
 def _angular_u(corners: np.ndarray) -> np.ndarray:
