@@ -13,7 +13,10 @@ Columns (the `datasets` features live in each shard's schema metadata, so no car
     factor_<name>      typed      one column per factor (float64, int64, string, lists, list of object structs)
 
     from datasets import load_dataset
-    ds = load_dataset("parquet", data_files={"train": "out/data/train-*.parquet"}).with_format("numpy")
+    ds = load_dataset("parquet", data_files={"train": "out/data/train-*.parquet"}).with_format("numpy", dtype=None)
+
+(`dtype=None` keeps the stored dtypes: datasets' numpy format otherwise casts integers to int64 and floats,
+the float64 cameras included, to float32.)
 """
 
 from __future__ import annotations

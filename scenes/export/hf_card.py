@@ -55,7 +55,7 @@ def dataset_card(job: ExportJob, features, shards: ShardedFiles) -> str:
         + (f" (split {job.split} only)." if job.split else "."), "",
         "## Loading", "", "```python", "import numpy as np", "from datasets import load_dataset", "",
         f'ds = load_dataset("parquet", data_files={{{data_files}}})',
-        f'frame = ds["{splits[0]}"].with_format("numpy")[0]',
+        f'frame = ds["{splits[0]}"].with_format("numpy", dtype=None)[0]  # dtype=None: keep the stored dtypes',
         *(['rgb = (frame["rgb"].astype(np.float32) / 255) ** np.float32(2.2)  # the linear float32 of the source']
           if "rgb" in job.channels else []),
         "```", "",

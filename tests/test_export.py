@@ -1,0 +1,361 @@
+"""`frob export`: each format loaded by its real reader and compared with the store, channel by channel.
+
+Float and integer channels must come back bit-exact (inf on background included), RGB pixel-exact
+(the renderer's 8-bit values), cameras within 1e-6. nerfstudio's own dataparser runs only where
+FROB_NERFSTUDIO_PYTHON names a Python with nerfstudio installed (it needs its own environment).
+"""
+
+import dataclasses
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from frobnoscope.scenes.colors import linear_to_render, linear_to_srgb_u8, render_to_linear
+from frobnoscope.scenes.export import export, get_format
+from frobnoscope.scenes.export import webdataset as webdataset_format
+from frobnoscope.scenes.export.common import ExportError, rgb_to_u8
+from frobnoscope.scenes.export.nerfstudio import DEPTH_UNIT_SCALE_FACTOR, scene_points_from_nerfstudio
+from frobnoscope.scenes.generate import generate
+
+FROB = str(Path(sys.executable).parent / "frob")
+TINY = {"res": "32", "max_objects": "3"}
+ALL_CHANNELS = ["rgb", "depth_z", "depth_ray", "position_world", "normal_world", "normal_cam", "object_id", "shape_id",
+                "material_id", "albedo", "uv", "shading", "shadow", "specular", "edges"]
+
+
+@pytest.fixture(scope="module")
+def orbit(tmp_path_factory):
+    """12 views of one scene with train/val/test splits (4 frames per chunk, so reads cross chunks)."""
+    return generate("orbit", n=12, seed=1, out=tmp_path_factory.mktemp("data") / "orbit", settings=TINY, chunk_frames=4)
+
+
+@pytest.fixture(scope="module")
+def tabletop(tmp_path_factory):
+    return generate("tabletop", n=6, seed=2, out=tmp_path_factory.mktemp("data") / "tabletop", settings=TINY, chunk_frames=4)
+
+
+def store_arrays(store) -> dict[str, np.ndarray]:
+    return {name: store.channel(name)[:] for name in store.channel_names()}
+
+
+def assert_bit_exact(loaded, expected, what):
+    loaded = np.asarray(loaded)
+    assert loaded.dtype == expected.dtype and loaded.shape == expected.shape, what
+    assert np.array_equal(loaded.view(np.uint8), np.ascontiguousarray(expected).view(np.uint8)), what
+
+
+def assert_rgb_exact(png_u8, rgb_linear, what):
+    assert png_u8.dtype == np.uint8 and np.array_equal(png_u8, linear_to_render(rgb_linear)), what
+    assert np.array_equal(render_to_linear(png_u8), rgb_linear), what  # back to the store's float32, bit for bit
+
+
+# --- colour at the file boundary -------------------------------------------------------------
+
+
+def test_every_rendered_level_round_trips_through_the_8bit_file_encoding():
+    levels = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(rgb_to_u8(render_to_linear(levels)), levels)
+    # the exact sRGB curve would not: it merges levels, which is why exports keep the renderer's bytes
+    assert len(np.unique(linear_to_srgb_u8(render_to_linear(levels)))) < 256
+
+
+def test_store_rgb_is_exactly_encodable(orbit):
+    rgb = orbit.channel("rgb")[:]
+    assert np.array_equal(render_to_linear(rgb_to_u8(rgb)), rgb)
+
+
+# --- hf ----------------------------------------------------------------------------------------
+
+
+def test_hf_export_loads_with_datasets_losslessly(orbit, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    out = export(orbit.path, "hf", tmp_path / "hf")
+    expected, frames = store_arrays(orbit), orbit.manifest["frames"]
+    data_files = {split: sorted(glob.glob(str(out / "data" / f"{split}-*.parquet"))) for split in ("train", "val", "test")}
+    loaded = datasets.load_dataset("parquet", data_files=data_files)
+    assert isinstance(loaded["train"].features["rgb"], datasets.Image)
+    assert isinstance(loaded["train"].features["depth_z"], datasets.Array2D)
+    seen = []
+    for split, rows in loaded.items():
+        for row in rows.with_format("numpy", dtype=None):  # dtype=None: the stored dtypes, not datasets' casts
+            k = int(row["frobnoscope_index"])
+            seen.append(k)
+            assert frames[k]["split"] == split == row["split"]
+            assert_rgb_exact(row["rgb"], expected["rgb"][k], f"rgb {k}")
+            for name in ALL_CHANNELS[1:]:
+                assert_bit_exact(row[name], expected[name][k], f"{name} {k}")
+            np.testing.assert_allclose(row["camera_to_world"], expected["camera_to_world"][k], atol=1e-6)
+            np.testing.assert_allclose(row["intrinsics"], expected["intrinsics"][k], atol=1e-6)
+        for row in rows:  # factors as typed python values
+            factors = frames[row["frobnoscope_index"]]["factors"]
+            assert {name: row[f"factor_{name}"] for name in factors} == factors
+    assert sorted(seen) == list(range(12))
+    assert np.isinf(expected["depth_z"]).any()  # the comparison above covered background inf
+
+
+def test_hf_card_describes_features_and_loads_by_directory(orbit, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    out = export(orbit.path, "hf", tmp_path / "hf", channels=["depth_z"])
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\nlicense: cc-by-4.0") and "configs:" in card and "## Conventions" in card
+    assert "`depth_z`" in card and "`factor_objects`" in card
+    loaded = datasets.load_dataset(str(out))
+    assert set(loaded) == {"train", "val", "test"} and sum(len(s) for s in loaded.values()) == 12
+    assert "rgb" not in loaded["train"].column_names and "depth_z" in loaded["train"].column_names
+
+
+def test_hf_split_and_dataset_without_splits(orbit, tabletop, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    val = export(orbit.path, "hf", tmp_path / "val", split="val")
+    assert [p.name for p in (val / "data").iterdir()] == ["val-00000-of-00001.parquet"]
+    unsplit = export(tabletop.path, "hf", tmp_path / "tabletop")
+    rows = datasets.load_dataset("parquet", data_files=str(unsplit / "data" / "train-*.parquet"))["train"]
+    assert rows["frobnoscope_index"] == list(range(6)) and rows["split"] == [None] * 6
+    assert rows[0]["factor_n_objects"] == tabletop.manifest["frames"][0]["factors"]["n_objects"]
+
+
+# --- webdataset --------------------------------------------------------------------------------
+
+
+def test_webdataset_export_streams_losslessly(orbit, tmp_path):
+    wds = pytest.importorskip("webdataset")
+    out = export(orbit.path, "webdataset", tmp_path / "wds")
+    expected, frames = store_arrays(orbit), orbit.manifest["frames"]
+    shards = sorted(str(p) for p in out.glob("*.tar"))
+    assert [Path(s).name for s in shards] == ["test-00000-of-00001.tar", "train-00000-of-00001.tar", "val-00000-of-00001.tar"]
+    seen = []
+    for sample in wds.WebDataset(shards, shardshuffle=False).decode("rgb8"):
+        k = int(sample["__key__"].removeprefix("frame_"))
+        seen.append(k)
+        assert Path(sample["__url__"]).name.startswith(frames[k]["split"] + "-")
+        assert_rgb_exact(sample["rgb.png"], expected["rgb"][k], f"rgb {k}")
+        for name in ALL_CHANNELS[1:]:
+            assert_bit_exact(sample[f"{name}.npy"], expected[name][k], f"{name} {k}")
+        camera = sample["camera.json"]
+        np.testing.assert_allclose(camera["camera_to_world"], expected["camera_to_world"][k], atol=1e-6)
+        np.testing.assert_allclose(camera["intrinsics"], expected["intrinsics"][k], atol=1e-6)
+        assert (camera["width"], camera["height"]) == (32, 32)
+        assert sample["factors.json"] == frames[k]["factors"]
+    assert sorted(seen) == list(range(12))
+
+
+def test_webdataset_channel_subset_and_split(orbit, tmp_path):
+    wds = pytest.importorskip("webdataset")
+    out = export(orbit.path, "webdataset", tmp_path / "wds", channels=["depth_z", "normal_world"], split="test")
+    samples = list(wds.WebDataset([str(p) for p in out.glob("*.tar")], shardshuffle=False).decode())
+    assert [s["__key__"] for s in samples] == ["frame_000000", "frame_000008"]
+    assert {k for k in samples[0] if not k.startswith("__")} == {"depth_z.npy", "normal_world.npy", "camera.json", "factors.json"}
+
+
+# --- nerfstudio --------------------------------------------------------------------------------
+
+
+def test_nerfstudio_export_matches_the_store(orbit, tmp_path):
+    out = export(orbit.path, "nerfstudio", tmp_path / "ns", channels=["rgb", "depth_z", "object_id", "normal_world"])
+    expected, frames = store_arrays(orbit), orbit.manifest["frames"]
+    transforms = json.loads((out / "transforms.json").read_text())
+    intrinsics = expected["intrinsics"][0]
+    assert transforms["camera_model"] == "PINHOLE" and (transforms["w"], transforms["h"]) == (32, 32)
+    np.testing.assert_allclose([transforms[k] for k in ("fl_x", "fl_y", "cx", "cy")],
+                               intrinsics[[0, 1, 0, 1], [0, 1, 2, 2]], atol=1e-6)
+    assert len(transforms["frames"]) == 12
+    for record in transforms["frames"]:
+        k = record["frobnoscope_index"]
+        np.testing.assert_allclose(record["transform_matrix"], expected["camera_to_world"][k], atol=1e-6)
+        assert_rgb_exact(np.asarray(Image.open(out / record["file_path"])), expected["rgb"][k], f"rgb {k}")
+        depth = np.load(out / record["depth_file_path"]) * DEPTH_UNIT_SCALE_FACTOR  # what nerfstudio does
+        finite = np.isfinite(expected["depth_z"][k])
+        np.testing.assert_allclose(depth[finite], expected["depth_z"][k][finite], rtol=1e-6)
+        assert (depth[~finite] == 0).all()
+        mask = np.asarray(Image.open(out / record["mask_path"]))
+        assert np.array_equal(mask > 0, expected["object_id"][k] > 0) and set(np.unique(mask)) <= {0, 255}
+        for name in ("depth_z", "object_id", "normal_world"):
+            assert_bit_exact(np.load(out / record[f"{name}_file_path"]), expected[name][k], f"{name} {k}")
+    for split in ("train", "val", "test"):
+        listed = [int(Path(p).stem.removeprefix("frame_")) for p in transforms[f"{split}_filenames"]]
+        assert listed == [k for k, f in enumerate(frames) if f["split"] == split]
+    frame_transform = json.loads((out / "frame_transform.json").read_text())
+    assert frame_transform["scene_from_nerfstudio"] == np.eye(4).tolist()
+    assert frame_transform["nerfstudio_dataparser"]["orientation_method"] == "none"
+
+
+def test_points_map_back_from_a_nerfstudio_frame():
+    rng = np.random.default_rng(0)
+    rotation, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    rotation *= np.sign(np.linalg.det(rotation))
+    transform, scale = np.hstack([rotation, rng.normal(size=(3, 1))]), 0.37
+    points = rng.normal(size=(10, 3))
+    in_nerfstudio = scale * (points @ rotation.T + transform[:, 3])  # what nerfstudio's dataparser applies
+    np.testing.assert_allclose(scene_points_from_nerfstudio(in_nerfstudio, transform.tolist(), scale), points, atol=1e-12)
+
+
+NERFSTUDIO_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
+    from nerfstudio.data.utils.data_utils import get_depth_image_from_path
+    config = NerfstudioDataParserConfig(data=Path(sys.argv[1]), orientation_method="none", center_method="none",
+                                        auto_scale_poses=False, scale_factor=1.0)
+    result = {}
+    for split in ("train", "val", "test"):
+        outputs = config.setup().get_dataparser_outputs(split=split)
+        cameras = outputs.cameras
+        depth_files = outputs.metadata["depth_filenames"]
+        scale = outputs.metadata["depth_unit_scale_factor"] * outputs.dataparser_scale
+        result[split] = {
+            "images": [str(p) for p in outputs.image_filenames], "masks": [str(p) for p in outputs.mask_filenames],
+            "camera_to_worlds": cameras.camera_to_worlds.tolist(), "fx": cameras.fx.flatten().tolist(),
+            "fy": cameras.fy.flatten().tolist(), "cx": cameras.cx.flatten().tolist(), "cy": cameras.cy.flatten().tolist(),
+            "width": cameras.width.flatten().tolist(), "height": cameras.height.flatten().tolist(),
+            "dataparser_transform": outputs.dataparser_transform.tolist(), "dataparser_scale": outputs.dataparser_scale,
+            "depths": [get_depth_image_from_path(Path(p), 32, 32, scale)[..., 0].tolist() for p in depth_files],
+        }
+    print(json.dumps(result))
+""")
+
+
+def test_nerfstudio_dataparser_reads_the_export(orbit, tmp_path):
+    python = os.environ.get("FROB_NERFSTUDIO_PYTHON")
+    if not python:
+        pytest.skip("set FROB_NERFSTUDIO_PYTHON to a Python with nerfstudio installed to run nerfstudio's own dataparser")
+    out = export(orbit.path, "nerfstudio", tmp_path / "ns")
+    result = subprocess.run([python, "-c", NERFSTUDIO_SCRIPT, str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parsed = json.loads(result.stdout.strip().splitlines()[-1])
+    expected, frames = store_arrays(orbit), orbit.manifest["frames"]
+    for split, loaded in parsed.items():
+        indices = [int(Path(p).stem.removeprefix("frame_")) for p in loaded["images"]]
+        assert indices == [k for k, f in enumerate(frames) if f["split"] == split]
+        assert [Path(p).name for p in loaded["masks"]] == [f"frame_{k:05d}.png" for k in indices]
+        np.testing.assert_allclose(loaded["dataparser_transform"], np.eye(4)[:3], atol=0)
+        assert loaded["dataparser_scale"] == 1.0
+        np.testing.assert_allclose(loaded["camera_to_worlds"], expected["camera_to_world"][indices, :3], atol=1e-6)
+        for key, (row, col) in {"fx": (0, 0), "fy": (1, 1), "cx": (0, 2), "cy": (1, 2)}.items():
+            np.testing.assert_allclose(loaded[key], expected["intrinsics"][indices, row, col], atol=1e-6)
+        assert loaded["width"] == loaded["height"] == [32] * len(indices)
+        for k, depth in zip(indices, loaded["depths"]):
+            depth, depth_z = np.asarray(depth), expected["depth_z"][k]
+            finite = np.isfinite(depth_z)
+            np.testing.assert_allclose(depth[finite], depth_z[finite], rtol=1e-6)
+            assert (depth[~finite] == 0).all()
+
+
+# --- nerf-synthetic ----------------------------------------------------------------------------
+
+
+def load_blender(basedir: Path):
+    """What the original NeRF's load_blender.py reads: per split, images from file_path + '.png' (RGBA), poses
+    from transform_matrix, focal = .5 * W / tan(.5 * camera_angle_x)."""
+    splits = {}
+    for split in ("train", "val", "test"):
+        meta = json.loads((basedir / f"transforms_{split}.json").read_text())
+        images = np.stack([np.asarray(Image.open(os.path.join(basedir, f["file_path"] + ".png"))) for f in meta["frames"]])
+        poses = np.array([f["transform_matrix"] for f in meta["frames"]])
+        focal = 0.5 * images.shape[2] / np.tan(0.5 * float(meta["camera_angle_x"]))
+        splits[split] = (images, poses, focal, meta["frames"])
+    return splits
+
+
+def test_nerf_synthetic_export_reads_as_the_original_loader_does(orbit, tmp_path):
+    out = export(orbit.path, "nerf-synthetic", tmp_path / "blender", channels=["depth_ray"])
+    expected, frames = store_arrays(orbit), orbit.manifest["frames"]
+    for split, (images, poses, focal, records) in load_blender(out).items():
+        indices = [r["frobnoscope_index"] for r in records]
+        assert indices == [k for k, f in enumerate(frames) if f["split"] == split]
+        assert [r["file_path"] for r in records] == [f"./{split}/r_{i}" for i in range(len(indices))]
+        assert images.shape == (len(indices), 32, 32, 4) and images.dtype == np.uint8
+        np.testing.assert_allclose(poses, expected["camera_to_world"][indices], atol=1e-6)
+        assert math.isclose(focal, expected["intrinsics"][0, 0, 0], rel_tol=1e-9)
+        for image, k, record in zip(images, indices, records):
+            assert_rgb_exact(image[..., :3], expected["rgb"][k], f"rgb {k}")
+            assert np.array_equal(image[..., 3], np.where(expected["object_id"][k] > 0, 255, 0))
+            assert_bit_exact(np.load(out / record["depth_ray_file_path"]), expected["depth_ray"][k], f"depth_ray {k}")
+            assert_bit_exact(np.load(out / record["object_id_file_path"]), expected["object_id"][k], f"object_id {k}")
+
+
+# --- errors and atomic output ------------------------------------------------------------------
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".partial"))
+
+
+def test_errors_name_the_problem_and_write_nothing(orbit, tabletop, tmp_path):
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    cases = [
+        (dict(data=orbit, fmt="parquet-ish", out=tmp_path / "a"), "unknown export format 'parquet-ish'; choose one of nerfstudio"),
+        (dict(data=orbit, fmt="hf", out=tmp_path / "a", channels=["depth"]), "has no channel 'depth'; channels: rgb, depth_z"),
+        (dict(data=orbit, fmt="hf", out=tmp_path / "a", channels=["intrinsics"]), "every export writes the cameras"),
+        (dict(data=orbit, fmt="webdataset", out=existing), "already exists; export never overwrites"),
+        (dict(data=orbit, fmt="webdataset", out=tmp_path / "a", split="holdout"), "unknown split 'holdout'"),
+        (dict(data=tabletop, fmt="hf", out=tmp_path / "a", split="val"), "has no splits; leave out --split"),
+        (dict(data=tabletop, fmt="nerf-synthetic", out=tmp_path / "a"), "needs train/val/test splits"),
+    ]
+    for case, message in cases:
+        with pytest.raises(ExportError, match=message):
+            export(case["data"].path, case["fmt"], case["out"], channels=case.get("channels"), split=case.get("split"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"]
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"] and (existing / "keep.txt").read_text() == "mine"
+
+
+def test_a_failed_export_leaves_no_output(orbit, tmp_path, monkeypatch):
+    fmt = get_format("webdataset")
+    written = []
+
+    def fail_halfway(job, directory, advance):
+        def advance_then_fail():
+            written.extend(directory.iterdir())
+            raise KeyboardInterrupt  # as if the user pressed ctrl-c mid-export
+
+        fmt.write(job, directory, advance_then_fail)
+
+    monkeypatch.setattr(webdataset_format, "FORMAT", dataclasses.replace(fmt, write=fail_halfway))
+    with pytest.raises(KeyboardInterrupt):
+        export(orbit.path, "webdataset", tmp_path / "out")
+    assert written and list(tmp_path.iterdir()) == []
+
+
+def test_missing_library_names_the_extra(orbit, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
+    with pytest.raises(ExportError, match=r"needs the Python package 'datasets'; install it with: pip install 'frobnoscope\[export\]'"):
+        export(orbit.path, "hf", tmp_path / "hf")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def frob(*args):
+    return subprocess.run([FROB, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_exports_and_prints_the_nerfstudio_flags(orbit, tmp_path):
+    result = frob("export", orbit.path, "--format", "nerfstudio", "--out", tmp_path / "ns", "--channels", "rgb,depth_z")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 12 frames (rgb, depth_z)" in result.stdout
+    assert "nerfstudio-data --orientation-method none --center-method none --auto-scale-poses False --scale-factor 1.0" in result.stdout
+    manifest = json.loads((tmp_path / "ns" / "manifest.json").read_text())
+    assert manifest["export_format"] == "nerfstudio" and manifest["channels"] == ["rgb", "depth_z"]
+    assert manifest["source"]["params"] == orbit.manifest["params"] and manifest["frames"] == list(range(12))
+
+
+def test_cli_errors_are_one_line_with_exit_code_2(orbit, tmp_path):
+    for args, message in [
+        (["--format", "tiff"], "unknown export format 'tiff'"),
+        (["--format", "hf", "--channels", "rgb,nope"], "has no channel 'nope'"),
+    ]:
+        result = frob("export", orbit.path, "--out", tmp_path / "x", *args)
+        assert result.returncode == 2 and message in result.stderr
+        assert result.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "x").exists()
