@@ -22,7 +22,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -143,7 +143,7 @@ class ExportFormat:
     default_channels: tuple[str, ...] | None = None  # without --channels; None: every channel
     libraries: tuple[str, ...] = ()  # importable modules from the `export` extra
     needs_splits: bool = False
-    notes: Callable[[Path], str] | None = field(default=None)  # what to tell the user after the export
+    notes: Callable[[Path], str] | None = None  # what to tell the user after the export
 
 
 # --- file encodings ---------------------------------------------------------------------------
