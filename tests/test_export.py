@@ -81,7 +81,7 @@ def test_hf_export_loads_with_datasets_losslessly(orbit, tmp_path):
     out = export(orbit.path, "hf", tmp_path / "hf")
     expected, frames = store_arrays(orbit), orbit.manifest["frames"]
     data_files = {split: sorted(glob.glob(str(out / "data" / f"{split}-*.parquet"))) for split in ("train", "val", "test")}
-    loaded = datasets.load_dataset("parquet", data_files=data_files)
+    loaded = datasets.load_dataset("parquet", data_files=data_files, cache_dir=tmp_path / "cache")
     assert isinstance(loaded["train"].features["rgb"], datasets.Image)
     assert isinstance(loaded["train"].features["depth_z"], datasets.Array2D)
     seen = []
@@ -108,7 +108,7 @@ def test_hf_card_describes_features_and_loads_by_directory(orbit, tmp_path):
     card = (out / "README.md").read_text()
     assert card.startswith("---\nlicense: cc-by-4.0") and "configs:" in card and "## Conventions" in card
     assert "`depth_z`" in card and "`factor_objects`" in card
-    loaded = datasets.load_dataset(str(out))
+    loaded = datasets.load_dataset(str(out), cache_dir=tmp_path / "cache")
     assert set(loaded) == {"train", "val", "test"} and sum(len(s) for s in loaded.values()) == 12
     assert "rgb" not in loaded["train"].column_names and "depth_z" in loaded["train"].column_names
 
@@ -118,7 +118,8 @@ def test_hf_split_and_dataset_without_splits(orbit, tabletop, tmp_path):
     val = export(orbit.path, "hf", tmp_path / "val", split="val")
     assert [p.name for p in (val / "data").iterdir()] == ["val-00000-of-00001.parquet"]
     unsplit = export(tabletop.path, "hf", tmp_path / "tabletop")
-    rows = datasets.load_dataset("parquet", data_files=str(unsplit / "data" / "train-*.parquet"))["train"]
+    rows = datasets.load_dataset("parquet", data_files=str(unsplit / "data" / "train-*.parquet"),
+                                  cache_dir=tmp_path / "cache")["train"]
     assert rows["frobnoscope_index"] == list(range(6)) and rows["split"] == [None] * 6
     assert rows[0]["factor_n_objects"] == tabletop.manifest["frames"][0]["factors"]["n_objects"]
 
