@@ -16,7 +16,8 @@ import trimesh
 from .errors import SpecError
 from .spec import Box, Capsule, Cone, Cylinder, MeshFile, Plane, Sphere, Torus
 
-SECTIONS = 64  # around an axis: chord error r * (1 - cos(pi / 64)) = 1.2e-3 r
+SECTIONS = 48  # around an axis: chord error r * (1 - cos(pi / 48)) = 2.1e-3 r
+SPHERE_SUBDIVISIONS = 3  # icosphere, 1280 faces: largest gap to the sphere 3.8e-3 r
 Z_TO_Y = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])  # trimesh builds along +Z
 
 
@@ -83,63 +84,92 @@ def _from_trimesh(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
     return _unmerged(mesh)
 
 
+# Each kind's mesh is built once at unit size, then fitted to a shape's sizes by a map that keeps every
+# corner on the analytic surface (a scale, or for capsule and torus a map of the profile), so a frame
+# of randomly sized primitives costs a few array operations per object instead of a fresh tessellation.
+
+
+@lru_cache(maxsize=None)
+def _unit_corners(kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Corners and face normals of the unit mesh of a kind (see `_fit`), built once per process."""
+    if kind == "sphere":  # radius 1
+        return _unmerged(trimesh.creation.icosphere(subdivisions=SPHERE_SUBDIVISIONS, radius=1.0))
+    if kind == "cylinder":  # radius 1, height 1
+        return _from_trimesh(trimesh.creation.cylinder(radius=1.0, height=1.0, sections=SECTIONS))
+    if kind == "cone":  # radius 1, height 1, centred
+        mesh = trimesh.creation.cone(radius=1.0, height=1.0, sections=SECTIONS)
+        mesh.apply_translation([0, 0, -0.5])
+        return _from_trimesh(mesh)
+    if kind == "capsule":  # radius 1, height 1: every corner has |y| >= 1/2
+        return _from_trimesh(trimesh.creation.capsule(height=1.0, radius=1.0, count=[SECTIONS, SECTIONS // 2]))
+    if kind == "torus":  # major radius 1, minor radius 1/2
+        mesh = trimesh.creation.torus(major_radius=1.0, minor_radius=0.5, major_sections=SECTIONS, minor_sections=SECTIONS // 2)
+        return _from_trimesh(mesh)
+    if kind == "box":  # unit cube
+        return _unmerged(trimesh.creation.box(extents=(1.0, 1.0, 1.0)))
+    raise ValueError(f"no unit mesh for {kind!r}")
+
+
+@lru_cache(maxsize=None)
+def _unit_angular_u(kind: str) -> np.ndarray:
+    """Angular texture coordinate of the unit mesh's corners: every fit keeps it."""
+    return _angular_u(_unit_corners(kind)[0])
+
+
 def _sphere(shape: Sphere) -> SurfaceMesh:
-    mesh = trimesh.creation.icosphere(subdivisions=4, radius=shape.radius)
-    corners, _ = _unmerged(mesh)
-    normals = _unit(corners)
-    v = 0.5 + np.arcsin(np.clip(normals[:, 1], -1, 1)) / np.pi
-    return SurfaceMesh(corners, normals, np.stack([_angular_u(corners), v], axis=1))
+    unit, _ = _unit_corners("sphere")
+    v = 0.5 + np.arcsin(np.clip(unit[:, 1], -1, 1)) / np.pi
+    return SurfaceMesh(unit * shape.radius, unit, np.stack([_unit_angular_u("sphere"), v], axis=1))
 
 
-def _revolved(corners, face_normals, radial_normal, v, cap_size) -> SurfaceMesh:
-    """Shared by cylinder, cone: side faces get cylindrical uv, flat caps a planar projection."""
-    is_cap = np.abs(face_normals[:, 1]) > 0.999
-    normals = np.where(is_cap[:, None], face_normals, radial_normal)
-    side_uv = np.stack([_angular_u(corners), v], axis=1)
-    cap_uv = corners[:, [0, 2]] / cap_size + 0.5
+def _revolved(kind: str, radius: float, height: float, radial_normal) -> SurfaceMesh:
+    """Cylinder and cone: the unit mesh scaled by (radius, height, radius); side faces get cylindrical
+    uv, flat caps a planar projection. `radial_normal(corners)` gives the side's shading normal."""
+    unit, unit_face_normals = _unit_corners(kind)
+    corners = unit * (radius, height, radius)
+    is_cap = np.abs(unit_face_normals[:, 1]) > 0.999
+    normals = np.where(is_cap[:, None], unit_face_normals, radial_normal(corners))
+    side_uv = np.stack([_unit_angular_u(kind), unit[:, 1] + 0.5], axis=1)
+    cap_uv = unit[:, [0, 2]] / 2 + 0.5
     return SurfaceMesh(corners, _unit(normals), np.where(is_cap[:, None], cap_uv, side_uv))
 
 
 def _cylinder(shape: Cylinder) -> SurfaceMesh:
-    corners, face_normals = _from_trimesh(
-        trimesh.creation.cylinder(radius=shape.radius, height=shape.height, sections=SECTIONS)
-    )
-    radial = corners * [1, 0, 1]
-    return _revolved(corners, face_normals, radial, corners[:, 1] / shape.height + 0.5, 2 * shape.radius)
+    return _revolved("cylinder", shape.radius, shape.height, lambda corners: corners * [1, 0, 1])
 
 
 def _cone(shape: Cone) -> SurfaceMesh:
-    mesh = trimesh.creation.cone(radius=shape.radius, height=shape.height, sections=SECTIONS)
-    mesh.apply_translation([0, 0, -shape.height / 2])
-    corners, face_normals = _from_trimesh(mesh)
-    radial = _unit(corners * [1, 0, 1] + [0, 1e-12, 0]) * shape.height + [0, shape.radius, 0]
-    apex = np.linalg.norm(corners[:, [0, 2]], axis=1) < 1e-9
-    radial = np.where(apex[:, None], face_normals, radial)  # the apex has no normal: use the face's
-    return _revolved(corners, face_normals, radial, corners[:, 1] / shape.height + 0.5, 2 * shape.radius)
+    def radial(corners):
+        normals = _unit(corners * [1, 0, 1] + [0, 1e-12, 0]) * shape.height + [0, shape.radius, 0]
+        apex = np.linalg.norm(corners[:, [0, 2]], axis=1) < 1e-9
+        triangles = corners.reshape(-1, 3, 3)
+        faces = np.repeat(_unit(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])), 3, axis=0)
+        return np.where(apex[:, None], faces, normals)  # the apex has no normal: use the face's
+
+    return _revolved("cone", shape.radius, shape.height, radial)
 
 
 def _capsule(shape: Capsule) -> SurfaceMesh:
-    corners, _ = _from_trimesh(
-        trimesh.creation.capsule(height=shape.height, radius=shape.radius, count=[SECTIONS, SECTIONS // 2])
-    )
+    unit, _ = _unit_corners("capsule")
     half = shape.height / 2
+    corners = unit * shape.radius
+    corners[:, 1] += np.sign(unit[:, 1]) * (half - 0.5 * shape.radius)  # each half keeps its hemisphere
     normals = _unit(corners - np.clip(corners[:, 1], -half, half)[:, None] * [0, 1, 0])
     v = (corners[:, 1] + half + shape.radius) / (shape.height + 2 * shape.radius)
-    return SurfaceMesh(corners, normals, np.stack([_angular_u(corners), v], axis=1))
+    return SurfaceMesh(corners, normals, np.stack([_unit_angular_u("capsule"), v], axis=1))
 
 
 def _torus(shape: Torus) -> SurfaceMesh:
-    mesh = trimesh.creation.torus(
-        major_radius=shape.major_radius, minor_radius=shape.minor_radius,
-        major_sections=SECTIONS, minor_sections=SECTIONS // 2,
-    )
-    corners, _ = _from_trimesh(mesh)
-    radial = np.hypot(corners[:, 0], corners[:, 2])
-    ring = corners * [1, 0, 1] / radial[:, None] * shape.major_radius
-    normals = _unit(corners - ring)
-    u = _unwrap_per_face(_angle(corners[:, 0], corners[:, 2]))
-    v = _unwrap_per_face(np.arctan2(corners[:, 1], radial - shape.major_radius) / (2 * np.pi) + 0.5)
-    return SurfaceMesh(corners, normals, np.stack([u, v], axis=1))
+    unit, _ = _unit_corners("torus")
+    radial = np.hypot(unit[:, 0], unit[:, 2])
+    around = unit[:, [0, 2]] / radial[:, None]  # unit direction of the ring at each corner
+    tube = np.stack([radial - 1.0, unit[:, 1]], axis=1) * 2.0  # (cos, sin) of the angle around the tube
+    ring_radius = shape.major_radius + shape.minor_radius * tube[:, 0]
+    corners = np.stack([around[:, 0] * ring_radius, shape.minor_radius * tube[:, 1], around[:, 1] * ring_radius], axis=1)
+    normals = np.stack([around[:, 0] * tube[:, 0], tube[:, 1], around[:, 1] * tube[:, 0]], axis=1)
+    u = _unwrap_per_face(_angle(unit[:, 0], unit[:, 2]))
+    v = _unwrap_per_face(np.arctan2(tube[:, 1], tube[:, 0]) / (2 * np.pi) + 0.5)
+    return SurfaceMesh(corners, _unit(normals), np.stack([u, v], axis=1))
 
 
 def _flat(corners: np.ndarray, face_normals: np.ndarray, size: float) -> SurfaceMesh:
@@ -147,8 +177,8 @@ def _flat(corners: np.ndarray, face_normals: np.ndarray, size: float) -> Surface
 
 
 def _box(shape: Box) -> SurfaceMesh:
-    corners, face_normals = _unmerged(trimesh.creation.box(extents=shape.extents))
-    return _flat(corners, face_normals, max(shape.extents))
+    unit, face_normals = _unit_corners("box")
+    return _flat(unit * shape.extents, face_normals, max(shape.extents))
 
 
 def _plane(shape: Plane) -> SurfaceMesh:

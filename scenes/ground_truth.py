@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .scene import Scene
+from .shading import brdf_terms
 from .spec import Camera
 
 EDGE_SILHOUETTE = 1  # neighbour is background
@@ -29,58 +30,64 @@ def camera_rays(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_to(pose[:3, 3], directions.shape), directions
 
 
-def _fill(mask: np.ndarray, values: np.ndarray, background, dtype) -> np.ndarray:
-    out = np.full(mask.shape + values.shape[1:], background, dtype=dtype)
-    out[mask] = values
-    return out
+class _Scatter:
+    """Writes per-hit values into full images: background value where the ray missed."""
+
+    def __init__(self, hit_rays: np.ndarray, height: int, width: int):
+        self.hit_rays, self.shape = hit_rays, (height, width)
+
+    def __call__(self, values: np.ndarray, background, dtype) -> np.ndarray:
+        tail = values.shape[1:]
+        out = np.full((self.shape[0] * self.shape[1], *tail), background, dtype=dtype)
+        out[self.hit_rays] = values
+        return out.reshape(*self.shape, *tail)
 
 
 def ground_truth(scene: Scene, camera: Camera) -> dict[str, np.ndarray]:
     """Every ground-truth channel for one camera (see `scenes.channels.CHANNELS`)."""
-    height, width = camera.height, camera.width
     origins, directions = camera_rays(camera)
     hits = scene.intersect(origins, directions)
-    mask = hits.hit.reshape(height, width)
     hit_rays = np.flatnonzero(hits.hit)
     surface = scene.surface(hits.face[hit_rays], hits.bary_u[hit_rays], hits.bary_v[hit_rays])
-    rotation = camera.pose()[:3, :3]
-    offset = surface.position - camera.pose()[:3, 3]
+    pose = camera.pose()
+    rotation, eye = pose[:3, :3], pose[:3, 3]
+    offset = surface.position - eye
+    fill = _Scatter(hit_rays, camera.height, camera.width)
     inf = np.float32(np.inf)
 
     out = {
-        "depth_z": _fill(mask, -(offset @ rotation)[:, 2], inf, np.float32),
-        "depth_ray": _fill(mask, np.linalg.norm(offset, axis=1), inf, np.float32),
-        "position_world": _fill(mask, surface.position, inf, np.float32),
-        "normal_world": _fill(mask, surface.normal, inf, np.float32),
-        "normal_cam": _fill(mask, surface.normal @ rotation, inf, np.float32),
-        "object_id": _fill(mask, surface.object_index + 1, 0, np.uint16),
-        "shape_id": _fill(mask, scene.shape_ids[surface.object_index], 0, np.uint8),
-        "material_id": _fill(mask, scene.material_ids[surface.object_index], 0, np.uint16),
-        "albedo": _fill(mask, surface.albedo, inf, np.float32),
-        "uv": _fill(mask, surface.uv, inf, np.float32),
+        "depth_z": fill(-(offset @ rotation[:, 2]), inf, np.float32),
+        "depth_ray": fill(np.sqrt(np.einsum("ij,ij->i", offset, offset)), inf, np.float32),
+        "position_world": fill(surface.position, inf, np.float32),
+        "normal_world": fill(surface.normal, inf, np.float32),
+        "normal_cam": fill(surface.normal @ rotation, inf, np.float32),
+        "object_id": fill(surface.object_index + 1, 0, np.uint16),
+        "shape_id": fill(scene.shape_ids[surface.object_index], 0, np.uint8),
+        "material_id": fill(scene.material_ids[surface.object_index], 0, np.uint16),
+        "albedo": fill(surface.albedo, inf, np.float32),
+        "uv": fill(surface.uv, inf, np.float32),
     }
-    lighting = [scene.light_visibility(surface, light) for light in scene.spec.lights]
-    shading = np.zeros((len(hit_rays), len(lighting)))
-    shadow = np.zeros((len(hit_rays), len(lighting)))
-    for index, (visible, sample) in enumerate(lighting):
-        facing = np.clip(np.einsum("ij,ij->i", surface.normal, sample.to_light), 0, None)
-        shading[:, index] = facing * visible
+    n_lights = len(scene.spec.lights)
+    shading = np.empty((len(hit_rays), n_lights))
+    shadow = np.empty((len(hit_rays), n_lights))
+    specular = np.zeros((len(hit_rays), 3))
+    metallic, roughness = scene.material_arrays(surface.object_index)
+    to_camera = -directions[hit_rays]
+    for index, light in enumerate(scene.spec.lights):
+        visible, sample = scene.light_visibility(surface, light)
+        shading[:, index] = np.clip(np.einsum("ij,ij->i", surface.normal, sample.to_light), 0, None) * visible
         shadow[:, index] = 1 - visible
-    out["shading"] = _fill(mask, shading, inf, np.float32)
-    out["shadow"] = _fill(mask, shadow, inf, np.float32)
-    _, specular = scene.shade(surface, -directions[hit_rays], lighting)
-    out["specular"] = _fill(mask, specular, inf, np.float32)
-    out["edges"] = edges(out["object_id"], out["position_world"], out["normal_world"], origins[0], directions.reshape(height, width, 3))
+        _, light_specular = brdf_terms(surface.normal, to_camera, sample.to_light, sample.radiance, surface.albedo, metallic, roughness)
+        specular += visible[:, None] * light_specular
+    out["shading"] = fill(shading, inf, np.float32)
+    out["shadow"] = fill(shadow, inf, np.float32)
+    out["specular"] = fill(specular, inf, np.float32)
+    out["edges"] = edges(out["object_id"], out["position_world"], out["normal_world"], eye, directions.reshape(*fill.shape, 3))
     return out
 
 
-def _plane_gap(position, normal, eye, directions, here, there) -> np.ndarray:
-    """Relative gap between where the `there` pixel's ray hits and where it meets `here`'s tangent plane."""
-    n = normal[here]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_plane = np.einsum("...i,...i", n, position[here] - eye) / np.einsum("...i,...i", n, directions[there])
-        t_real = np.linalg.norm(position[there] - eye, axis=-1)
-        return np.abs(t_plane - t_real) / t_real
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("...i,...i->...", a, b)
 
 
 def edges(object_id, position, normal, eye, directions) -> np.ndarray:
@@ -90,6 +97,16 @@ def edges(object_id, position, normal, eye, directions) -> np.ndarray:
     Self-occlusion: each pixel's ray meets the other's tangent plane more than `SELF_OCCLUSION_JUMP`
     (relative) away from where it really hits, both ways round.
     """
+    with np.errstate(invalid="ignore"):  # background pixels hold inf
+        plane_offset = _dot(normal, position - eye)  # n . (p - eye): the tangent plane, per pixel
+        t_real = np.sqrt(_dot(position - eye, position - eye))
+
+    def tangent_gap(here, there) -> np.ndarray:
+        """Relative gap between where the `there` pixel's ray hits and where it meets `here`'s tangent plane."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_plane = plane_offset[here] / _dot(normal[here], directions[there])
+            return np.abs(t_plane - t_real[there]) / t_real[there]
+
     out = np.zeros(object_id.shape, dtype=np.uint8)
     for a, b in (((slice(None, -1), slice(None)), (slice(1, None), slice(None))),
                  ((slice(None), slice(None, -1)), (slice(None), slice(1, None)))):
@@ -98,8 +115,7 @@ def edges(object_id, position, normal, eye, directions) -> np.ndarray:
         occlusion = (id_a != id_b) & (id_a != 0) & (id_b != 0)
         same = (id_a == id_b) & (id_a != 0)
         # NaN (background, or a ray parallel to the plane) never passes the `<=` test: a jump
-        jump = same & ~(_plane_gap(position, normal, eye, directions, a, b) <= SELF_OCCLUSION_JUMP)
-        jump &= ~(_plane_gap(position, normal, eye, directions, b, a) <= SELF_OCCLUSION_JUMP)
+        jump = same & ~(tangent_gap(a, b) <= SELF_OCCLUSION_JUMP) & ~(tangent_gap(b, a) <= SELF_OCCLUSION_JUMP)
         marks = (silhouette * EDGE_SILHOUETTE | occlusion * EDGE_OCCLUSION | jump * EDGE_SELF_OCCLUSION).astype(np.uint8)
         out[a] |= marks
         out[b] |= marks

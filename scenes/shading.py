@@ -23,7 +23,7 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-30)
+    return v / np.maximum(np.sqrt(np.einsum("...i,...i->...", v, v)), 1e-30)[..., None]
 
 
 @dataclass
@@ -59,22 +59,23 @@ def sample_light(light, points: np.ndarray) -> LightSample:
 def brdf_terms(normals, to_camera, to_light, radiance, base_color, metallic, roughness):
     """Diffuse and specular outgoing radiance (each (n, 3)) for one light, exactly as pyrender computes them.
 
-    `metallic` and `roughness` are per point (n,); `base_color` is (n, 3) linear.
+    `metallic` and `roughness` are per point (n,); `base_color` is (n, 3) linear. Scalar factors stay
+    (n,) until the last multiplication (this runs on every hit pixel of every frame).
     """
-    roughness = np.clip(roughness, MIN_ROUGHNESS, 1.0)[:, None]
+    roughness = np.clip(roughness, MIN_ROUGHNESS, 1.0)
     metallic = np.clip(metallic, 0.0, 1.0)[:, None]
-    c_diff = base_color * (1 - MIN_ROUGHNESS) * (1 - metallic)
-    f0 = MIN_ROUGHNESS * (1 - metallic) + base_color * metallic
     half = _unit(to_light + to_camera)
-    nl = np.clip(_dot(normals, to_light), 0.001, 1.0)[:, None]
-    nv = np.clip(np.abs(_dot(normals, to_camera)), 0.001, 1.0)[:, None]
-    nh = np.clip(_dot(normals, half), 0.0, 1.0)[:, None]
-    vh = np.clip(_dot(to_camera, half), 0.0, 1.0)[:, None]
-    fresnel = f0 + (1 - f0) * (1 - vh) ** 5
+    nl = np.clip(_dot(normals, to_light), 0.001, 1.0)
+    nv = np.clip(np.abs(_dot(normals, to_camera)), 0.001, 1.0)
+    nh = np.clip(_dot(normals, half), 0.0, 1.0)
+    vh = np.clip(_dot(to_camera, half), 0.0, 1.0)
+    f0 = MIN_ROUGHNESS * (1 - metallic) + base_color * metallic
+    fresnel = f0 + (1 - f0) * ((1 - vh) ** 5)[:, None]
     k = (roughness + 1) ** 2 / 8
     geometric = nv / (nv * (1 - k) + k) * nl / (nl * (1 - k) + k)
     alpha2 = roughness**4
     distribution = alpha2 / (np.pi * (nh * nh * (alpha2 - 1) + 1) ** 2)
-    diffuse = nl * radiance * (1 - fresnel) * c_diff / np.pi
-    specular = nl * radiance * fresnel * geometric * distribution / (4 * nl * nv + 0.001)
+    c_diff = base_color * ((1 - MIN_ROUGHNESS) / np.pi) * (1 - metallic)
+    diffuse = (radiance * nl[:, None]) * (1 - fresnel) * c_diff
+    specular = (radiance * (nl * geometric * distribution / (4 * nl * nv + 0.001))[:, None]) * fresnel
     return diffuse, specular
