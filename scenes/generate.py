@@ -24,7 +24,7 @@ from .families import Family, make_family
 from .ground_truth import ground_truth
 from .render import Renderer
 from .scene import Scene
-from .store import FORMAT, MANIFEST, DatasetStore, package_version, read_manifest, write_json_atomic
+from .store import CHECKSUM, FORMAT, MANIFEST, DatasetStore, package_version, read_manifest, write_json_atomic
 
 JOURNAL = "progress.jsonl"
 DEFAULT_CHUNK_FRAMES = 8
@@ -113,7 +113,7 @@ def _prepare(out: Path, family: Family, n: int, chunk_frames: int) -> DatasetSto
     frames = [family.frame(k) for k in range(n)]
     first = frames[0].spec.camera
     manifest = {
-        "format": FORMAT, "package_version": package_version(), "command": shlex.join(sys.argv),
+        "format": FORMAT, "checksum": CHECKSUM, "package_version": package_version(), "command": shlex.join(sys.argv),
         "params": params, "n": n, "height": first.height, "width": first.width,
         "n_lights": max(len(f.spec.lights) for f in frames), "chunk_frames": chunk_frames,
         "channels": {}, "complete": False,
