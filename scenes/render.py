@@ -72,6 +72,22 @@ def _single_sample_framebuffers(pyrender_renderer_module) -> None:
     pyrender_renderer_module.glRenderbufferStorageMultisample = single_sample
 
 
+def _scene_with_bounds(pyrender):
+    """A `pyrender.Scene` told its bounds: pyrender asks for them (through `scale`) for every light of
+    every primitive, and ours are exact (the min and max of the very corners it draws)."""
+
+    class SceneWithBounds(pyrender.Scene):
+        def __init__(self, bounds: np.ndarray, **kwargs):
+            super().__init__(**kwargs)
+            self._known_bounds = np.asarray(bounds, dtype=float)
+
+        @property
+        def bounds(self) -> np.ndarray:
+            return self._known_bounds
+
+    return SceneWithBounds
+
+
 class Renderer:
     """`with Renderer() as r: r.render(scene, camera)`. Renderers in one process share one context.
 
@@ -86,6 +102,7 @@ class Renderer:
         except Exception as error:  # PyOpenGL raises assorted errors when the platform library is broken
             raise RendererUnavailable(f"cannot load pyrender with PYOPENGL_PLATFORM={os.environ['PYOPENGL_PLATFORM']}: {error}") from None
         self._pyrender = pyrender
+        self._scene_class = _scene_with_bounds(pyrender)
         if not antialias:
             _single_sample_framebuffers(pyrender.renderer)
         self._light_pool: dict[tuple[str, int], object] = {}
@@ -153,7 +170,7 @@ class Renderer:
         pr = self._pyrender
         spec = scene.spec
         ambient = (1.0, 1.0, 1.0) if neutral else spec.ambient
-        out = pr.Scene(bg_color=(*spec.background, 0.0), ambient_light=ambient)
+        out = self._scene_class(scene.bounds, bg_color=(*spec.background, 0.0), ambient_light=ambient)
         object_nodes = []
         for index, obj in enumerate(spec.objects):
             faces = scene.object_faces(index)

@@ -52,21 +52,21 @@ class Surface:
 class Scene:
     def __init__(self, spec: SceneSpec):
         self.spec = spec
-        corners, normals, uvs, owners = [], [], [], []
-        for index, obj in enumerate(spec.objects):
-            local = surface_mesh(obj.shape)
+        meshes = [surface_mesh(obj.shape) for obj in spec.objects]
+        faces_per_object = [mesh.n_faces for mesh in meshes]
+        self.face_ranges = np.cumsum([0, *faces_per_object])
+        self.face_object = np.repeat(np.arange(len(meshes), dtype=np.int32), faces_per_object)  # (F,) owner of each face
+        # (3F, 8): world position (3), unit shading normal (3) and uv (2) of every face corner
+        self.corner_attributes = np.empty((3 * self.n_faces, 8))
+        for index, (obj, local) in enumerate(zip(spec.objects, meshes)):
+            rows = self.corner_attributes[3 * self.face_ranges[index]:3 * self.face_ranges[index + 1]]
             matrix = obj.transform.matrix()
-            rotation = obj.transform.rotation()
-            corners.append(local.corners @ matrix[:3, :3].T + matrix[:3, 3])
-            normals.append(local.normals @ rotation.T)
-            repeats = obj.material.texture.repeats if obj.material.texture else (1.0, 1.0)
-            uvs.append(local.uv * repeats)
-            owners.append(np.full(local.n_faces, index, dtype=np.int32))
-        self.corners = np.concatenate(corners)  # (3F, 3) world positions of every face corner
-        self.corner_normals = np.concatenate(normals)
-        self.corner_uv = np.concatenate(uvs)
-        self.face_object = np.concatenate(owners)  # (F,) object index of each face
-        self.face_ranges = np.cumsum([0] + [len(o) for o in owners])
+            rows[:, 0:3] = local.corners @ matrix[:3, :3].T + matrix[:3, 3]
+            rows[:, 3:6] = local.normals @ obj.transform.rotation().T
+            rows[:, 6:8] = local.uv * (obj.material.texture.repeats if obj.material.texture else (1.0, 1.0))
+        self.corners = self.corner_attributes[:, 0:3]
+        self.corner_normals = self.corner_attributes[:, 3:6]
+        self.corner_uv = self.corner_attributes[:, 6:8]
         triangles = self.corners.reshape(-1, 3, 3)
         face_normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
         self.face_normals = face_normals / np.maximum(np.linalg.norm(face_normals, axis=1, keepdims=True), 1e-30)
@@ -78,7 +78,7 @@ class Scene:
 
     @property
     def n_faces(self) -> int:
-        return len(self.face_object)
+        return int(self.face_ranges[-1])
 
     def object_faces(self, index: int) -> slice:
         return slice(self.face_ranges[index], self.face_ranges[index + 1])
@@ -109,16 +109,14 @@ class Scene:
     def surface(self, face: np.ndarray, bary_u: np.ndarray, bary_v: np.ndarray) -> Surface:
         """Attributes at points on faces, given embree barycentrics (point = w c0 + u c1 + v c2)."""
         weights = np.stack([1 - bary_u - bary_v, bary_u, bary_v], axis=1).astype(np.float64)
-
-        def interpolate(per_corner):
-            return np.einsum("fcd,fc->fd", per_corner.reshape(-1, 3, per_corner.shape[1])[face], weights)
-
-        normal = interpolate(self.corner_normals)
-        normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-30)
-        uv = interpolate(self.corner_uv)
+        per_corner = self.corner_attributes.reshape(-1, 3, 8)[face]
+        values = np.einsum("ncd,nc->nd", per_corner, weights)  # one gather for every attribute
+        normal = values[:, 3:6]
+        normal /= np.maximum(np.sqrt(np.einsum("ij,ij->i", normal, normal)), 1e-30)[:, None]
         objects = self.face_object[face]
+        uv = values[:, 6:8]
         return Surface(
-            position=interpolate(self.corners), normal=normal, geometric_normal=self.face_normals[face],
+            position=values[:, 0:3], normal=normal, geometric_normal=self.face_normals[face],
             uv=uv, object_index=objects, albedo=self.albedo(objects, uv),
         )
 
