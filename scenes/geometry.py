@@ -35,8 +35,9 @@ class SurfaceMesh:
 
 
 def _unmerged(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
-    corners = mesh.vertices[mesh.faces].reshape(-1, 3)
-    face_normals = np.repeat(mesh.face_normals, 3, axis=0)
+    """Per-corner positions and face normals, as plain arrays (not trimesh's cache-tracking ones)."""
+    corners = np.asarray(mesh.vertices)[np.asarray(mesh.faces)].reshape(-1, 3)
+    face_normals = np.repeat(np.asarray(mesh.face_normals), 3, axis=0)
     return corners, face_normals
 
 

@@ -58,22 +58,27 @@ class Scene:
         self.face_object = np.repeat(np.arange(len(meshes), dtype=np.int32), faces_per_object)  # (F,) owner of each face
         # (3F, 8): world position (3), unit shading normal (3) and uv (2) of every face corner
         self.corner_attributes = np.empty((3 * self.n_faces, 8))
+        self.face_normals = np.empty((self.n_faces, 3))  # unit geometric normal of each face
+        object_bounds = []
         for index, (obj, local) in enumerate(zip(spec.objects, meshes)):
-            rows = self.corner_attributes[3 * self.face_ranges[index]:3 * self.face_ranges[index + 1]]
+            faces = self.object_faces(index)
+            rows = self.corner_attributes[3 * faces.start:3 * faces.stop]
             matrix = obj.transform.matrix()
-            rows[:, 0:3] = local.corners @ matrix[:3, :3].T + matrix[:3, 3]
+            corners = local.corners @ matrix[:3, :3].T + matrix[:3, 3]
+            rows[:, 0:3] = corners
             rows[:, 3:6] = local.normals @ obj.transform.rotation().T
             rows[:, 6:8] = local.uv * (obj.material.texture.repeats if obj.material.texture else (1.0, 1.0))
+            triangles = corners.reshape(-1, 3, 3)
+            normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
+            self.face_normals[faces] = normals / np.maximum(np.sqrt(np.einsum("ij,ij->i", normals, normals)), 1e-30)[:, None]
+            object_bounds.append((corners.min(axis=0), corners.max(axis=0)))
         self.corners = self.corner_attributes[:, 0:3]
         self.corner_normals = self.corner_attributes[:, 3:6]
         self.corner_uv = self.corner_attributes[:, 6:8]
-        triangles = self.corners.reshape(-1, 3, 3)
-        face_normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
-        self.face_normals = face_normals / np.maximum(np.linalg.norm(face_normals, axis=1, keepdims=True), 1e-30)
         self.shape_ids = np.array([SHAPE_KINDS.index(o.shape.kind) + 1 for o in spec.objects], dtype=np.uint8)
         distinct = list(dict.fromkeys(o.material for o in spec.objects))
         self.material_ids = np.array([distinct.index(o.material) + 1 for o in spec.objects], dtype=np.uint16)
-        self.bounds = np.array([self.corners.min(axis=0), self.corners.max(axis=0)])
+        self.bounds = np.array([np.min([low for low, _ in object_bounds], axis=0), np.max([high for _, high in object_bounds], axis=0)])
         self.extent = float(np.linalg.norm(self.bounds[1] - self.bounds[0]))
 
     @property
