@@ -28,10 +28,24 @@ class SurfaceMesh:
     corners: np.ndarray  # (3F, 3) positions
     normals: np.ndarray  # (3F, 3) unit shading normals
     uv: np.ndarray  # (3F, 2) texture coordinates, before a texture's `repeats`
+    corner_vertex: np.ndarray  # (3F,) int32: corners at one position share a vertex id (for the ray caster)
+    vertex_corner: np.ndarray  # (V,) one corner of each vertex id
 
     @property
     def n_faces(self) -> int:
         return len(self.corners) // 3
+
+
+def _shared_vertices(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(corner_vertex, vertex_corner): ids of the distinct corner positions, and a corner of each."""
+    _, vertex_corner, corner_vertex = np.unique(corners, axis=0, return_index=True, return_inverse=True)
+    return corner_vertex.reshape(-1).astype(np.int32), vertex_corner
+
+
+@lru_cache(maxsize=None)
+def _unit_vertices(kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Shared vertices of a kind's unit mesh: every fit maps equal corners to equal corners."""
+    return _shared_vertices(_unit_corners(kind)[0])
 
 
 def _unmerged(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +134,7 @@ def _unit_angular_u(kind: str) -> np.ndarray:
 def _sphere(shape: Sphere) -> SurfaceMesh:
     unit, _ = _unit_corners("sphere")
     v = 0.5 + np.arcsin(np.clip(unit[:, 1], -1, 1)) / np.pi
-    return SurfaceMesh(unit * shape.radius, unit, np.stack([_unit_angular_u("sphere"), v], axis=1))
+    return SurfaceMesh(unit * shape.radius, unit, np.stack([_unit_angular_u("sphere"), v], axis=1), *_unit_vertices("sphere"))
 
 
 def _revolved(kind: str, radius: float, height: float, radial_normal) -> SurfaceMesh:
@@ -132,7 +146,7 @@ def _revolved(kind: str, radius: float, height: float, radial_normal) -> Surface
     normals = np.where(is_cap[:, None], unit_face_normals, radial_normal(corners))
     side_uv = np.stack([_unit_angular_u(kind), unit[:, 1] + 0.5], axis=1)
     cap_uv = unit[:, [0, 2]] / 2 + 0.5
-    return SurfaceMesh(corners, _unit(normals), np.where(is_cap[:, None], cap_uv, side_uv))
+    return SurfaceMesh(corners, _unit(normals), np.where(is_cap[:, None], cap_uv, side_uv), *_unit_vertices(kind))
 
 
 def _cylinder(shape: Cylinder) -> SurfaceMesh:
@@ -157,7 +171,7 @@ def _capsule(shape: Capsule) -> SurfaceMesh:
     corners[:, 1] += np.sign(unit[:, 1]) * (half - 0.5 * shape.radius)  # each half keeps its hemisphere
     normals = _unit(corners - np.clip(corners[:, 1], -half, half)[:, None] * [0, 1, 0])
     v = (corners[:, 1] + half + shape.radius) / (shape.height + 2 * shape.radius)
-    return SurfaceMesh(corners, normals, np.stack([_unit_angular_u("capsule"), v], axis=1))
+    return SurfaceMesh(corners, normals, np.stack([_unit_angular_u("capsule"), v], axis=1), *_unit_vertices("capsule"))
 
 
 def _torus(shape: Torus) -> SurfaceMesh:
@@ -170,11 +184,11 @@ def _torus(shape: Torus) -> SurfaceMesh:
     normals = np.stack([around[:, 0] * tube[:, 0], tube[:, 1], around[:, 1] * tube[:, 0]], axis=1)
     u = _unwrap_per_face(_angle(unit[:, 0], unit[:, 2]))
     v = _unwrap_per_face(np.arctan2(tube[:, 1], tube[:, 0]) / (2 * np.pi) + 0.5)
-    return SurfaceMesh(corners, _unit(normals), np.stack([u, v], axis=1))
+    return SurfaceMesh(corners, _unit(normals), np.stack([u, v], axis=1), *_unit_vertices("torus"))
 
 
 def _flat(corners: np.ndarray, face_normals: np.ndarray, size: float) -> SurfaceMesh:
-    return SurfaceMesh(corners, face_normals, _box_projection(corners, face_normals, size))
+    return SurfaceMesh(corners, face_normals, _box_projection(corners, face_normals, size), *_shared_vertices(corners))
 
 
 def _box(shape: Box) -> SurfaceMesh:

@@ -59,7 +59,7 @@ class Scene:
         # (3F, 8): world position (3), unit shading normal (3) and uv (2) of every face corner
         self.corner_attributes = np.empty((3 * self.n_faces, 8))
         self.face_normals = np.empty((self.n_faces, 3))  # unit geometric normal of each face
-        object_bounds = []
+        object_bounds, vertices, triangles_by_vertex, vertex_count = [], [], [], 0
         for index, (obj, local) in enumerate(zip(spec.objects, meshes)):
             faces = self.object_faces(index)
             rows = self.corner_attributes[3 * faces.start:3 * faces.stop]
@@ -72,6 +72,10 @@ class Scene:
             normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
             self.face_normals[faces] = normals / np.maximum(np.sqrt(np.einsum("ij,ij->i", normals, normals)), 1e-30)[:, None]
             object_bounds.append((corners.min(axis=0), corners.max(axis=0)))
+            vertices.append(corners[local.vertex_corner])
+            triangles_by_vertex.append(local.corner_vertex.reshape(-1, 3) + vertex_count)
+            vertex_count += len(local.vertex_corner)
+        self._ray_cast_mesh = (np.concatenate(vertices).astype(np.float32), np.concatenate(triangles_by_vertex))
         self.corners = self.corner_attributes[:, 0:3]
         self.corner_normals = self.corner_attributes[:, 3:6]
         self.corner_uv = self.corner_attributes[:, 6:8]
@@ -91,7 +95,7 @@ class Scene:
     @cached_property
     def _embree(self) -> rtcore_scene.EmbreeScene:
         scene = rtcore_scene.EmbreeScene()
-        mesh_construction.TriangleMesh(scene, self.corners.reshape(-1, 3, 3).astype(np.float32))
+        mesh_construction.TriangleMesh(scene, *self._ray_cast_mesh)  # shared vertices: half the build time
         return scene
 
     def intersect(self, origins: np.ndarray, directions: np.ndarray, max_distance=None) -> Hits:
