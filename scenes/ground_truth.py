@@ -6,6 +6,8 @@ background pixels; integer channels hold 0 there. See `scenes.channels` for unit
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .scene import Scene
@@ -18,13 +20,18 @@ EDGE_SELF_OCCLUSION = 4  # same object, but the neighbour's surface is not the c
 SELF_OCCLUSION_JUMP = 0.05  # relative depth gap, beyond the tangent plane's prediction, that is an edge
 
 
+@lru_cache(maxsize=8)
+def _camera_frame_directions(width: int, height: int, fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
+    rows, cols = np.meshgrid(np.arange(height) + 0.5, np.arange(width) + 0.5, indexing="ij")
+    directions = np.stack([(cols - cx) / fx, -(rows - cy) / fy, -np.ones_like(rows)], axis=-1).reshape(-1, 3)
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    directions.flags.writeable = False
+    return directions
+
+
 def camera_rays(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
     """World-frame origins (H*W, 3) and unit directions (H*W, 3) through the pixel centres, row-major."""
-    rows, cols = np.meshgrid(np.arange(camera.height) + 0.5, np.arange(camera.width) + 0.5, indexing="ij")
-    directions_cam = np.stack(
-        [(cols - camera.cx) / camera.fx, -(rows - camera.cy) / camera.fy, -np.ones_like(rows)], axis=-1
-    ).reshape(-1, 3)
-    directions_cam /= np.linalg.norm(directions_cam, axis=1, keepdims=True)
+    directions_cam = _camera_frame_directions(camera.width, camera.height, camera.fx, camera.fy, camera.cx, camera.cy)
     pose = camera.pose()
     directions = directions_cam @ pose[:3, :3].T
     return np.broadcast_to(pose[:3, 3], directions.shape), directions
