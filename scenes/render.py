@@ -72,20 +72,25 @@ def _single_sample_framebuffers(pyrender_renderer_module) -> None:
     pyrender_renderer_module.glRenderbufferStorageMultisample = single_sample
 
 
-def _scene_with_bounds(pyrender):
-    """A `pyrender.Scene` told its bounds: pyrender asks for them (through `scale`) for every light of
-    every primitive, and ours are exact (the min and max of the very corners it draws)."""
+def _flat_scene_class(pyrender):
+    """A `pyrender.Scene` told its bounds, whose nodes all hang from the root. pyrender asks for the
+    bounds (through `scale`) and walks the node graph for a pose several times per primitive per
+    frame; ours are known: the exact min and max of the corners it draws, and each node's own matrix."""
 
-    class SceneWithBounds(pyrender.Scene):
+    class FlatScene(pyrender.Scene):
         def __init__(self, bounds: np.ndarray, **kwargs):
             super().__init__(**kwargs)
-            self._known_bounds = np.asarray(bounds, dtype=float)
+            # pyrender would take them from the float32 vertex buffers: round the same way
+            self._known_bounds = np.asarray(bounds, dtype=np.float32).astype(float)
 
         @property
         def bounds(self) -> np.ndarray:
             return self._known_bounds
 
-    return SceneWithBounds
+        def get_pose(self, node) -> np.ndarray:
+            return node.matrix
+
+    return FlatScene
 
 
 class Renderer:
@@ -102,7 +107,7 @@ class Renderer:
         except Exception as error:  # PyOpenGL raises assorted errors when the platform library is broken
             raise RendererUnavailable(f"cannot load pyrender with PYOPENGL_PLATFORM={os.environ['PYOPENGL_PLATFORM']}: {error}") from None
         self._pyrender = pyrender
-        self._scene_class = _scene_with_bounds(pyrender)
+        self._scene_class = _flat_scene_class(pyrender)
         if not antialias:
             _single_sample_framebuffers(pyrender.renderer)
         self._light_pool: dict[tuple[str, int], object] = {}
