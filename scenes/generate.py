@@ -13,7 +13,8 @@ import multiprocessing
 import os
 import shlex
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -44,16 +45,19 @@ def render_frame(family: Family, k: int, renderer: Renderer, scenes: dict) -> di
 
 
 class _Worker:
-    """Per-process state: the family, an OpenGL context and the open store."""
+    """Per-process state: the family, an OpenGL context and the store (opened at the first block:
+    workers start while the parent is still writing the manifest)."""
 
     def __init__(self, family_name: str, seed: int, config: dict, out: str):
         self.family = make_family(family_name, seed, config)
         self.renderer = Renderer()
-        self.store = DatasetStore.open(out)
+        self.out = out
+        self.store: DatasetStore | None = None
         self.scenes: dict = {}
 
     def block(self, start: int, stop: int) -> tuple[int, list[dict[str, str]]]:
         frames = [render_frame(self.family, k, self.renderer, self.scenes) for k in range(start, stop)]
+        self.store = self.store or DatasetStore.open(self.out)
         return start, self.store.write_block(start, frames)
 
 
@@ -93,7 +97,9 @@ def _read_journal(path: Path) -> dict[int, list[dict[str, str]]]:
     return done
 
 
-def _prepare(out: Path, family: Family, n: int, chunk_frames: int) -> DatasetStore:
+def _existing(out: Path, family: Family, n: int, chunk_frames: int) -> DatasetStore | None:
+    """The dataset already at `out` if it was made by this job, None if `out` is new or empty;
+    an error for anything else there, or for an `out` that cannot be written."""
     params = _params(family, n, chunk_frames)
     if out.exists() and any(out.iterdir()):
         manifest = read_manifest(out) if (out / MANIFEST).exists() else None
@@ -110,6 +116,12 @@ def _prepare(out: Path, family: Family, n: int, chunk_frames: int) -> DatasetSto
         probe.unlink()
     except OSError as error:
         raise StoreError(f"cannot write to {out}: {error.strerror}; choose a writable --out") from None
+    return None
+
+
+def _create(out: Path, family: Family, n: int, chunk_frames: int) -> DatasetStore:
+    """Write the empty arrays and the manifest (every frame's spec and factors) of a new dataset."""
+    params = _params(family, n, chunk_frames)
     frames = [family.frame(k) for k in range(n)]
     first = frames[0].spec.camera
     manifest = {
@@ -152,25 +164,27 @@ def generate(
     family = make_family(family_name, seed, settings)
     n = frame_count(family, n, workers)
     out = Path(out)
-    store = _prepare(out, family, n, chunk_frames)
-    if store.complete:
+    store = _existing(out, family, n, chunk_frames)
+    if store is not None and store.complete:
         if on_progress:
             on_progress(n, n)
         return store
     journal_path = out / JOURNAL
-    done = _read_journal(journal_path)
+    done = _read_journal(journal_path) if store is not None else {}
     todo = [(s, min(s + chunk_frames, n)) for s in range(0, n, chunk_frames) if s not in done]
-    finished = n - sum(stop - start for start, stop in todo)
-    if on_progress:
-        on_progress(finished, n)
-    with open(journal_path, "a") as journal:
-        for start, checksums in _run_blocks(todo, family, out, workers):
-            journal.write(json.dumps({"start": start, "checksums": checksums}) + "\n")
-            journal.flush()
-            done[start] = checksums
-            finished += len(checksums)
-            if on_progress:
-                on_progress(finished, n)
+    with _block_runner(family, out, workers if len(todo) > 1 else 1) as run_blocks:
+        store = store or _create(out, family, n, chunk_frames)  # while the workers start
+        finished = n - sum(stop - start for start, stop in todo)
+        if on_progress:
+            on_progress(finished, n)
+        with open(journal_path, "a") as journal:
+            for start, checksums in run_blocks(todo):
+                journal.write(json.dumps({"start": start, "checksums": checksums}) + "\n")
+                journal.flush()
+                done[start] = checksums
+                finished += len(checksums)
+                if on_progress:
+                    on_progress(finished, n)
     for start, checksums in done.items():
         for offset, frame_checksums in enumerate(checksums):
             store.manifest["frames"][start + offset]["checksums"] = frame_checksums
@@ -180,16 +194,19 @@ def generate(
     return store
 
 
-def _run_blocks(todo, family: Family, out: Path, workers: int) -> Iterable:
+@contextmanager
+def _block_runner(family: Family, out: Path, workers: int) -> Iterator[Callable[[list], Iterable]]:
+    """Start the workers (or this process's one) and yield `run_blocks(todo)`, which renders and
+    stores the blocks and yields `(start, checksums)` for each as it finishes, in any order."""
     args = (family.name, family.seed, family.config.model_dump(), str(out))
-    if workers == 1 or len(todo) <= 1:
+    if workers == 1:
         _init_worker(*args)
         try:
-            yield from (_run_block(bounds) for bounds in todo)
+            yield lambda todo: (_run_block(bounds) for bounds in todo)
         finally:
             _worker.renderer.close()
         return
     # forkserver: workers start from a clean process (no zarr threads, no OpenGL context inherited)
     context = multiprocessing.get_context("forkserver")
     with context.Pool(workers, initializer=_init_pool_worker, initargs=args) as pool:
-        yield from pool.imap_unordered(_run_block, todo)
+        yield lambda todo: pool.imap_unordered(_run_block, todo)
