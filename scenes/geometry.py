@@ -17,7 +17,7 @@ from .errors import SpecError
 from .spec import Box, Capsule, Cone, Cylinder, MeshFile, Plane, Sphere, Torus
 
 SECTIONS = 48  # around an axis: chord error r * (1 - cos(pi / 48)) = 2.1e-3 r
-SPHERE_SUBDIVISIONS = 3  # icosphere, 1280 faces: largest gap to the sphere 3.8e-3 r
+SPHERE_SUBDIVISIONS = 3  # icosphere, 1280 faces: largest gap to the sphere 4.5e-3 r
 Z_TO_Y = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])  # trimesh builds along +Z
 
 
