@@ -33,6 +33,7 @@ demo: install
 
 bench: install
 	$(PY) bench/bench_scenes.py
+	$(PY) bench/bench_export.py
 
 clean:
 	rm -rf $(VENV) demo-data bench-data
