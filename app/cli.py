@@ -176,27 +176,34 @@ def _channel_list(values: list[str]) -> list[str] | None:
     return names or None
 
 
-@app.command("export")
+def _export_formats_help() -> str:
+    """The export formats with their one-line summaries, from the registry (so a new format lists itself)."""
+    from frobnoscope.scenes.export import formats
+
+    return "\n\n".join(["Formats:", *(f"  {name} - {fmt.summary}" for name, fmt in formats().items())])
+
+
+@app.command("export", epilog=_export_formats_help())
 def export_command(
     data_dir: Path = typer.Argument(..., help="dataset directory made by `frob scenes generate`"),
-    format_name: str = typer.Option(..., "--format", help="nerfstudio, nerf-synthetic, hf or webdataset"),
+    format_name: str = typer.Option(..., "--format", help="one of the formats listed below"),
     out: Path = typer.Option(..., help="output directory (must not exist; written beside it, then renamed)"),
     channels: list[str] = typer.Option([], help="channels to write, comma-separated or repeated (default: the format's)"),
-    split: str = typer.Option(None, help="only frames of this split (train, val or test), for families with splits"),
+    split: str = typer.Option(None, help="only frames of this split (train, val or test), for families with splits; "
+                                         "not for nerf-synthetic, which always writes all three"),
 ):
     """Export a dataset for nerfstudio, the original NeRF, Hugging Face datasets or WebDataset."""
-    from frobnoscope.scenes.export import get_format, plan_export, run_export
+    from frobnoscope.scenes.export import plan_export, run_export
 
     job = plan_export(data_dir, format_name, out, _channel_list(channels), split)  # fail before drawing a progress bar
-    columns = (TextColumn(f"[bold]export {format_name}"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn())
+    columns = (TextColumn(f"[bold]export {job.fmt.name}"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("frames", total=len(job.indices))
-        run_export(job, format_name, out, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+        run_export(job, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
     stdout = Console()
-    stdout.print(f"wrote {len(job.indices)} frames ({', '.join(job.channels)}) to {out} as {format_name}", highlight=False)
-    notes = get_format(format_name).notes
-    if notes:
-        stdout.print(notes(out), highlight=False, soft_wrap=True)
+    stdout.print(f"wrote {len(job.indices)} frames ({', '.join(job.channels)}) to {job.out} as {job.fmt.name}", highlight=False)
+    if job.fmt.notes:
+        stdout.print(job.fmt.notes(job), highlight=False, soft_wrap=True)
 
 
 def main() -> None:

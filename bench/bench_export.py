@@ -62,7 +62,7 @@ def main() -> None:
             job = plan_export(data, name, out)
             read_seconds = time_store_read(job)
             start = time.perf_counter()
-            run_export(job, name, out)
+            run_export(job)
             seconds = time.perf_counter() - start
             channels = ",".join(job.channels) if len(job.channels) < 4 else f"all {len(job.channels)}"
             table.add_row(name, channels, f"{seconds:.2f}", f"{len(job.indices) / seconds:.1f}",

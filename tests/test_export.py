@@ -2,7 +2,8 @@
 
 Float and integer channels must come back bit-exact (inf on background included), RGB pixel-exact
 (the renderer's 8-bit values), cameras within 1e-6. nerfstudio's own dataparser runs only where
-FROB_NERFSTUDIO_PYTHON names a Python with nerfstudio installed (it needs its own environment).
+FROB_NERFSTUDIO_PYTHON names a Python with nerfstudio installed (it needs its own environment; the
+README's Export section says how to make one).
 """
 
 import dataclasses
@@ -10,19 +11,26 @@ import glob
 import json
 import math
 import os
+import stat
 import subprocess
 import sys
+import tarfile
 import textwrap
 from pathlib import Path
 
+import datasets
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
+import webdataset as wds
 from PIL import Image
 
 from frobnoscope.scenes.colors import linear_to_render, linear_to_srgb_u8, render_to_linear
-from frobnoscope.scenes.export import export, get_format
+from frobnoscope.scenes.export import export, get_format, plan_export, run_export
+from frobnoscope.scenes.export import hf as hf_format
 from frobnoscope.scenes.export import webdataset as webdataset_format
-from frobnoscope.scenes.export.common import ExportError, rgb_to_u8
+from frobnoscope.scenes.export.encodings import LINEAR_RGB_FROM_PNG, rgb_to_u8
+from frobnoscope.scenes.export.job import SPLITS, ExportError, ExportJob, frame_key
 from frobnoscope.scenes.export.nerfstudio import DEPTH_UNIT_SCALE_FACTOR, scene_points_from_nerfstudio
 from frobnoscope.scenes.generate import generate
 
@@ -36,6 +44,12 @@ ALL_CHANNELS = ["rgb", "depth_z", "depth_ray", "position_world", "normal_world",
 def orbit(tmp_path_factory):
     """12 views of one scene with train/val/test splits (4 frames per chunk, so reads cross chunks)."""
     return generate("orbit", n=12, seed=1, out=tmp_path_factory.mktemp("data") / "orbit", settings=TINY, chunk_frames=4)
+
+
+@pytest.fixture(scope="module")
+def orbit_without_val(tmp_path_factory):
+    """3 views: test, train, train (view k is a val view when k % 8 == 4)."""
+    return generate("orbit", n=3, seed=1, out=tmp_path_factory.mktemp("data") / "orbit3", settings=TINY, chunk_frames=4)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +67,10 @@ def assert_bit_exact(loaded, expected, what):
     assert np.array_equal(loaded.view(np.uint8), np.ascontiguousarray(expected).view(np.uint8)), what
 
 
+def split_indices(store, split) -> list[int]:
+    return [k for k, frame in enumerate(store.manifest["frames"]) if frame["split"] == split]
+
+
 def assert_rgb_exact(png_u8, rgb_linear, what):
     assert png_u8.dtype == np.uint8 and np.array_equal(png_u8, linear_to_render(rgb_linear)), what
     assert np.array_equal(render_to_linear(png_u8), rgb_linear), what  # back to the store's float32, bit for bit
@@ -68,6 +86,11 @@ def test_every_rendered_level_round_trips_through_the_8bit_file_encoding():
     assert len(np.unique(linear_to_srgb_u8(render_to_linear(levels)))) < 256
 
 
+def test_the_documented_rgb_formula_is_the_decoder():
+    png = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(eval(LINEAR_RGB_FROM_PNG, {"np": np, "png": png}), render_to_linear(png))
+
+
 def test_store_rgb_is_exactly_encodable(orbit):
     rgb = orbit.channel("rgb")[:]
     assert np.array_equal(render_to_linear(rgb_to_u8(rgb)), rgb)
@@ -76,11 +99,22 @@ def test_store_rgb_is_exactly_encodable(orbit):
 # --- hf ----------------------------------------------------------------------------------------
 
 
-def test_hf_export_loads_with_datasets_losslessly(orbit, tmp_path):
-    datasets = pytest.importorskip("datasets")
-    out = export(orbit.path, "hf", tmp_path / "hf")
+def test_hf_export_loads_with_datasets_losslessly_across_shards(orbit, tmp_path, monkeypatch):
+    job = plan_export(orbit.path, "hf", tmp_path / "hf")
+    monkeypatch.setattr(hf_format, "SHARD_BYTES", 4 * job.bytes_per_frame())  # 4 frames per shard
+    monkeypatch.setattr(hf_format, "ROWS_PER_GROUP", 3)
+    out = run_export(job)
     expected, frames = store_arrays(orbit), orbit.manifest["frames"]
-    data_files = {split: sorted(glob.glob(str(out / "data" / f"{split}-*.parquet"))) for split in ("train", "val", "test")}
+    counts = {split: len(split_indices(orbit, split)) for split in SPLITS}  # train 9, val 1, test 2
+    for split, count in counts.items():
+        shards = math.ceil(count / 4)
+        paths = sorted((out / "data").glob(f"{split}-*.parquet"))
+        assert [p.name for p in paths] == [f"{split}-{i:05d}-of-{shards:05d}.parquet" for i in range(shards)]
+        rows = [min(4, count - 4 * i) for i in range(shards)]
+        assert [pq.ParquetFile(p).metadata.num_rows for p in paths] == rows
+        assert [pq.ParquetFile(p).metadata.num_row_groups for p in paths] == [math.ceil(r / 3) for r in rows]
+    assert counts["train"] > 8  # so train spans three shards
+    data_files = {split: sorted(glob.glob(str(out / "data" / f"{split}-*.parquet"))) for split in SPLITS}
     loaded = datasets.load_dataset("parquet", data_files=data_files, cache_dir=tmp_path / "cache")
     assert isinstance(loaded["train"].features["rgb"], datasets.Image)
     assert isinstance(loaded["train"].features["depth_z"], datasets.Array2D)
@@ -103,18 +137,19 @@ def test_hf_export_loads_with_datasets_losslessly(orbit, tmp_path):
 
 
 def test_hf_card_describes_features_and_loads_by_directory(orbit, tmp_path):
-    datasets = pytest.importorskip("datasets")
     out = export(orbit.path, "hf", tmp_path / "hf", channels=["depth_z"])
     card = (out / "README.md").read_text()
     assert card.startswith("---\nlicense: cc-by-4.0") and "configs:" in card and "## Conventions" in card
     assert "`depth_z`" in card and "`factor_objects`" in card
+    assert f"`{LINEAR_RGB_FROM_PNG}`" in card and "** 2.2" not in card
+    assert str(orbit.path.parent) not in card and f"the dataset `{orbit.path.name}`" in card
+    assert "licensor" in card and "CC BY 4.0" in card
     loaded = datasets.load_dataset(str(out), cache_dir=tmp_path / "cache")
     assert set(loaded) == {"train", "val", "test"} and sum(len(s) for s in loaded.values()) == 12
     assert "rgb" not in loaded["train"].column_names and "depth_z" in loaded["train"].column_names
 
 
 def test_hf_split_and_dataset_without_splits(orbit, tabletop, tmp_path):
-    datasets = pytest.importorskip("datasets")
     val = export(orbit.path, "hf", tmp_path / "val", split="val")
     assert [p.name for p in (val / "data").iterdir()] == ["val-00000-of-00001.parquet"]
     unsplit = export(tabletop.path, "hf", tmp_path / "tabletop")
@@ -127,17 +162,27 @@ def test_hf_split_and_dataset_without_splits(orbit, tabletop, tmp_path):
 # --- webdataset --------------------------------------------------------------------------------
 
 
-def test_webdataset_export_streams_losslessly(orbit, tmp_path):
-    wds = pytest.importorskip("webdataset")
-    out = export(orbit.path, "webdataset", tmp_path / "wds")
+def test_webdataset_export_streams_losslessly_across_shards(orbit, tmp_path, monkeypatch):
+    job = plan_export(orbit.path, "webdataset", tmp_path / "wds")
+    monkeypatch.setattr(webdataset_format, "SHARD_BYTES", 2 * job.bytes_per_frame())  # 2 frames per shard
+    out = run_export(job)
     expected, frames = store_arrays(orbit), orbit.manifest["frames"]
+    counts = {split: len(split_indices(orbit, split)) for split in SPLITS}  # train 9, val 1, test 2
+    expected_names = sorted(f"{split}-{i:05d}-of-{math.ceil(count / 2):05d}.tar"
+                            for split, count in counts.items() for i in range(math.ceil(count / 2)))
     shards = sorted(str(p) for p in out.glob("*.tar"))
-    assert [Path(s).name for s in shards] == ["test-00000-of-00001.tar", "train-00000-of-00001.tar", "val-00000-of-00001.tar"]
+    assert [Path(s).name for s in shards] == expected_names and len(shards) == 5 + 1 + 1
+    for shard in shards:
+        with tarfile.open(shard) as tar:  # whole samples: all of a frame's files (channels, camera, factors) in one shard
+            keys = [name.split(".")[0] for name in tar.getnames()]
+            assert all(keys.count(key) == len(job.channels) + 2 for key in keys) and len(set(keys)) <= 2
     seen = []
     for sample in wds.WebDataset(shards, shardshuffle=False).decode("rgb8"):
         k = int(sample["__key__"].removeprefix("frame_"))
         seen.append(k)
-        assert Path(sample["__url__"]).name.startswith(frames[k]["split"] + "-")
+        split = frames[k]["split"]
+        position = split_indices(orbit, split).index(k)
+        assert Path(sample["__url__"]).name == f"{split}-{position // 2:05d}-of-{math.ceil(counts[split] / 2):05d}.tar"
         assert_rgb_exact(sample["rgb.png"], expected["rgb"][k], f"rgb {k}")
         for name in ALL_CHANNELS[1:]:
             assert_bit_exact(sample[f"{name}.npy"], expected[name][k], f"{name} {k}")
@@ -150,7 +195,6 @@ def test_webdataset_export_streams_losslessly(orbit, tmp_path):
 
 
 def test_webdataset_channel_subset_and_split(orbit, tmp_path):
-    wds = pytest.importorskip("webdataset")
     out = export(orbit.path, "webdataset", tmp_path / "wds", channels=["depth_z", "normal_world"], split="test")
     samples = list(wds.WebDataset([str(p) for p in out.glob("*.tar")], shardshuffle=False).decode())
     assert [s["__key__"] for s in samples] == ["frame_000000", "frame_000008"]
@@ -181,12 +225,29 @@ def test_nerfstudio_export_matches_the_store(orbit, tmp_path):
         assert np.array_equal(mask > 0, expected["object_id"][k] > 0) and set(np.unique(mask)) <= {0, 255}
         for name in ("depth_z", "object_id", "normal_world"):
             assert_bit_exact(np.load(out / record[f"{name}_file_path"]), expected[name][k], f"{name} {k}")
-    for split in ("train", "val", "test"):
+    assert [r["file_path"] for r in transforms["frames"]] == [f"images/{frame_key(k)}.png" for k in range(12)]
+    assert frame_key(12) == "frame_000012"
+    for split in SPLITS:  # the whole dataset, every split non-empty: nerfstudio gets our splits
         listed = [int(Path(p).stem.removeprefix("frame_")) for p in transforms[f"{split}_filenames"]]
         assert listed == [k for k, f in enumerate(frames) if f["split"] == split]
     frame_transform = json.loads((out / "frame_transform.json").read_text())
     assert frame_transform["scene_from_nerfstudio"] == np.eye(4).tolist()
     assert frame_transform["nerfstudio_dataparser"]["orientation_method"] == "none"
+
+
+def test_nerfstudio_lists_splits_only_when_every_split_is_exported(orbit, orbit_without_val, tmp_path):
+    """Once transforms.json has any *_filenames list, nerfstudio takes every split from the lists: an empty
+    train list would leave it nothing to train on. One split, or an empty split, gets no lists at all."""
+    one_split = export(orbit.path, "nerfstudio", tmp_path / "train", split="train")
+    no_val = export(orbit_without_val.path, "nerfstudio", tmp_path / "noval")
+    for out, frame_count in ((one_split, len(split_indices(orbit, "train"))), (no_val, 3)):
+        transforms = json.loads((out / "transforms.json").read_text())
+        assert len(transforms["frames"]) == frame_count
+        assert not [key for key in transforms if key.endswith("_filenames")]
+    notes = get_format("nerfstudio").notes(plan_export(orbit.path, "nerfstudio", tmp_path / "x", split="train"))
+    assert "only the train split was exported" in notes and "--eval-mode" in notes
+    whole = get_format("nerfstudio").notes(plan_export(orbit.path, "nerfstudio", tmp_path / "x"))
+    assert "--eval-mode" not in whole
 
 
 def test_points_map_back_from_a_nerfstudio_frame():
@@ -204,15 +265,16 @@ NERFSTUDIO_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
     from nerfstudio.data.utils.data_utils import get_depth_image_from_path
-    config = NerfstudioDataParserConfig(data=Path(sys.argv[1]), orientation_method="none", center_method="none",
-                                        auto_scale_poses=False, scale_factor=1.0)
-    result = {}
+    whole, train_only = Path(sys.argv[1]), Path(sys.argv[2])
+    kept = NerfstudioDataParserConfig(data=whole, orientation_method="none", center_method="none",
+                                      auto_scale_poses=False, scale_factor=1.0)
+    result = {"kept": {}}
     for split in ("train", "val", "test"):
-        outputs = config.setup().get_dataparser_outputs(split=split)
+        outputs = kept.setup().get_dataparser_outputs(split=split)
         cameras = outputs.cameras
         depth_files = outputs.metadata["depth_filenames"]
         scale = outputs.metadata["depth_unit_scale_factor"] * outputs.dataparser_scale
-        result[split] = {
+        result["kept"][split] = {
             "images": [str(p) for p in outputs.image_filenames], "masks": [str(p) for p in outputs.mask_filenames],
             "camera_to_worlds": cameras.camera_to_worlds.tolist(), "fx": cameras.fx.flatten().tolist(),
             "fy": cameras.fy.flatten().tolist(), "cx": cameras.cx.flatten().tolist(), "cy": cameras.cy.flatten().tolist(),
@@ -220,8 +282,21 @@ NERFSTUDIO_SCRIPT = textwrap.dedent("""
             "dataparser_transform": outputs.dataparser_transform.tolist(), "dataparser_scale": outputs.dataparser_scale,
             "depths": [get_depth_image_from_path(Path(p), 32, 32, scale)[..., 0].tolist() for p in depth_files],
         }
+    # nerfstudio's defaults: orientation "up", centring on the poses, auto-scale into [-1, 1]
+    outputs = NerfstudioDataParserConfig(data=whole).setup().get_dataparser_outputs(split="train")
+    result["default"] = {"images": [str(p) for p in outputs.image_filenames],
+                         "positions": outputs.cameras.camera_to_worlds[:, :3, 3].tolist(),
+                         "transform": outputs.dataparser_transform.tolist(), "scale": outputs.dataparser_scale}
+    # an export of one split has no split lists: nerfstudio splits it by its eval_mode (fraction 0.9)
+    config = NerfstudioDataParserConfig(data=train_only)
+    result["train_only"] = {split: [str(p) for p in config.setup().get_dataparser_outputs(split=split).image_filenames]
+                            for split in ("train", "val")}
     print(json.dumps(result))
 """)
+
+
+def frame_indices(paths) -> list[int]:
+    return [int(Path(p).stem.removeprefix("frame_")) for p in paths]
 
 
 def test_nerfstudio_dataparser_reads_the_export(orbit, tmp_path):
@@ -229,14 +304,16 @@ def test_nerfstudio_dataparser_reads_the_export(orbit, tmp_path):
     if not python:
         pytest.skip("set FROB_NERFSTUDIO_PYTHON to a Python with nerfstudio installed to run nerfstudio's own dataparser")
     out = export(orbit.path, "nerfstudio", tmp_path / "ns")
-    result = subprocess.run([python, "-c", NERFSTUDIO_SCRIPT, str(out)], capture_output=True, text=True, timeout=600)
+    train_only = export(orbit.path, "nerfstudio", tmp_path / "ns-train", split="train")
+    result = subprocess.run([python, "-c", NERFSTUDIO_SCRIPT, str(out), str(train_only)],
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     parsed = json.loads(result.stdout.strip().splitlines()[-1])
-    expected, frames = store_arrays(orbit), orbit.manifest["frames"]
-    for split, loaded in parsed.items():
-        indices = [int(Path(p).stem.removeprefix("frame_")) for p in loaded["images"]]
-        assert indices == [k for k, f in enumerate(frames) if f["split"] == split]
-        assert [Path(p).name for p in loaded["masks"]] == [f"frame_{k:05d}.png" for k in indices]
+    expected = store_arrays(orbit)
+    for split, loaded in parsed["kept"].items():
+        indices = frame_indices(loaded["images"])
+        assert indices == split_indices(orbit, split)
+        assert [Path(p).name for p in loaded["masks"]] == [f"{frame_key(k)}.png" for k in indices]
         np.testing.assert_allclose(loaded["dataparser_transform"], np.eye(4)[:3], atol=0)
         assert loaded["dataparser_scale"] == 1.0
         np.testing.assert_allclose(loaded["camera_to_worlds"], expected["camera_to_world"][indices, :3], atol=1e-6)
@@ -249,6 +326,20 @@ def test_nerfstudio_dataparser_reads_the_export(orbit, tmp_path):
             np.testing.assert_allclose(depth[finite], depth_z[finite], rtol=1e-6)
             assert (depth[~finite] == 0).all()
 
+    # with nerfstudio's default settings the frame moves, and the documented inverse brings the cameras back
+    default = parsed["default"]
+    indices = frame_indices(default["images"])
+    assert indices == split_indices(orbit, "train")
+    assert not np.allclose(default["transform"], np.eye(4)[:3]) and default["scale"] != 1.0  # a real round trip
+    positions = scene_points_from_nerfstudio(np.asarray(default["positions"]), default["transform"], default["scale"])
+    np.testing.assert_allclose(positions, expected["camera_to_world"][indices, :3, 3], atol=1e-5)
+
+    # one split exported: nerfstudio trains on those frames (an empty train_filenames would have left it none)
+    train_frames = split_indices(orbit, "train")
+    trained, evaluated = (frame_indices(parsed["train_only"][split]) for split in ("train", "val"))
+    assert trained and set(trained) | set(evaluated) == set(train_frames)
+    assert len(trained) == math.ceil(0.9 * len(train_frames))
+
 
 # --- nerf-synthetic ----------------------------------------------------------------------------
 
@@ -257,7 +348,7 @@ def load_blender(basedir: Path):
     """What the original NeRF's load_blender.py reads: per split, images from file_path + '.png' (RGBA), poses
     from transform_matrix, focal = .5 * W / tan(.5 * camera_angle_x)."""
     splits = {}
-    for split in ("train", "val", "test"):
+    for split in SPLITS:
         meta = json.loads((basedir / f"transforms_{split}.json").read_text())
         images = np.stack([np.asarray(Image.open(os.path.join(basedir, f["file_path"] + ".png"))) for f in meta["frames"]])
         poses = np.array([f["transform_matrix"] for f in meta["frames"]])
@@ -283,14 +374,28 @@ def test_nerf_synthetic_export_reads_as_the_original_loader_does(orbit, tmp_path
             assert_bit_exact(np.load(out / record["object_id_file_path"]), expected["object_id"][k], f"object_id {k}")
 
 
+def test_nerf_synthetic_refuses_cameras_it_cannot_describe_before_writing(orbit, tmp_path, monkeypatch):
+    intrinsics = orbit.channel("intrinsics")[:]
+    non_square = intrinsics.copy()
+    non_square[5, 1, 1] *= 1.1  # fy != fx
+    zoomed = intrinsics.copy()
+    zoomed[5, :2, :2] *= 1.1  # square pixels, centred, but another focal length than frame 0
+    for array, message in [
+        (non_square, r"frame 5 has fx=\S+ fy=\S+ cx=16 cy=16 at 32x32; nerf-synthetic needs square pixels and a centred "
+                     r"principal point: use --format nerfstudio"),
+        (zoomed, r"frame 5 has focal length \S+ and frame 0 \S+; nerf-synthetic has one camera_angle_x for all frames: "
+                 r"use --format nerfstudio"),
+    ]:
+        monkeypatch.setattr(ExportJob, "intrinsics", property(lambda job, array=array: array))
+        with pytest.raises(ExportError, match=message):
+            plan_export(orbit.path, "nerf-synthetic", tmp_path / "blender")  # refused while planning
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- errors and atomic output ------------------------------------------------------------------
 
 
-def leftovers(directory: Path) -> list[str]:
-    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".partial"))
-
-
-def test_errors_name_the_problem_and_write_nothing(orbit, tabletop, tmp_path):
+def test_errors_name_the_problem_and_write_nothing(orbit, orbit_without_val, tabletop, tmp_path):
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "keep.txt").write_text("mine")
@@ -302,6 +407,9 @@ def test_errors_name_the_problem_and_write_nothing(orbit, tabletop, tmp_path):
         (dict(data=orbit, fmt="webdataset", out=tmp_path / "a", split="holdout"), "unknown split 'holdout'"),
         (dict(data=tabletop, fmt="hf", out=tmp_path / "a", split="val"), "has no splits; leave out --split"),
         (dict(data=tabletop, fmt="nerf-synthetic", out=tmp_path / "a"), "needs train/val/test splits"),
+        (dict(data=orbit, fmt="nerf-synthetic", out=tmp_path / "a", split="train"),
+         r"nerf-synthetic always writes train, val and test \(its loader opens all three\); leave out --split"),
+        (dict(data=orbit_without_val, fmt="nerf-synthetic", out=tmp_path / "a"), "has no val frames"),
     ]
     for case, message in cases:
         with pytest.raises(ExportError, match=message):
@@ -323,8 +431,31 @@ def test_a_failed_export_leaves_no_output(orbit, tmp_path, monkeypatch):
 
     monkeypatch.setattr(webdataset_format, "FORMAT", dataclasses.replace(fmt, write=fail_halfway))
     with pytest.raises(KeyboardInterrupt):
-        export(orbit.path, "webdataset", tmp_path / "out")
-    assert written and list(tmp_path.iterdir()) == []
+        export(orbit.path, "webdataset", tmp_path / "new" / "deeper" / "out")
+    assert written and list(tmp_path.iterdir()) == []  # the parents it made are gone too
+
+
+def test_an_output_that_appears_meanwhile_is_left_alone(orbit, tmp_path):
+    out = tmp_path / "made" / "out"
+    job = plan_export(orbit.path, "webdataset", out, channels=["depth_z"], split="val")
+
+    def someone_else_makes_out(done, total):
+        if done == total:
+            out.mkdir()  # empty: a plain rename(2) would silently replace it
+
+    with pytest.raises(ExportError, match="appeared while exporting; it was left as it is"):
+        run_export(job, someone_else_makes_out)
+    assert list(out.iterdir()) == [] and [p.name for p in out.parent.iterdir()] == ["out"]
+
+
+def test_the_export_follows_the_umask(orbit, tmp_path):
+    previous = os.umask(0o027)
+    try:
+        out = export(orbit.path, "webdataset", tmp_path / "wds", channels=["depth_z"], split="val")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o750
+    assert [stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()] == [0o640, 0o640]  # the shard and manifest.json
 
 
 def test_missing_library_names_the_extra(orbit, tmp_path, monkeypatch):
@@ -351,10 +482,19 @@ def test_cli_exports_and_prints_the_nerfstudio_flags(orbit, tmp_path):
     assert manifest["source"]["params"] == orbit.manifest["params"] and manifest["frames"] == list(range(12))
 
 
+def test_cli_help_lists_every_format_from_the_registry():
+    result = subprocess.run([FROB, "export", "--help"], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "COLUMNS": "250"})
+    assert result.returncode == 0, result.stderr
+    for name in ("nerfstudio", "nerf-synthetic", "hf", "webdataset"):
+        assert f"{name} - {get_format(name).summary}" in result.stdout
+
+
 def test_cli_errors_are_one_line_with_exit_code_2(orbit, tmp_path):
     for args, message in [
         (["--format", "tiff"], "unknown export format 'tiff'"),
         (["--format", "hf", "--channels", "rgb,nope"], "has no channel 'nope'"),
+        (["--format", "nerf-synthetic", "--split", "val"], "leave out --split"),
     ]:
         result = frob("export", orbit.path, "--out", tmp_path / "x", *args)
         assert result.returncode == 2 and message in result.stderr

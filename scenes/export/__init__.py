@@ -4,6 +4,11 @@ Hugging Face parquet and WebDataset. One module per format; each provides an `Ex
     from frobnoscope.scenes.export import export
     export("data/orbit", "nerfstudio", "exports/orbit-ns", channels=["rgb", "depth_z"], split=None)
 
+or, to fail before any work and then write with progress:
+
+    job = plan_export("data/orbit", "nerfstudio", "exports/orbit-ns")
+    run_export(job, on_progress=lambda done, total: ...)
+
 The output directory is written beside its final place and renamed when complete: it is never half
 there, and an existing one is never touched. Every export holds a `manifest.json` naming its source.
 """
@@ -15,28 +20,28 @@ from pathlib import Path
 
 from ..channels import CHANNELS
 from ..errors import StoreError
-from ..store import CAMERA_ARRAYS, DatasetStore
-from .common import (
-    SPLITS, ExportError, ExportFormat, ExportJob, atomic_directory, check_new_output, dataset_has_splits, export_manifest,
-    require, write_json,
-)
+from ..store import CAMERA_ARRAYS, MANIFEST, DatasetStore
+from .encodings import write_json
+from .job import SPLITS, ExportError, ExportFormat, ExportJob, dataset_has_splits
+from .output import atomic_directory, check_new_output, export_manifest, require
 
 
-def _formats() -> dict[str, ExportFormat]:
+def formats() -> dict[str, ExportFormat]:
+    """Every export format, by name, in the order `frob export --help` lists them."""
     from . import hf, nerf_synthetic, nerfstudio, webdataset
 
     return {module.FORMAT.name: module.FORMAT for module in (nerfstudio, nerf_synthetic, hf, webdataset)}
 
 
 def format_names() -> list[str]:
-    return list(_formats())
+    return list(formats())
 
 
 def get_format(name: str) -> ExportFormat:
-    formats = _formats()
-    if name not in formats:
-        raise ExportError(f"unknown export format {name!r}; choose one of {', '.join(formats)}")
-    return formats[name]
+    registry = formats()
+    if name not in registry:
+        raise ExportError(f"unknown export format {name!r}; choose one of {', '.join(registry)}")
+    return registry[name]
 
 
 def plan_export(data_dir, format_name: str, out, channels: Sequence[str] | None = None, split: str | None = None) -> ExportJob:
@@ -48,8 +53,11 @@ def plan_export(data_dir, format_name: str, out, channels: Sequence[str] | None 
         raise StoreError(f"{data_dir} is unfinished; rerun the `frob scenes generate` command that made it to finish it")
     for library in fmt.libraries:
         require(library, fmt.name)
-    return ExportJob(store=store, indices=_select_frames(store, fmt, split, data_dir),
-                     channels=_select_channels(store, fmt, channels, data_dir), split=split)
+    job = ExportJob(store=store, fmt=fmt, out=Path(out), indices=_select_frames(store, fmt, split, data_dir),
+                    channels=_select_channels(store, fmt, channels, data_dir), split=split)
+    if fmt.check:
+        fmt.check(job)
+    return job
 
 
 def _select_channels(store: DatasetStore, fmt: ExportFormat, requested: Sequence[str] | None, data_dir) -> tuple[str, ...]:
@@ -68,9 +76,18 @@ def _select_frames(store: DatasetStore, fmt: ExportFormat, split: str | None, da
     frames = store.manifest["frames"]
     has_splits = dataset_has_splits(store.manifest)
     family = store.manifest["params"]["family"]
-    if fmt.needs_splits and not has_splits:
-        raise ExportError(f"--format {fmt.name} needs train/val/test splits and {data_dir} ({family}) has none; "
-                          "export an orbit dataset or choose --format nerfstudio, hf or webdataset")
+    if fmt.needs_every_split:
+        if split is not None:
+            raise ExportError(f"--format {fmt.name} always writes train, val and test (its loader opens all three); "
+                              "leave out --split")
+        if not has_splits:
+            raise ExportError(f"--format {fmt.name} needs train/val/test splits and {data_dir} ({family}) has none; "
+                              "export an orbit dataset or choose --format nerfstudio, hf or webdataset")
+        empty = [name for name in SPLITS if not any(frame["split"] == name for frame in frames)]
+        if empty:
+            raise ExportError(f"--format {fmt.name} needs frames in every split and {data_dir} has no {' or '.join(empty)} "
+                              "frames (its loader fails on an empty split); generate more views or choose --format nerfstudio, "
+                              "hf or webdataset")
     if split is None:
         return tuple(range(len(frames)))
     if not has_splits:
@@ -83,9 +100,8 @@ def _select_frames(store: DatasetStore, fmt: ExportFormat, split: str | None, da
     return indices
 
 
-def run_export(job: ExportJob, format_name: str, out, on_progress: Callable[[int, int], None] | None = None) -> Path:
-    """Write a planned export into `out` atomically; `on_progress(done, total)` after every frame."""
-    fmt = get_format(format_name)
+def run_export(job: ExportJob, on_progress: Callable[[int, int], None] | None = None) -> Path:
+    """Write a planned export into `job.out` atomically; `on_progress(done, total)` after every frame."""
     total, done = len(job.indices), 0
 
     def advance() -> None:
@@ -96,17 +112,17 @@ def run_export(job: ExportJob, format_name: str, out, on_progress: Callable[[int
 
     if on_progress:
         on_progress(0, total)
-    with atomic_directory(Path(out)) as directory:
-        fmt.write(job, directory, advance)
-        write_json(directory / "manifest.json", export_manifest(job, fmt.name))
-    return Path(out)
+    with atomic_directory(job.out) as directory:
+        job.fmt.write(job, directory, advance)
+        write_json(directory / MANIFEST, export_manifest(job))
+    return job.out
 
 
 def export(data_dir, format_name: str, out, channels: Sequence[str] | None = None, split: str | None = None,
            on_progress: Callable[[int, int], None] | None = None) -> Path:
     """Export `data_dir` (a complete dataset store) to `out` (which must not exist) in `format_name`."""
-    job = plan_export(data_dir, format_name, out, channels, split)
-    return run_export(job, format_name, out, on_progress)
+    return run_export(plan_export(data_dir, format_name, out, channels, split), on_progress)
 
 
-__all__ = ["format_names", "ExportError", "ExportFormat", "ExportJob", "export", "get_format", "plan_export", "run_export"]
+__all__ = ["ExportError", "ExportFormat", "ExportJob", "export", "format_names", "formats", "get_format", "plan_export",
+           "run_export"]

@@ -6,7 +6,7 @@
 Columns (the `datasets` features live in each shard's schema metadata, so no card is needed to load):
     frobnoscope_index  int32      the frame's index in the source store
     split              string     train / val / test, null for a dataset without splits
-    rgb                Image      PNG of the renderer's 8-bit pixels (see `common`)
+    rgb                Image      PNG of the renderer's 8-bit pixels (see `encodings`)
     <channel>          Array2D/3D every other chosen channel with its own dtype, shape (H, W[, C]): lossless, inf kept
     camera_to_world    Array2D    (4, 4) float64, OpenGL convention
     intrinsics         Array2D    (3, 3) float64, pixels
@@ -26,7 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import ExportFormat, ExportFrame, ExportJob, ShardedFiles, png_bytes, require, rgb_to_u8
+from .encodings import png_bytes, rgb_to_u8
+from .job import ExportFormat, ExportFrame, ExportJob
+from .output import require
+from .shards import ShardedFiles
 
 SHARD_BYTES = 512 << 20  # raw channel bytes per shard: about 512 MiB
 ROWS_PER_GROUP = 16  # frames per parquet row group (and per write)
@@ -36,14 +39,14 @@ FACTOR_PREFIX = "factor_"
 NAME = "hf"
 
 
-def _factor_type(job: ExportJob):
+def factors_type_of(job: ExportJob):
     """One arrow struct type for the factors of every exported frame (so every shard has the same schema)."""
     pa = require("pyarrow", NAME)
     return pa.array([job.store.manifest["frames"][k]["factors"] for k in job.indices]).type
 
 
-def features(job: ExportJob):
-    """The `datasets.Features` of the export's rows."""
+def features(job: ExportJob, factors_type):
+    """The `datasets.Features` of the export's rows; `factors_type` is `factors_type_of(job)`, computed once per export."""
     datasets = require("datasets", NAME)
     pa = require("pyarrow", NAME)
     columns = {"frobnoscope_index": datasets.Value("int32"), "split": datasets.Value("string")}
@@ -56,7 +59,7 @@ def features(job: ExportJob):
             columns[name] = array_type(shape=shape, dtype=job.store.manifest["channels"][name]["dtype"])
     columns["camera_to_world"] = datasets.Array2D(shape=(4, 4), dtype="float64")
     columns["intrinsics"] = datasets.Array2D(shape=(3, 3), dtype="float64")
-    factor_fields = [pa.field(FACTOR_PREFIX + f.name, f.type) for f in _factor_type(job)]
+    factor_fields = [pa.field(FACTOR_PREFIX + f.name, f.type) for f in factors_type]
     columns.update(datasets.Features.from_arrow_schema(pa.schema(factor_fields)))
     return datasets.Features(columns)
 
@@ -71,7 +74,7 @@ def _array_column(values: np.ndarray, extension_type):
     return pa.ExtensionArray.from_storage(extension_type, nested)
 
 
-def _table(frames: list[ExportFrame], job: ExportJob, schema, factor_type):
+def _table(frames: list[ExportFrame], job: ExportJob, schema, factors_type):
     pa = require("pyarrow", NAME)
     columns = {"frobnoscope_index": pa.array([f.index for f in frames], pa.int32()),
                "split": pa.array([f.split for f in frames], pa.string())}
@@ -83,8 +86,8 @@ def _table(frames: list[ExportFrame], job: ExportJob, schema, factor_type):
             columns[name] = _array_column(np.stack([f.channels[name] for f in frames]), schema.field(name).type)
     for name in ("camera_to_world", "intrinsics"):
         columns[name] = _array_column(np.stack([getattr(f, name) for f in frames]), schema.field(name).type)
-    factors = pa.array([f.factors for f in frames], factor_type)
-    for i, field in enumerate(factor_type):
+    factors = pa.array([f.factors for f in frames], factors_type)
+    for i, field in enumerate(factors_type):
         columns[FACTOR_PREFIX + field.name] = factors.field(i)
     return pa.Table.from_pydict(columns, schema=schema)
 
@@ -92,10 +95,10 @@ def _table(frames: list[ExportFrame], job: ExportJob, schema, factor_type):
 class _Shard:
     """One parquet file, written a row group at a time."""
 
-    def __init__(self, path: Path, job: ExportJob, schema, factor_type):
+    def __init__(self, path: Path, job: ExportJob, schema, factors_type):
         parquet = require("pyarrow.parquet", NAME)
         self.writer = parquet.ParquetWriter(path, schema, **PARQUET_OPTIONS)
-        self.job, self.schema, self.factor_type = job, schema, factor_type
+        self.job, self.schema, self.factors_type = job, schema, factors_type
         self.pending: list[ExportFrame] = []
 
     def add(self, frame: ExportFrame) -> None:
@@ -105,7 +108,7 @@ class _Shard:
 
     def flush(self) -> None:
         if self.pending:
-            self.writer.write_table(_table(self.pending, self.job, self.schema, self.factor_type))
+            self.writer.write_table(_table(self.pending, self.job, self.schema, self.factors_type))
             self.pending = []
 
     def close(self) -> None:
@@ -116,12 +119,12 @@ class _Shard:
 def write(job: ExportJob, directory: Path, advance: Callable[[], None]) -> None:
     from .hf_card import dataset_card
 
-    row_features = features(job)
+    factors_type = factors_type_of(job)
+    row_features = features(job, factors_type)
     schema = row_features.arrow_schema
-    factor_type = _factor_type(job)
     (directory / "data").mkdir()
     shards = ShardedFiles(job, directory / "data", ".parquet", SHARD_BYTES,
-                          open_shard=lambda path: _Shard(path, job, schema, factor_type), close_shard=_Shard.close)
+                          open_shard=lambda path: _Shard(path, job, schema, factors_type), close_shard=_Shard.close)
     try:
         for frame in job.frames():
             shards.writer_for(frame.index).add(frame)

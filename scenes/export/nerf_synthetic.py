@@ -8,11 +8,13 @@
     train/r_0_<channel>.npy            every chosen channel but rgb, lossless; its frame key <channel>_file_path
 
 r_i counts frames within a split; `frobnoscope_index` in each frame is its index in the source store.
-One `camera_angle_x` per file implies square pixels and the principal point at the image centre, so
-frames must have fx = fy, cx = W/2, cy = H/2 and all the same focal length. The original NeRF code
-casts rays through pixel corners ((i - W/2) / focal), half a pixel off the pixel centres that both
-Blender and frobnoscope render; that is the loader's convention, kept as for the original data.
-With --split only that split's transforms file is written.
+`load_blender.py` opens all three transforms files, concatenates their images (an empty split breaks
+that) and takes one focal length from the last file it read, so the export always holds all three
+splits, none empty (`--split` is refused), and every frame must have square pixels, the principal point
+at the image centre and the same focal length; `check_cameras` refuses other cameras before anything is
+written. The original NeRF code casts rays through pixel corners ((i - W/2) / focal), half a pixel off
+the pixel centres that both Blender and frobnoscope render; that is the loader's convention, kept as for
+the original data.
 """
 
 from __future__ import annotations
@@ -23,51 +25,60 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import ExportError, ExportFormat, ExportFrame, ExportJob, foreground_u8, npy_bytes, png_bytes, rgb_to_u8, write_json
+from .encodings import foreground_u8, npy_channels, png_bytes, rgb_to_u8, write_json
+from .job import ExportError, ExportFormat, ExportFrame, ExportJob, pinhole
 
 
-def camera_angle_x(frame: ExportFrame, job: ExportJob) -> float:
-    """The horizontal field of view, after checking the frame's camera is one NeRF-synthetic can describe."""
-    (fx, _, cx), (_, fy, cy), _ = frame.intrinsics.tolist()
-    centred = math.isclose(cx, job.width / 2, rel_tol=1e-9) and math.isclose(cy, job.height / 2, rel_tol=1e-9)
-    if not (math.isclose(fx, fy, rel_tol=1e-9) and centred):
-        raise ExportError(f"frame {frame.index} has fx={fx:g} fy={fy:g} cx={cx:g} cy={cy:g}; nerf-synthetic needs square pixels "
-                          "and a centred principal point: use --format nerfstudio")
-    return 2 * math.atan(job.width / (2 * fx))
+def check_cameras(job: ExportJob) -> None:
+    """Refuse cameras one `camera_angle_x` cannot describe: non-square pixels, an off-centre principal point,
+    or focal lengths that differ between frames."""
+    indices = np.asarray(job.indices)
+    fx, fy, cx, cy = pinhole(job.intrinsics[indices])
+    describable = (np.isclose(fx, fy, rtol=1e-9, atol=0) & np.isclose(cx, job.width / 2, rtol=1e-9, atol=0)
+                   & np.isclose(cy, job.height / 2, rtol=1e-9, atol=0))
+    if not describable.all():
+        i = int(np.argmin(describable))
+        raise ExportError(f"frame {indices[i]} has fx={fx[i]:g} fy={fy[i]:g} cx={cx[i]:g} cy={cy[i]:g} at {job.width}x{job.height}; "
+                          "nerf-synthetic needs square pixels and a centred principal point: use --format nerfstudio")
+    same_focal = np.isclose(fx, fx[0], rtol=1e-12, atol=0)
+    if not same_focal.all():
+        i = int(np.argmin(same_focal))
+        raise ExportError(f"frame {indices[i]} has focal length {fx[i]:g} and frame {indices[0]} {fx[0]:g}; nerf-synthetic has "
+                          "one camera_angle_x for all frames: use --format nerfstudio")
+
+
+def camera_angle_x(job: ExportJob) -> float:
+    """The horizontal field of view shared by every frame (`check_cameras` made sure there is one)."""
+    fx, _, _, _ = pinhole(job.intrinsics[job.indices[0]])
+    return 2 * math.atan(job.width / (2 * float(fx)))
 
 
 def _write_frame(frame: ExportFrame, position: int, directory: Path) -> dict:
-    split = frame.split
-    stem = f"{split}/r_{position}"
+    stem = f"{frame.split}/r_{position}"
     rgba = np.dstack([rgb_to_u8(frame.channels["rgb"]), foreground_u8(frame.channels["object_id"])])
     (directory / f"{stem}.png").write_bytes(png_bytes(rgba))
     record = {"file_path": f"./{stem}", "transform_matrix": frame.camera_to_world.tolist(), "frobnoscope_index": frame.index}
-    for name, values in frame.channels.items():
-        if name != "rgb":
-            record[f"{name}_file_path"] = f"./{stem}_{name}.npy"
-            (directory / f"{stem}_{name}.npy").write_bytes(npy_bytes(values))
+    for name, data in npy_channels(frame):
+        record[f"{name}_file_path"] = f"./{stem}_{name}.npy"
+        (directory / f"{stem}_{name}.npy").write_bytes(data)
     return record
 
 
 def write(job: ExportJob, directory: Path, advance: Callable[[], None]) -> None:
     splits: dict[str, list[dict]] = {}
-    angle = None
     for frame in job.frames():
-        frame_angle = camera_angle_x(frame, job)
-        if angle is not None and not math.isclose(frame_angle, angle, rel_tol=1e-12):
-            raise ExportError(f"frame {frame.index} has another focal length than the frames before it; nerf-synthetic has one "
-                              "camera_angle_x per split: use --format nerfstudio")
-        angle = frame_angle
         records = splits.setdefault(frame.split, [])
         if not records:
             (directory / frame.split).mkdir()
         records.append(_write_frame(frame, len(records), directory))
         advance()
+    angle = camera_angle_x(job)
     for split, records in splits.items():
         write_json(directory / f"transforms_{split}.json", {"camera_angle_x": angle, "frames": records})
 
 
 FORMAT = ExportFormat(
     name="nerf-synthetic", summary="the original NeRF's Blender layout: transforms_{train,val,test}.json + RGBA PNGs",
-    write=write, required_channels=("rgb", "object_id"), default_channels=("rgb", "object_id"), needs_splits=True,
+    write=write, required_channels=("rgb", "object_id"), default_channels=("rgb", "object_id"), needs_every_split=True,
+    check=check_cameras,
 )

@@ -1,14 +1,21 @@
 """`nerfstudio`: a directory that nerfstudio's `nerfstudio-data` dataparser reads as it is.
 
-    transforms.json         camera_model, fl_x fl_y cx cy w h (top level when every frame shares them),
-                            frames[] with file_path, transform_matrix (camera-to-world, OpenGL, as ours),
-                            depth_file_path, mask_path, <channel>_file_path; train/val/test_filenames
-    images/frame_00012.png  RGB, the renderer's 8-bit pixels (frame 12 of the source store)
-    depths/frame_00012.npy  depth_z in millimetres, float32, 0 on background: nerfstudio multiplies depth
-                            files by its `depth_unit_scale_factor` (default 1e-3) and reads 0 as "no depth"
-    masks/frame_00012.png   255 where an object is seen, 0 on background (nerfstudio ignores 0 pixels)
-    <channel>/frame_00012.npy   every chosen channel but rgb, lossless (inf on background)
-    frame_transform.json    how to map a trained model's frame back to the scene's (see below)
+    transforms.json          camera_model, fl_x fl_y cx cy w h (top level when every frame shares them),
+                             frames[] with file_path, transform_matrix (camera-to-world, OpenGL, as ours),
+                             depth_file_path, mask_path, <channel>_file_path; train/val/test_filenames
+                             (only for a whole export whose three splits all have frames, see below)
+    images/frame_000012.png  RGB, the renderer's 8-bit pixels (frame 12 of the source store)
+    depths/frame_000012.npy  depth_z in millimetres, float32, 0 on background: nerfstudio multiplies depth
+                             files by its `depth_unit_scale_factor` (default 1e-3) and reads 0 as "no depth"
+    masks/frame_000012.png   255 where an object is seen, 0 on background (nerfstudio ignores 0 pixels)
+    <channel>/frame_000012.npy   every chosen channel but rgb, lossless (inf on background)
+    frame_transform.json     how to map a trained model's frame back to the scene's (see below)
+
+Once transforms.json has any `*_filenames` list nerfstudio takes every split from the lists and never
+falls back, so an empty list leaves it nothing to train or evaluate on. The lists are therefore written
+only when the whole dataset is exported and train, val and test all have frames; an export of one split
+(`--split`), or of a dataset without splits, has none, and nerfstudio splits its frames by its
+`--eval-mode` (fraction, 90% train, by default; `all` trains and evaluates on every frame).
 
 nerfstudio re-orients, re-centres and re-scales poses unless told not to; with `DATAPARSER_SETTINGS`
 its frame is ours. In general a nerfstudio run writes `dataparser_transforms.json` (a 3x4 `transform`
@@ -22,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import ExportFormat, ExportFrame, ExportJob, foreground_u8, npy_bytes, png_bytes, rgb_to_u8, write_json
+from .encodings import foreground_u8, npy_bytes, npy_channels, png_bytes, rgb_to_u8, write_json
+from .job import SPLITS, ExportFormat, ExportFrame, ExportJob, frame_key, pinhole
 
 CAMERA_MODEL = "PINHOLE"
 DEPTH_UNIT_SCALE_FACTOR = 1e-3  # nerfstudio's default: depth files hold 1/1000 scene units ("millimetres")
@@ -48,12 +56,17 @@ def scene_points_from_nerfstudio(points: np.ndarray, transform, scale: float) ->
 
 
 def _intrinsics(frame: ExportFrame, job: ExportJob) -> dict:
-    (fx, _, cx), (_, fy, cy), _ = frame.intrinsics.tolist()
+    fx, fy, cx, cy = map(float, pinhole(frame.intrinsics))
     return {"fl_x": fx, "fl_y": fy, "cx": cx, "cy": cy, "w": job.width, "h": job.height}
 
 
+def writes_split_lists(job: ExportJob) -> bool:
+    """Whether transforms.json gets train/val/test_filenames: a whole export whose three splits all have frames."""
+    return job.split is None and all(any(job.frame_split(k) == split for k in job.indices) for split in SPLITS)
+
+
 def _write_frame(frame: ExportFrame, job: ExportJob, directory: Path) -> dict:
-    stem = f"frame_{frame.index:05d}"
+    stem = frame_key(frame.index)
     record = {"file_path": f"images/{stem}.png", "transform_matrix": frame.camera_to_world.tolist(),
               **_intrinsics(frame, job), "frobnoscope_index": frame.index}
     (directory / record["file_path"]).write_bytes(png_bytes(rgb_to_u8(frame.channels["rgb"])))
@@ -63,10 +76,9 @@ def _write_frame(frame: ExportFrame, job: ExportJob, directory: Path) -> dict:
     if "object_id" in frame.channels:
         record["mask_path"] = f"masks/{stem}.png"
         (directory / record["mask_path"]).write_bytes(png_bytes(foreground_u8(frame.channels["object_id"])))
-    for name, values in frame.channels.items():
-        if name != "rgb":
-            record[f"{name}_file_path"] = f"{name}/{stem}.npy"
-            (directory / record[f"{name}_file_path"]).write_bytes(npy_bytes(values))
+    for name, data in npy_channels(frame):
+        record[f"{name}_file_path"] = f"{name}/{stem}.npy"
+        (directory / record[f"{name}_file_path"]).write_bytes(data)
     return record
 
 
@@ -77,8 +89,8 @@ def _transforms(job: ExportJob, records: list[dict]) -> dict:
         all(r[key] == records[0][key] for key in keys) for r in records) else {}
     frames = [{k: v for k, v in r.items() if k not in shared} for r in records]
     transforms = {"camera_model": CAMERA_MODEL, **shared, "frames": frames}
-    if job.has_splits:  # nerfstudio wants all three lists once any is given
-        for split in ("train", "val", "test"):
+    if writes_split_lists(job):
+        for split in SPLITS:
             transforms[f"{split}_filenames"] = [r["file_path"] for r in records if job.frame_split(r["frobnoscope_index"]) == split]
     return transforms
 
@@ -108,10 +120,20 @@ def write(job: ExportJob, directory: Path, advance: Callable[[], None]) -> None:
     write_json(directory / "frame_transform.json", frame_transform())
 
 
-def notes(out: Path) -> str:
-    return (f"train with nerfstudio in the scene's own frame (no re-orienting, re-centring or re-scaling):\n"
-            f"  ns-train nerfacto --data {out} {TRAIN_FLAGS}\n"
-            f"back to the scene's frame: {INVERSE} (see {out / 'frame_transform.json'})")
+def notes(job: ExportJob) -> str:
+    lines = ["train with nerfstudio in the scene's own frame (no re-orienting, re-centring or re-scaling):",
+             f"  ns-train nerfacto --data {job.out} {TRAIN_FLAGS}",
+             f"back to the scene's frame: {INVERSE} (see {job.out / 'frame_transform.json'})"]
+    if not writes_split_lists(job):
+        if job.split:
+            what = f"only the {job.split} split was exported"
+        elif any(job.frame_split(k) for k in job.indices):
+            what = "one of the dataset's splits is empty"
+        else:
+            what = "the dataset has no train/val/test splits"
+        lines.append(f"transforms.json lists no train/val/test files ({what}): nerfstudio splits these frames by its "
+                     "--eval-mode (fraction, 90% train, by default; add --eval-mode all after nerfstudio-data to use every frame)")
+    return "\n".join(lines)
 
 
 FORMAT = ExportFormat(

@@ -22,7 +22,9 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .common import ExportFormat, ExportFrame, ExportJob, ShardedFiles, camera_record, npy_bytes, png_bytes, rgb_to_u8
+from .encodings import camera_record, npy_channels, png_bytes, rgb_to_u8
+from .job import ExportFormat, ExportFrame, ExportJob, frame_key
+from .shards import ShardedFiles
 
 SHARD_BYTES = 1 << 30  # raw channel bytes per shard: about 1 GiB
 
@@ -30,11 +32,9 @@ SHARD_BYTES = 1 << 30  # raw channel bytes per shard: about 1 GiB
 def sample_files(frame: ExportFrame, job: ExportJob) -> dict[str, bytes]:
     """The tar members of one frame's sample, by extension (the part after the key)."""
     files = {}
-    for name, values in frame.channels.items():
-        if name == "rgb":
-            files["rgb.png"] = png_bytes(rgb_to_u8(values))
-        else:
-            files[f"{name}.npy"] = npy_bytes(values)
+    if "rgb" in frame.channels:
+        files["rgb.png"] = png_bytes(rgb_to_u8(frame.channels["rgb"]))
+    files.update((f"{name}.npy", data) for name, data in npy_channels(frame))
     files["camera.json"] = json.dumps({**camera_record(frame), "width": job.width, "height": job.height}).encode()
     files["factors.json"] = json.dumps(frame.factors).encode()
     return files
@@ -53,7 +53,7 @@ def write(job: ExportJob, directory: Path, advance: Callable[[], None]) -> None:
         for frame in job.frames():
             tar = shards.writer_for(frame.index)
             for extension, data in sample_files(frame, job).items():
-                _add(tar, f"frame_{frame.index:06d}.{extension}", data)
+                _add(tar, f"{frame_key(frame.index)}.{extension}", data)
             advance()
     finally:
         shards.close()
