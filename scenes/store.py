@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _chunk_encoder(array: zarr.Array):
+def _chunk_encoder(array: zarr.Array) -> Callable[[np.ndarray], bytes]:
     """A function encoding a whole chunk as `array`'s codecs do: little-endian bytes, then blosc."""
     codecs = array.metadata.codecs
     if len(codecs) != 2 or not isinstance(codecs[0], BytesCodec) or not isinstance(codecs[1], BloscCodec):
@@ -102,7 +103,7 @@ class DatasetStore:
         self.manifest = manifest
         self._group = zarr.open_group(str(self.path), mode="r+")
         self._arrays = {name: self._group[name] for name in self.channel_names() if name in self._group}
-        self._encoders: dict[str, object] = {}
+        self._encoders: dict[str, Callable[[np.ndarray], bytes]] = {}
 
     # --- creating and opening --------------------------------------------------------------
 
@@ -170,8 +171,9 @@ class DatasetStore:
             padding = np.full((array.chunks[0] - len(data), *data.shape[1:]), array.fill_value, dtype=data.dtype)
             data = np.concatenate([data, padding])
         key = array.metadata.encode_chunk_key((index,) + (0,) * (data.ndim - 1))
-        encode = self._encoders.get(name) or self._encoders.setdefault(name, _chunk_encoder(array))
-        write_bytes_atomic(self.path / name / key, encode(data))
+        if name not in self._encoders:
+            self._encoders[name] = _chunk_encoder(array)
+        write_bytes_atomic(self.path / name / key, self._encoders[name](data))
 
     def read_frame(self, k: int, channels=None) -> dict[str, np.ndarray]:
         if not 0 <= k < len(self):
