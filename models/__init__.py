@@ -1,1 +1,10 @@
-"""Model adapters (autoencoders, SD VAEs, coordinate MLPs): see the issues that build them."""
+"""Model adapters: image autoencoders (TAESD family, Stable Diffusion VAEs, our own) behind one protocol.
+
+`load_model(spec)` gives an adapter (see `registry` for the spec syntax); `adapter.forward(images)` reconstructs
+float32 linear [0, 1] images, `hook_points()`/`capture()`/`intervene()` reach inside. See `adapter` and `hooks`.
+"""
+
+from .adapter import AutoencoderAdapter, ModelAdapter
+from .registry import load_model
+
+__all__ = ["AutoencoderAdapter", "ModelAdapter", "load_model"]
