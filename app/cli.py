@@ -206,6 +206,101 @@ def export_command(
         stdout.print(job.fmt.notes(job), highlight=False, soft_wrap=True)
 
 
+train_app = typer.Typer(help="Train models on a dataset.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+models_app = typer.Typer(help="Image models behind the adapter protocol.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+MODEL_SPEC_HELP = "taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID or run:RUN_DIR (see the README)"
+
+
+@train_app.command("ae")
+def train_ae_command(
+    data: Path = typer.Option(..., help="dataset directory made by `frob scenes generate`"),
+    arch: str = typer.Option("conv", help="kl-small (diffusers AutoencoderKL, small config) or conv"),
+    steps: int = typer.Option(1500, help="optimizer steps"),
+    out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
+    batch_size: int = typer.Option(4, help="frames per step"),
+    learning_rate: float = typer.Option(1e-3, help="peak Adam learning rate (linear warmup, cosine decay to 10%)"),
+    seed: int = typer.Option(0, help="initialisation and batch order"),
+    holdout_every: int = typer.Option(10, help="hold out every n-th frame (datasets without splits)"),
+    checkpoint_every: int = typer.Option(250, help="steps between checkpoints and held-out evaluations"),
+    encoding: str = typer.Option("linear", help="what the model sees: linear (our data as is) or display (1/2.2 gamma)"),
+):
+    """Train an autoencoder on a dataset's frames; progress shows loss and PSNR, checkpoints are safetensors."""
+    from frobnoscope.models.train import TrainConfig, train_autoencoder
+
+    config = TrainConfig(arch=arch, steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                         holdout_every=holdout_every, checkpoint_every=checkpoint_every, encoding=encoding)
+    config.check()
+    columns = (TextColumn(f"[bold]train {arch}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]}  PSNR {task.fields[psnr]}  held-out {task.fields[heldout]}"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("steps", total=steps, loss="-", psnr="-", heldout="-")
+
+        def on_step(report) -> None:
+            fields = {"loss": f"{report.loss:.5f}", "psnr": f"{report.psnr:.2f} dB"}
+            if report.heldout_psnr is not None:
+                fields["heldout"] = f"{report.heldout_psnr:.2f} dB"
+            progress.update(task, completed=report.step, **fields)
+
+        results = train_autoencoder(data, out, config, on_step=on_step)
+    Console().print(f"{out}: {arch}, {results['steps']} steps; held-out PSNR {results['heldout_psnr']:.2f} dB, "
+                    f"SSIM {results['heldout_ssim']:.4f} on {results['heldout_frames']} frames; "
+                    f"evaluate it with `frob eval DATA --model run:{out} --out EVAL_DIR`", highlight=False)
+
+
+@app.command("eval")
+def eval_command(
+    data_dir: Path = typer.Argument(..., help="dataset directory made by `frob scenes generate`"),
+    model: str = typer.Option(..., help=MODEL_SPEC_HELP),
+    out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
+    batch_size: int = typer.Option(8, help="frames per forward pass"),
+    latent: str = typer.Option("mean", help="KL models (sd-vae, kl-small runs): decode the posterior mean or a sample"),
+    seed: int = typer.Option(0, help="noise seed for --latent sample"),
+    edge_radius: int = typer.Option(1, help="pixels counted as near an edge, around the edges channel's marks"),
+):
+    """Judge a model against its optimal output: PSNR, SSIM, error maps, and the error by ground-truth factor."""
+    from frobnoscope.interp.evaluate import EvalConfig, evaluate, read_breakdown
+
+    config = EvalConfig(model=model, latent=latent, seed=seed, batch_size=batch_size, edge_radius=edge_radius)
+    columns = (TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("frames", total=None)
+        summary = evaluate(data_dir, out, config, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    stdout = Console()
+    stdout.print(f"[bold]{model}[/bold] on {summary['frames']} frames: mean PSNR {summary['mean_psnr']:.2f} dB, "
+                 f"mean SSIM {summary['mean_ssim']:.4f} (linear RGB against the optimal output)")
+    table = Table("factor", "bin", "pixels", "PSNR dB", "MSE x all", title="error by ground truth", title_justify="left")
+    for row in read_breakdown(out):
+        if row["pixels"]:
+            table.add_row(row["factor"], row["bin"], f"{100 * row['pixel_share']:.1f}%", f"{row['psnr']:.2f}",
+                          f"{row['mse_vs_overall']:.2f}")
+    stdout.print(table)
+    stdout.print(f"wrote {out}/frames.csv, breakdown.csv, maps/ (zarr) and plots/*.png", highlight=False)
+
+
+@models_app.command("hooks")
+def hooks_command(
+    model: str = typer.Argument(..., help=MODEL_SPEC_HELP),
+    contains: str = typer.Option(None, help="only names containing this text"),
+):
+    """List a model's hook points (one per module call, in execution order)."""
+    from frobnoscope.models import load_model
+
+    names = load_model(model).hook_points()
+    shown = [name for name in names if contains is None or contains in name]
+    stdout = Console()
+    for name in shown:
+        stdout.print(name, highlight=False)
+    console.print(f"{len(shown)} of {len(names)} hook points")
+
+
+from frobnoscope.app import nerf_cli  # noqa: E402  (after train_app: `frob train nerf`, `frob eval-nerf`)
+
+nerf_cli.register(app, train_app)
+
+
 def main() -> None:
     try:
         app()
