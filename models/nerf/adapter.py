@@ -1,0 +1,154 @@
+"""`NerfAdapter`: a trained coordinate MLP behind the model-adapter protocol (`models.adapter`, DESIGN.md).
+
+Its tokens are 3D sample points, each with the direction of the ray that looks at it: a `PointBatch` of world-frame
+points (N, 3), scene units, and unit directions (N, 3) that the ray travels (the colour is the radiance leaving the
+point along -direction). `forward` gives each point's density (1 / scene units) and linear RGB; `optimal_output` the
+scene's own answer there (`Scene.query`: occupancy, sdf, object_id, albedo; `Scene.radiance`: the true colour seen
+along the direction, NaN off the surface). Per ray, `render_rays` composites the samples into a pixel, comparable
+with the dataset's `rgb` and `depth_ray`.
+
+Hook points are the field's layer calls (`position_encoding`, `density_mlp.linear0`, `density_mlp.act0`, ...,
+`density_activation`, `direction_encoding`, `color_mlp.*`, `color_activation`), named by `models.hooks`. Every call
+of the field is one forward pass (the sampler's density-only call and the shading call of a render each run the
+layers once), so an intervention applies to both, and a capture during a render holds the shading pass's values,
+shaped (rays, samples, features).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from frobnoscope.scenes.scene import Scene
+from frobnoscope.scenes.spec import Camera, parse_spec
+
+from ..errors import InputError
+from ..hooks import CallSiteHooks, Intervention
+from .model import NerfModel
+from .rays import rays_of_camera
+from .rendering import midpoints
+from .train import load_nerf_run
+
+DOWN = (0.0, -1.0, 0.0)
+
+
+@dataclass
+class PointBatch:
+    """World-frame points (N, 3) and the unit directions (N, 3) of the rays that see them (float32 tensors)."""
+
+    points: torch.Tensor
+    directions: torch.Tensor
+
+    @classmethod
+    def of(cls, points, directions=None) -> PointBatch:
+        """From arrays or tensors; directions default to straight down (-Y), a camera looking at the floor."""
+        points = torch.as_tensor(np.asarray(points, dtype=np.float32) if not isinstance(points, torch.Tensor) else points).float()
+        if points.ndim != 2 or points.shape[-1] != 3:
+            raise InputError(f"expected points of shape (N, 3), got {tuple(points.shape)}")
+        if directions is None:
+            directions = torch.tensor(DOWN).expand_as(points)
+        directions = torch.as_tensor(np.asarray(directions, dtype=np.float32) if not isinstance(directions, torch.Tensor) else directions).float()
+        if directions.shape != points.shape:
+            raise InputError(f"directions {tuple(directions.shape)} must match points {tuple(points.shape)}")
+        if not bool(torch.isfinite(points).all() and torch.isfinite(directions).all()):
+            raise InputError("points or directions hold NaN or infinite values")
+        return cls(points, torch.nn.functional.normalize(directions, dim=-1))
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+class NerfAdapter:
+    def __init__(self, model: NerfModel, scene: Scene | None, name: str = "nerf"):
+        self.model = model.eval()
+        self.scene = scene
+        self.name = name
+        self.hooks = CallSiteHooks(model.field, self._trace)
+        model.field.register_forward_pre_hook(self._new_pass)
+
+    # --- the protocol ---------------------------------------------------------------------------
+
+    def preprocess(self, batch: PointBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        if not isinstance(batch, PointBatch):
+            batch = PointBatch.of(batch)
+        return batch.points, batch.directions
+
+    def postprocess(self, output: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        density, rgb = output
+        return {"density": density, "rgb": rgb}
+
+    def forward(self, batch: PointBatch) -> dict[str, torch.Tensor]:
+        """{"density": (N,) 1 / scene units, "rgb": (N, 3) linear} at each point, no gradients."""
+        points, directions = self.preprocess(batch)
+        with torch.no_grad():
+            return self.postprocess(self.model.field(points, directions))
+
+    def optimal_output(self, batch: PointBatch) -> dict[str, np.ndarray]:
+        """The scene's ground truth at each point: `occupancy` (N,) bool, `sdf` (N,) scene units (negative inside),
+        `object_id` (N,) nearest object, `albedo` (N, 3) linear, `radiance` (N, 3) linear seen along the direction
+        (NaN where the point is more than 1e-3 off the surface)."""
+        if self.scene is None:
+            raise InputError(f"{self.name} has no scene to take ground truth from")
+        points, directions = self.preprocess(batch)
+        points, directions = points.double().numpy(), directions.double().numpy()
+        return {**self.scene.query(points), "radiance": self.scene.radiance(points, directions)}
+
+    def hook_points(self) -> list[str]:
+        return self.hooks.names()
+
+    def capture(self, batch: PointBatch, names: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """Run `forward(batch)`; {hook point: its output (N, features)} for `names` (default: all)."""
+        names = self.hook_points() if names is None else list(names)
+        with self.hooks.capturing(names) as store:
+            self.forward(batch)
+        return {name: store[name] for name in names}
+
+    def intervene(self, name: str, fn: Intervention) -> AbstractContextManager[None]:
+        """While open, hook point `name` outputs fn(output) (None: keep it) in every field call, renders included."""
+        return self.hooks.intervening(name, fn)
+
+    # --- rays ----------------------------------------------------------------------------------
+
+    def render_rays(self, origins: torch.Tensor, directions: torch.Tensor, keys=("rgb", "accumulation", "depth")) -> dict[str, torch.Tensor]:
+        """Deterministic render of (R, 3) rays (interventions in force apply)."""
+        return self.model.render(origins.float(), directions.float(), keys=keys)
+
+    def render_camera(self, camera: Camera) -> dict[str, np.ndarray]:
+        """`rgb` (H, W, 3) linear, `accumulation` (H, W), `depth` (H, W) expected distance along the ray (NaN where
+        the ray does not stop): comparable with a frame's `rgb` and `depth_ray`."""
+        origins, directions = rays_of_camera(camera)
+        out = self.render_rays(origins, directions)
+        shape = (camera.height, camera.width)
+        return {key: value.reshape(*shape, *value.shape[1:]).numpy() for key, value in out.items()}
+
+    def ray_samples(self, origins: torch.Tensor, directions: torch.Tensor) -> tuple[PointBatch, torch.Tensor]:
+        """The points a render evaluates the field at, as a `PointBatch` (R * K points, ray-major) and the
+        (R, K + 1) interval edges (t, scene units) they are the midpoints of."""
+        with torch.no_grad():
+            edges = self.model.sample_edges(origins.float(), directions.float())
+        t = midpoints(edges)
+        points = origins[:, None].float() + directions[:, None].float() * t[..., None]
+        return PointBatch(points.reshape(-1, 3), directions[:, None].float().expand_as(points).reshape(-1, 3)), edges
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _new_pass(self, module, args) -> None:
+        with self.hooks.forward_pass():  # each field call restarts the per-layer call counters
+            pass
+
+    def _trace(self) -> None:
+        centre = self.model.box.mean(dim=0, keepdim=True)
+        with torch.no_grad():
+            self.model.field(centre, torch.tensor([DOWN]))
+
+
+def load_nerf(run_dir) -> NerfAdapter:
+    """The adapter of a `frob train nerf` run, with its scene (from the run's manifest) as ground truth."""
+    model, manifest = load_nerf_run(run_dir)
+    scene = Scene(parse_spec(manifest["scene"], f"{run_dir} manifest")) if "scene" in manifest else None
+    return NerfAdapter(model, scene, name=f"nerf:{Path(run_dir)}")

@@ -1,0 +1,232 @@
+"""`frob train nerf`: fit a `NerfModel` to an orbit dataset's train views, resumably and deterministically.
+
+Run directory:
+  manifest.json   format frobnoscope.nerf/1: command, package version, config (seed included), dataset (path and
+                  manifest hash), splits, the field's box and background, `complete`, and at the end `results`
+  checkpoints/    every `checkpoint_every` steps: model and Adam state in safetensors, step and history in
+                  latest.json (`models.checkpoint`); rerunning the same command resumes from the latest one
+  model/          the final model: config.json + model.safetensors (`load_nerf_run`)
+
+Determinism: the field is initialised from `seed`; step s draws its rays and its sample jitter from a torch
+generator seeded by numpy.random.default_rng([seed, s]) alone, so the only random state is the step number, and a
+resumed run takes exactly the steps an uninterrupted one would (same weights, bit for bit, on the same thread count).
+Loss: mean squared error of linear RGB on the rays' pixels. Adam (betas 0.9, 0.99; eps 1e-15, as instant-NGP);
+learning rate: linear warmup, then cosine decay to 10% (`models.train.learning_rate`). Held-out PSNR (dB, linear
+RGB, data range 1) is measured on the val views every `eval_every` steps; the final results cover val and test.
+`seconds` in the history is wall time spent in this run, evaluation included, summed over resumed sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from frobnoscope.scenes.store import MANIFEST, write_json_atomic
+
+from ..checkpoint import load_checkpoint, read_latest, save_checkpoint
+from ..errors import ModelError
+from ..metrics import mse_to_psnr
+from ..provenance import dataset_reference, run_header
+from ..train import learning_rate
+from ..weights import load_state_dict, save_safetensors_atomic
+from .data import OrbitData, load_orbit
+from .field import ENCODINGS, FieldConfig
+from .model import NerfModel, SamplingConfig
+
+NERF_FORMAT = "frobnoscope.nerf/1"
+CHECKPOINTS = "checkpoints"
+MODEL_DIR = "model"
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class NerfTrainConfig:
+    field: FieldConfig = dataclass_field(default_factory=FieldConfig)
+    sampling: SamplingConfig = dataclass_field(default_factory=SamplingConfig)
+    steps: int = 1500
+    rays_per_step: int = 1024
+    learning_rate: float = 1e-2
+    warmup_steps: int = 20
+    seed: int = 0
+    eval_every: int = 100
+    checkpoint_every: int = 250
+    threads: int = 2  # torch's intra-op threads: results are bit-reproducible for a fixed count
+
+    @classmethod
+    def from_dict(cls, data: dict) -> NerfTrainConfig:
+        return cls(**{**data, "field": FieldConfig(**data["field"]), "sampling": SamplingConfig(**data["sampling"])})
+
+    def check(self) -> None:
+        positive = {"steps": self.steps, "rays_per_step": self.rays_per_step, "learning_rate": self.learning_rate,
+                    "eval_every": self.eval_every, "checkpoint_every": self.checkpoint_every, "threads": self.threads,
+                    "coarse_samples": self.sampling.coarse_samples}
+        for name, value in positive.items():
+            if value <= 0:
+                raise ModelError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.sampling.fine_samples < 0:
+            raise ModelError(f"--fine-samples must not be negative, got {self.sampling.fine_samples}")
+        if self.field.encoding not in ENCODINGS:
+            raise ModelError(f"--encoding must be one of {', '.join(ENCODINGS)}, got {self.field.encoding!r}")
+
+
+@dataclass(frozen=True)
+class StepReport:
+    step: int
+    steps: int
+    loss: float
+    psnr: float  # this step's rays, dB
+    heldout_psnr: float | None  # at evaluation steps, val views, dB
+
+
+def build_model(config: NerfTrainConfig, box, background) -> NerfModel:
+    """The model a run trains, initialised from `config.seed`."""
+    generator = torch.Generator().manual_seed(config.seed)
+    return NerfModel(config.field, config.sampling, box, background, generator)
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The only source of randomness of step `step` (1-based)."""
+    return torch.Generator().manual_seed(int(np.random.default_rng([seed, step]).integers(2**62)))
+
+
+def heldout_psnr(model: NerfModel, data: OrbitData, frames: list[int]) -> float:
+    """PSNR (dB) of rendering `frames` against their rgb, over all their pixels together."""
+    origins, directions = data.rays(frames)
+    rendered = model.render(origins.reshape(-1, 3), directions.reshape(-1, 3), keys=("rgb",))["rgb"]
+    return float(mse_to_psnr((rendered.double() - data.rgb[frames].reshape(-1, 3).double()).pow(2).mean()))
+
+
+def train_nerf(data_dir, out, config: NerfTrainConfig, on_step: Callable[[StepReport], None] | None = None) -> dict:
+    """Train (or resume, or return the results of a finished run); returns the manifest's `results`."""
+    config.check()
+    data = load_orbit(data_dir)
+    out = Path(out)
+    manifest = _prepare_run(out, data, config)
+    if manifest["complete"]:
+        return manifest["results"]
+    torch.set_num_threads(config.threads)
+    model = build_model(config, data.box, data.background)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=(0.9, 0.99), eps=1e-15)
+    latest = load_checkpoint(out / CHECKPOINTS, model, optimizer)
+    start, history = (latest["step"], latest["history"]) if latest else (0, [])
+    seconds = history[-1]["seconds"] if history else 0.0
+    train_frames = data.splits["train"]
+    origins, directions = (rays.reshape(-1, 3) for rays in data.rays(train_frames))
+    pixels = data.rgb[train_frames].reshape(-1, 3)
+    eval_frames = data.splits["val"] or data.splits["test"]
+    session_start = time.perf_counter() - seconds
+    for step in range(start + 1, config.steps + 1):
+        loss = _train_step(model, optimizer, config, step, origins, directions, pixels)
+        psnr = float(mse_to_psnr(torch.tensor(loss)))
+        heldout = None
+        if step % config.eval_every == 0 or step == config.steps:
+            model.eval()
+            heldout = heldout_psnr(model, data, eval_frames)
+            model.train()
+            history.append({"step": step, "loss": loss, "psnr": psnr, "heldout_psnr": heldout,
+                            "seconds": time.perf_counter() - session_start})
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            save_checkpoint(out / CHECKPOINTS, step, model, optimizer, history)
+        if on_step:
+            on_step(StepReport(step, config.steps, loss, psnr, heldout))
+    model.eval()
+    save_nerf_model(model, config, out / MODEL_DIR)
+    results = {split: heldout_psnr(model, data, frames) for split, frames in data.splits.items() if frames and split != "train"}
+    manifest["results"] = {"psnr": results, "steps": config.steps, "seconds": history[-1]["seconds"],
+                           "seconds_to_25db": seconds_to(history, 25.0), "history": history}
+    manifest["complete"] = True
+    write_json_atomic(out / MANIFEST, manifest)
+    return manifest["results"]
+
+
+def seconds_to(history: list[dict], psnr: float) -> float | None:
+    """Wall seconds until the first evaluation at or above `psnr` dB held out (None if never)."""
+    return next((entry["seconds"] for entry in history if entry["heldout_psnr"] >= psnr), None)
+
+
+def _train_step(model: NerfModel, optimizer, config: NerfTrainConfig, step: int, origins, directions, pixels) -> float:
+    generator = step_generator(config.seed, step)
+    rays = torch.randint(len(origins), (config.rays_per_step,), generator=generator)
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(config, step)
+    rendered = model.render_rays(origins[rays], directions[rays], generator)
+    loss = (rendered["rgb"] - pixels[rays]).pow(2).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def _prepare_run(out: Path, data: OrbitData, config: NerfTrainConfig) -> dict:
+    dataset = dataset_reference(data.store)
+    if (out / MANIFEST).is_file():
+        manifest = read_nerf_manifest(out)
+        if manifest["config"] != json.loads(json.dumps(asdict(config))):
+            old, new = _flatten(manifest["config"]), _flatten(asdict(config))
+            differ = [key for key in new if old.get(key) != new[key]]
+            raise ModelError(f"{out} is a run with other settings ({', '.join(differ)}); rerun with the same ones or choose another --out")
+        if manifest["dataset"]["manifest_blake2b"] != dataset["manifest_blake2b"]:
+            raise ModelError(f"{out} was trained on another dataset ({manifest['dataset']['path']}); choose another --out")
+        return manifest
+    if out.exists() and any(out.iterdir()):
+        raise ModelError(f"{out} exists and is not a NeRF run; choose an empty or new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {**run_header(NERF_FORMAT), "kind": "nerf", "config": asdict(config), "dataset": dataset,
+                "split": data.splits, "scene": data.specs[0].model_dump(mode="json"), "box": data.box.tolist(), "background": data.background.tolist(), "complete": False}
+    write_json_atomic(out / MANIFEST, manifest)
+    return manifest
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def read_nerf_manifest(run_dir) -> dict:
+    path = Path(run_dir) / MANIFEST
+    if not path.is_file():
+        raise ModelError(f"{run_dir} is not a NeRF run (no {MANIFEST}); make one with `frob train nerf`")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ModelError(f"{path} is not valid JSON ({error.msg})") from None
+    if manifest.get("format") != NERF_FORMAT:
+        raise ModelError(f"{run_dir} has format {manifest.get('format')!r}, expected {NERF_FORMAT!r} (a `frob train nerf` run)")
+    return manifest
+
+
+def save_nerf_model(model: NerfModel, config: NerfTrainConfig, directory: Path) -> None:
+    """config.json (the training config, box, background) + model.safetensors, written atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    save_safetensors_atomic(model.state_dict(), directory / WEIGHTS_FILE)
+    write_json_atomic(directory / CONFIG_FILE, {"config": asdict(config), "box": model.box.tolist(),
+                                                "background": model.background.tolist()})
+
+
+def load_nerf_run(run_dir) -> tuple[NerfModel, dict]:
+    """The model of a `frob train nerf` run (model/ when finished, else its latest checkpoint), in eval mode, and
+    the run's manifest. Weights load through safetensors only."""
+    run_dir = Path(run_dir)
+    manifest = read_nerf_manifest(run_dir)
+    config = NerfTrainConfig.from_dict(manifest["config"])
+    model = build_model(config, manifest["box"], manifest["background"])
+    if (run_dir / MODEL_DIR / WEIGHTS_FILE).is_file():
+        model.load_state_dict(load_state_dict(run_dir / MODEL_DIR / WEIGHTS_FILE), strict=True)
+    elif read_latest(run_dir / CHECKPOINTS) is not None:
+        load_checkpoint(run_dir / CHECKPOINTS, model)
+    else:
+        raise ModelError(f"{run_dir} has no checkpoint yet; let `frob train nerf` run to its first checkpoint")
+    return model.eval(), manifest
