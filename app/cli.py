@@ -300,6 +300,10 @@ from frobnoscope.app import nerf_cli  # noqa: E402  (after train_app: `frob trai
 
 nerf_cli.register(app, train_app)
 
+from frobnoscope.app import interp_cli  # noqa: E402  (`frob capture`, `frob probe`)
+
+interp_cli.register(app)
+
 
 def main() -> None:
     try:

@@ -1,0 +1,28 @@
+"""The random-weights control: the same architecture with its parameters re-initialised from a fixed seed.
+
+Every submodule with a `reset_parameters` method (convolutions, linear layers, norms) is reset, in module order,
+under `torch.manual_seed(seed)` inside a forked RNG (the caller's global RNG state is left as it was), so a seed
+gives the same weights on every run. Buffers (running statistics) are left alone; parameters of modules without
+`reset_parameters` (rare) keep their trained values and are counted in the return value.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .adapter import AutoencoderAdapter
+
+
+def reinitialise(adapter: AutoencoderAdapter, seed: int) -> int:
+    """Re-initialise `adapter.module` in place; returns the number of parameters that could not be reset."""
+    untouched = 0
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        for module in adapter.module.modules():
+            own = list(module.parameters(recurse=False))
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+            else:
+                untouched += sum(p.numel() for p in own)
+    adapter.name = f"{adapter.name} (random weights, seed {seed})"
+    return untouched
