@@ -1,0 +1,243 @@
+"""Sparse autoencoders over a hook point's tokens (one token = one spatial position's channel vector).
+
+Conventions (x: a token, d = its channel count, M = the dictionary width):
+  input normalisation  x_n = s * x with one stored scalar s = sqrt(d / E||x||^2) (buffer `input_scale`, measured
+                       on the first training batch), so that E||x_n||^2 = d whatever the hook's units are.
+  encoder (untied)     pre = (x_n - b_dec) @ W_enc + b_enc          W_enc (d, M), b_enc (M,)
+  activation           topk:      keep each token's k largest of relu(pre) (Gao et al. 2024)
+                       batchtopk: keep the batch's k * B largest of relu(pre) (Bussmann et al. 2024); outside
+                                  training a token keeps relu(pre) > `threshold`, the running mean of the smallest
+                                  kept value per batch, so a token's code does not depend on its batch
+                       jumprelu:  z = relu(pre) * H(relu(pre) - theta), theta = exp(log_threshold) per latent; the
+                                  threshold learns through the straight-through estimator of Rajamanoharan et al.
+                                  2024 (rectangle kernel of width `bandwidth`)
+  decoder (untied)     x_n_hat = z @ W_dec + b_dec                     W_dec (M, d): row i is latent i's direction
+                       ("decoder column" in the papers' (d, M) layout); rows are kept at unit norm (gradients
+                       projected onto the tangent space before each step, rows renormalised after it).
+  back to hook units   x_hat = x_n_hat / s
+
+Losses (per token, averaged over the batch; all in normalised units):
+  reconstruction  ||x_n - x_n_hat||^2 / d
+  AuxK            ||e - e_hat||^2 / d with e = x_n - x_n_hat (detached) and e_hat the decoder's reconstruction of e
+                  from the `aux_k` largest pre-activations among dead latents (no token fired them in the last
+                  `dead_tokens` tokens); weight `aux_coefficient` (Gao et al.: 1/32)
+  JumpReLU L0     lambda * sum_i H(relu(pre_i) - theta_i); lambda follows a multiplicative controller so that the
+                  batch L0 approaches k: lambda <- lambda * exp(0.01 * (L0 - k) / k)
+  frequency cost  optional (`frequency_cost` > 0): gamma * sum_i w_i * |z_i| (JumpReLU: w_i * H(.)) with
+                  w_i = min(2, ln(1 / f_i) / ln(d)), f_i the latent's firing frequency (EMA over batches, floor
+                  1e-6). A latent firing on 1/d of tokens costs 1, one firing on every token costs 0: frequent
+                  latents are cheaper, so a compositional code is cheaper as two common latents than one rare one
+                  (the absorption note's proposal, its lost formula replaced by this log-frequency discount).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+ARCHS = ("topk", "batchtopk", "jumprelu")
+
+
+@dataclass(frozen=True)
+class SAEConfig:
+    d_in: int
+    width: int
+    arch: str = "topk"
+    k: int = 32
+    aux_k: int = 0  # 0: min(2 * d_in, width // 2)
+    aux_coefficient: float = 1 / 32
+    dead_tokens: int = 200_000
+    bandwidth: float = 1e-3  # JumpReLU straight-through kernel width (normalised units)
+    initial_threshold: float = 1e-3
+    frequency_cost: float = 0.0
+
+    def check(self) -> None:
+        from frobnoscope.models.errors import ModelError
+
+        if self.arch not in ARCHS:
+            raise ModelError(f"--arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.width < 1 or self.d_in < 1:
+            raise ModelError("--width and the hook's channel count must be positive")
+        if not 1 <= self.k <= self.width:
+            raise ModelError(f"--k must be between 1 and --width ({self.width}), got {self.k}")
+
+    @property
+    def effective_aux_k(self) -> int:
+        return self.aux_k or max(1, min(2 * self.d_in, self.width // 2))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _JumpReLU(torch.autograd.Function):
+    """z * H(z - theta); d/dz = H(z - theta), d/dtheta = -(theta / eps) * rect((z - theta) / eps)."""
+
+    @staticmethod
+    def forward(ctx, z, theta, bandwidth):
+        ctx.save_for_backward(z, theta)
+        ctx.bandwidth = bandwidth
+        return z * (z > theta)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, theta = ctx.saved_tensors
+        eps = ctx.bandwidth
+        window = ((z - theta).abs() < eps / 2).to(grad.dtype)
+        grad_theta = (-(theta / eps) * window * grad).sum(0)
+        return grad * (z > theta), grad_theta, None
+
+
+class _Step(torch.autograd.Function):
+    """H(z - theta); d/dz = 0, d/dtheta = -(1 / eps) * rect((z - theta) / eps)."""
+
+    @staticmethod
+    def forward(ctx, z, theta, bandwidth):
+        ctx.save_for_backward(z, theta)
+        ctx.bandwidth = bandwidth
+        return (z > theta).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, theta = ctx.saved_tensors
+        eps = ctx.bandwidth
+        window = ((z - theta).abs() < eps / 2).to(grad.dtype)
+        return None, (-(1.0 / eps) * window * grad).sum(0), None
+
+
+class SparseAutoencoder(nn.Module):
+    def __init__(self, config: SAEConfig, generator: torch.Generator | None = None):
+        super().__init__()
+        self.config = config
+        d, m = config.d_in, config.width
+        decoder = torch.randn(m, d, generator=generator)
+        decoder /= decoder.norm(dim=1, keepdim=True)
+        self.W_dec = nn.Parameter(decoder)
+        self.W_enc = nn.Parameter(decoder.t().clone())  # Gao et al.: encoder initialised as the decoder's transpose
+        self.b_enc = nn.Parameter(torch.zeros(m))
+        self.b_dec = nn.Parameter(torch.zeros(d))
+        if config.arch == "jumprelu":
+            self.log_threshold = nn.Parameter(torch.full((m,), math.log(config.initial_threshold)))
+        self.register_buffer("input_scale", torch.zeros(()))
+        self.register_buffer("threshold", torch.zeros(()))  # batchtopk's inference threshold
+        self.register_buffer("l0_coefficient", torch.tensor(1e-3))  # jumprelu's lambda (controlled)
+        self.register_buffer("tokens_since_fired", torch.zeros(m, dtype=torch.int64))
+        self.register_buffer("firing_frequency", torch.full((m,), 1.0 / m))
+
+    # --- normalisation ---------------------------------------------------------------------------
+
+    def initialise_from(self, x: torch.Tensor) -> None:
+        """Set `input_scale` from a batch of raw tokens, and b_dec to the batch's normalised mean."""
+        with torch.no_grad():
+            self.input_scale.fill_(math.sqrt(self.config.d_in / x.pow(2).sum(1).mean().clamp_min(1e-12).item()))
+            self.b_dec.copy_((x * self.input_scale).mean(0))
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.input_scale
+
+    # --- encoding and decoding -------------------------------------------------------------------
+
+    def pre_activations(self, x_n: torch.Tensor) -> torch.Tensor:
+        return torch.relu(torch.addmm(self.b_enc, x_n - self.b_dec, self.W_enc))
+
+    def activate(self, pre: torch.Tensor) -> torch.Tensor:
+        """Sparse codes (B, M) from relu'd pre-activations, as the architecture says (training or not)."""
+        arch = self.config.arch
+        if arch == "topk" or (arch == "batchtopk" and not self.training and self.threshold <= 0):
+            values, indices = pre.topk(self.config.k, dim=1)
+            return torch.zeros_like(pre).scatter_(1, indices, values)
+        if arch == "batchtopk":
+            if not self.training:
+                return pre * (pre > self.threshold)
+            flat = pre.flatten()
+            values, indices = flat.topk(self.config.k * pre.shape[0])
+            with torch.no_grad():
+                smallest = values[-1].clamp_min(0)
+                self.threshold.copy_(smallest if self.threshold <= 0 else 0.99 * self.threshold + 0.01 * smallest)
+            return torch.zeros_like(flat).scatter_(0, indices, values).view_as(pre)
+        return _JumpReLU.apply(pre, self.log_threshold.exp(), self.config.bandwidth)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw tokens (B, d) in hook units -> codes (B, M)."""
+        return self.activate(self.pre_activations(self.normalise(x)))
+
+    def decode_normalised(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self.b_dec, z, self.W_dec)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes (B, M) -> reconstructed tokens (B, d) in hook units."""
+        return self.decode_normalised(z) / self.input_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def directions(self) -> torch.Tensor:
+        """Latent i's contribution to a token in hook units per unit of activation: W_dec[i] / s (M, d)."""
+        return self.W_dec / self.input_scale
+
+    # --- training --------------------------------------------------------------------------------
+
+    def dead_mask(self) -> torch.Tensor:
+        return self.tokens_since_fired >= self.config.dead_tokens
+
+    def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training losses for raw tokens `x` (B, d); updates the firing statistics. 'loss' is their weighted sum."""
+        config = self.config
+        x_n = self.normalise(x)
+        pre = self.pre_activations(x_n)
+        z = self.activate(pre)
+        x_hat = self.decode_normalised(z)
+        residual = x_n - x_hat
+        out = {"reconstruction": residual.pow(2).sum(1).mean() / config.d_in}
+        fired = z > 0
+        l0 = fired.sum(1).float().mean()
+        out["l0"] = l0.detach()
+        self._update_firing(fired)
+        loss = out["reconstruction"]
+        dead = self.dead_mask()
+        if config.aux_coefficient > 0 and bool(dead.any()):
+            out["aux"] = self._aux_loss(pre, residual.detach(), dead)
+            loss = loss + config.aux_coefficient * out["aux"]
+        weights = self._frequency_weights() if config.frequency_cost > 0 else None
+        if config.arch == "jumprelu":
+            active = _Step.apply(pre, self.log_threshold.exp(), config.bandwidth)
+            weighted = active if weights is None else active * weights
+            out["sparsity"] = weighted.sum(1).mean()
+            loss = loss + self.l0_coefficient.clone() * out["sparsity"]
+            with torch.no_grad():
+                self.l0_coefficient.mul_(math.exp(0.01 * (l0.item() - config.k) / config.k))
+        elif weights is not None:
+            out["sparsity"] = (z * weights).sum(1).mean() / config.d_in
+            loss = loss + config.frequency_cost * out["sparsity"]
+        out["loss"] = loss
+        return out
+
+    def _aux_loss(self, pre: torch.Tensor, residual: torch.Tensor, dead: torch.Tensor) -> torch.Tensor:
+        k_aux = min(self.config.effective_aux_k, int(dead.sum()))
+        values, indices = pre.masked_fill(~dead, float("-inf")).topk(k_aux, dim=1)
+        values = values.clamp_min(0)
+        residual_hat = torch.nn.functional.embedding_bag(indices, self.W_dec, per_sample_weights=values, mode="sum")
+        return (residual - residual_hat).pow(2).sum(1).mean() / self.config.d_in
+
+    def _update_firing(self, fired: torch.Tensor) -> None:
+        with torch.no_grad():
+            any_fired = fired.any(0)
+            self.tokens_since_fired.add_(fired.shape[0]).masked_fill_(any_fired, 0)
+            self.firing_frequency.mul_(0.99).add_(0.01 * fired.float().mean(0))
+
+    def _frequency_weights(self) -> torch.Tensor:
+        frequency = self.firing_frequency.clamp_min(1e-6)
+        return (torch.log(1 / frequency) / math.log(max(self.config.d_in, 2))).clamp(0, 2)
+
+    @torch.no_grad()
+    def project_decoder_gradient(self) -> None:
+        """Remove the radial part of each decoder row's gradient (rows stay on the unit sphere to first order)."""
+        if self.W_dec.grad is not None:
+            radial = (self.W_dec.grad * self.W_dec).sum(1, keepdim=True)
+            self.W_dec.grad.sub_(radial * self.W_dec)
+
+    @torch.no_grad()
+    def normalise_decoder(self) -> None:
+        self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12))
