@@ -30,6 +30,7 @@ def train_nerf_command(
     """Fit a coordinate MLP (NeRF) to an orbit dataset's train views; progress shows loss and held-out PSNR."""
     from dataclasses import replace
 
+    from frobnoscope.models.nerf.data import load_orbit
     from frobnoscope.models.nerf.field import FieldConfig
     from frobnoscope.models.nerf.model import SamplingConfig
     from frobnoscope.models.nerf.train import NerfTrainConfig, train_nerf
@@ -40,6 +41,7 @@ def train_nerf_command(
                      learning_rate=learning_rate, seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every,
                      threads=threads)
     config.check()
+    load_orbit(data)  # fail on bad input before drawing a progress bar
     columns = (TextColumn(f"[bold]train nerf ({encoding})"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]}  PSNR {task.fields[psnr]}  held-out {task.fields[heldout]}"),
                TimeElapsedColumn(), TimeRemainingColumn())
@@ -78,11 +80,12 @@ def eval_nerf_command(
 ):
     """Judge a NeRF run against the scene: held-out and novel renders (PSNR, SSIM, error by ground-truth factor),
     termination distance vs depth_ray, density vs occupancy and SDF, colour vs radiance."""
-    from frobnoscope.interp.nerf_judge import NerfJudgeConfig, judge_nerf
+    from frobnoscope.interp.nerf_judge import NerfJudgeConfig, check_inputs, judge_nerf
 
     config = NerfJudgeConfig(novel_views=novel_views, uniform_points=uniform_points, shell_points=shell_points,
                              surface_points=surface_points, seed=seed,
                              **({"density_threshold": density_threshold} if density_threshold is not None else {}))
+    check_inputs(run, out)  # fail on bad input before drawing a progress bar
     columns = (TextColumn("[bold]eval nerf"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("views", total=None)

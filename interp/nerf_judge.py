@@ -32,6 +32,7 @@ from frobnoscope.models import metrics
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.nerf.adapter import NerfAdapter, PointBatch, load_nerf
 from frobnoscope.models.nerf.rays import rays_of_camera
+from frobnoscope.models.nerf.train import read_nerf_manifest
 from frobnoscope.models.provenance import run_header
 from frobnoscope.scenes.spec import SceneSpec, parse_spec
 from frobnoscope.scenes.store import MANIFEST, DatasetStore, write_json_atomic
@@ -68,12 +69,9 @@ class View:
 def judge_nerf(run_dir, out, config: NerfJudgeConfig = NerfJudgeConfig(),
                on_progress: Callable[[int, int], None] | None = None) -> dict:
     """Judge the run in `run_dir`, write `out` (see the module docstring); returns the summary."""
+    run_manifest, store = check_inputs(run_dir, out)
     adapter = load_nerf(run_dir)
-    run_manifest = _read_run_manifest(Path(run_dir))
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise ModelError(f"{out} exists and is not empty; choose a new --out")
-    store = _open_dataset(run_manifest)
     views = list(_views(store, run_manifest, config.novel_views))
     rng = np.random.default_rng(config.seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,10 +106,13 @@ def judge_nerf(run_dir, out, config: NerfJudgeConfig = NerfJudgeConfig(),
     return summary
 
 
-def _read_run_manifest(run_dir: Path) -> dict:
-    from frobnoscope.models.nerf.train import read_nerf_manifest
-
-    return read_nerf_manifest(run_dir)
+def check_inputs(run_dir, out) -> tuple[dict, DatasetStore]:
+    """The run's manifest and its dataset; one-line `ModelError`s for a non-run, a changed or missing dataset, or an
+    `out` that already holds something."""
+    run_manifest = read_nerf_manifest(run_dir)
+    if Path(out).exists() and any(Path(out).iterdir()):
+        raise ModelError(f"{out} exists and is not empty; choose a new --out")
+    return run_manifest, _open_dataset(run_manifest)
 
 
 def _hash(path: Path) -> str:

@@ -87,9 +87,10 @@ class StepReport:
 
 
 def build_model(config: NerfTrainConfig, box, background) -> NerfModel:
-    """The model a run trains, initialised from `config.seed`."""
-    generator = torch.Generator().manual_seed(config.seed)
-    return NerfModel(config.field, config.sampling, box, background, generator)
+    """The model a run trains, initialised from `config.seed` alone (torch's global generator is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)  # nn.Linear initialises from the global generator
+        return NerfModel(config.field, config.sampling, box, background, torch.Generator().manual_seed(config.seed))
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
@@ -204,7 +205,8 @@ def read_nerf_manifest(run_dir) -> dict:
     except json.JSONDecodeError as error:
         raise ModelError(f"{path} is not valid JSON ({error.msg})") from None
     if manifest.get("format") != NERF_FORMAT:
-        raise ModelError(f"{run_dir} has format {manifest.get('format')!r}, expected {NERF_FORMAT!r} (a `frob train nerf` run)")
+        raise ModelError(f"{run_dir} is not a NeRF run (its manifest has format {manifest.get('format')!r}, not "
+                         f"{NERF_FORMAT!r}); make one with `frob train nerf`")
     return manifest
 
 
