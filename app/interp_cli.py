@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 MODEL_SPEC_HELP = "taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID or run:RUN_DIR (see the README)"
@@ -41,5 +42,33 @@ def capture_command(
                  f"{len(store.gt_channels())} pooled ground-truth arrays, {len(store.factors())} factors", highlight=False)
 
 
+def probe_command(
+    run: Path = typer.Argument(..., help="capture run made by `frob capture`"),
+    control: Path = typer.Option(None, help="capture run of the same model with random weights (`--random-weights-seed`)"),
+    out: Path = typer.Option(None, help="output directory (default RUN/probes)"),
+    tokens_per_frame: int = typer.Option(256, help="token positions sampled per frame (0: all)"),
+    seed: int = typer.Option(0, help="token sampling, target shuffling and logistic training"),
+):
+    """Linear probes for every hook point x ground-truth factor, with shuffled-target and random-weights controls."""
+    from frobnoscope.interp.probe_report import run_probes
+    from frobnoscope.interp.probes import ProbeConfig
+    from frobnoscope.models.errors import ModelError
+
+    if tokens_per_frame < 0:
+        raise ModelError("--tokens-per-frame must be 0 (all) or more")
+    config = ProbeConfig(tokens_per_frame=tokens_per_frame or None, seed=seed)
+    rows = run_probes(run, out, control, config, on_hook=lambda hook: console.print(f"probed {hook}", highlight=False))
+    table = Table("hook", "factor", "metric", "score", "shuffled", "selectivity",
+                  *(["control"] if control is not None else []), title="best probes", title_justify="left")
+    primary = sorted((r for r in rows if r["metric"] in ("r2", "accuracy")), key=lambda r: -r["selectivity"])
+    for r in primary[:15]:
+        table.add_row(r["hook"], r["factor"], r["metric"], f"{r['score']:.3f}", f"{r['shuffled']:.3f}",
+                      f"{r['selectivity']:.3f}", *([f"{r['control_score']:.3f}"] if control is not None else []))
+    stdout = Console()
+    stdout.print(table)
+    stdout.print(f"wrote {out or Path(run) / 'probes'}/probes.csv and heatmap.png ({len(rows)} rows)", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("capture")(capture_command)
+    app.command("probe")(probe_command)

@@ -1,0 +1,90 @@
+"""`frob probe RUN`: probe every hook point x factor of a capture run, write probes.csv and a heatmap.
+
+Output directory (default RUN/probes): probes.csv (one row per hook x factor x metric; columns in
+`probes._row`, plus control_score/control_selectivity with a control run) and heatmap.png (rows: hook points in
+execution order; columns: factors; colour: selectivity of the primary metric (R^2 or accuracy), with the
+random-weights control's selectivity beside it when given), and manifest.json (what made them).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from frobnoscope.models.provenance import run_header
+from frobnoscope.scenes.store import MANIFEST, write_bytes_atomic, write_json_atomic
+
+from .activations import ActivationStore
+from .probes import ProbeConfig, check_control, join_control, probe_store
+
+PROBES_FORMAT = "frobnoscope.probes/1"
+PRIMARY_METRICS = ("r2", "accuracy")
+
+
+def run_probes(run, out=None, control=None, config: ProbeConfig = ProbeConfig(), on_hook=None) -> list[dict]:
+    """Probe `run` (and `control`), write the CSV, heatmap and manifest into `out`; returns the rows."""
+    store = ActivationStore.open(run)
+    control_store = ActivationStore.open(control) if control is not None else None
+    if control_store is not None:
+        check_control(store, control_store)
+    out = Path(out) if out is not None else store.path / "probes"
+    out.mkdir(parents=True, exist_ok=True)
+    rows = probe_store(store, config, on_hook)
+    if control_store is not None:
+        rows = join_control(rows, probe_store(control_store, config, on_hook))
+    write_csv(out / "probes.csv", rows)
+    plot_heatmap(rows, out / "heatmap.png")
+    write_json_atomic(out / MANIFEST, {**run_header(PROBES_FORMAT), "config": asdict(config),
+                                       "run": str(store.path.resolve()),
+                                       "control": str(control_store.path.resolve()) if control_store else None,
+                                       "rows": len(rows)})
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomic(Path(path), text.getvalue().encode())
+
+
+def read_csv(path) -> list[dict]:
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key, value in row.items():
+            if key not in ("hook", "factor", "level", "kind", "metric"):
+                row[key] = float(value)
+    return rows
+
+
+def plot_heatmap(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    primary = [r for r in rows if r["metric"] in PRIMARY_METRICS]
+    hooks = list(dict.fromkeys(r["hook"] for r in primary))
+    factors = list(dict.fromkeys(r["factor"] for r in primary))
+    panels = [("selectivity", "trained: score - shuffled")]
+    if "control_selectivity" in primary[0]:
+        panels.append(("control_selectivity", "random weights: score - shuffled"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(0.32 * len(factors) * len(panels) + 3, 0.3 * len(hooks) + 2.5),
+                             squeeze=False)
+    for ax, (column, title) in zip(axes[0], panels):
+        grid = np.full((len(hooks), len(factors)), np.nan)
+        for r in primary:
+            grid[hooks.index(r["hook"]), factors.index(r["factor"])] = r[column]
+        image = ax.imshow(grid, vmin=-0.2, vmax=1, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(factors)), factors, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(hooks)), hooks, fontsize=7)
+        ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=axes[0].tolist(), label="R² or accuracy selectivity")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
