@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -227,11 +228,11 @@ def train_ae_command(
     encoding: str = typer.Option("linear", help="what the model sees: linear (our data as is) or display (1/2.2 gamma)"),
 ):
     """Train an autoencoder on a dataset's frames; progress shows loss and PSNR, checkpoints are safetensors."""
-    from frobnoscope.models.train import TrainConfig, train_autoencoder
+    from frobnoscope.models.train import TrainConfig, prepare_training, run_training
 
     config = TrainConfig(arch=arch, steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                          holdout_every=holdout_every, checkpoint_every=checkpoint_every, encoding=encoding)
-    config.check()
+    job = prepare_training(data, out, config)  # fail on bad input before drawing a progress bar
     columns = (TextColumn(f"[bold]train {arch}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]}  PSNR {task.fields[psnr]}  held-out {task.fields[heldout]}"),
                TimeRemainingColumn())
@@ -244,7 +245,7 @@ def train_ae_command(
                 fields["heldout"] = f"{report.heldout_psnr:.2f} dB"
             progress.update(task, completed=report.step, **fields)
 
-        results = train_autoencoder(data, out, config, on_step=on_step)
+        results = run_training(job, on_step=on_step)
     Console().print(f"{out}: {arch}, {results['steps']} steps; held-out PSNR {results['heldout_psnr']:.2f} dB, "
                     f"SSIM {results['heldout_ssim']:.4f} on {results['heldout_frames']} frames; "
                     f"evaluate it with `frob eval DATA --model run:{out} --out EVAL_DIR`", highlight=False)
@@ -261,15 +262,16 @@ def eval_command(
     edge_radius: int = typer.Option(1, help="pixels counted as near an edge, around the edges channel's marks"),
 ):
     """Judge a model against its optimal output: PSNR, SSIM, error maps, and the error by ground-truth factor."""
-    from frobnoscope.interp.evaluate import EvalConfig, evaluate, read_breakdown
+    from frobnoscope.interp.evaluate import EvalConfig, prepare_evaluation, read_breakdown, run_evaluation
 
     config = EvalConfig(model=model, latent=latent, seed=seed, batch_size=batch_size, edge_radius=edge_radius)
+    job = prepare_evaluation(data_dir, out, config)  # fail on bad input before drawing a progress bar
     columns = (TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("frames", total=None)
-        summary = evaluate(data_dir, out, config, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+        summary = run_evaluation(job, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
     stdout = Console()
-    stdout.print(f"[bold]{model}[/bold] on {summary['frames']} frames: mean PSNR {summary['mean_psnr']:.2f} dB, "
+    stdout.print(f"[bold]{escape(model)}[/bold] on {summary['frames']} frames: mean PSNR {summary['mean_psnr']:.2f} dB, "
                  f"mean SSIM {summary['mean_ssim']:.4f} (linear RGB against the optimal output)")
     table = Table("factor", "bin", "pixels", "PSNR dB", "MSE x all", title="error by ground truth", title_justify="left")
     for row in read_breakdown(out):
@@ -309,7 +311,7 @@ def main() -> None:
     try:
         app()
     except FrobError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -15,7 +15,7 @@ summed over frames before dividing, so big and small frames weigh by their pixel
   (plain, checker, stripes), read from the frame's spec through object_id. (material_id numbers materials per
   frame, in order of first use, so it names no material across frames; the spec does.)
 - texture: object pixels by local texture frequency: the gradient magnitude of albedo luminance (Rec. 709 weights,
-  central differences, per pixel), averaged over a 5x5 window; pixels whose 3x3 neighbourhood touches another
+  forward differences, per pixel), averaged over a 5x5 window; pixels whose 3x3 neighbourhood touches another
   object or the background are left out (that gradient is an object edge, not texture). Bins: flat < 0.001 <= low
   < 0.03 <= medium < 0.1 <= high (luminance change per pixel; untextured surfaces are flat).
 """
@@ -100,7 +100,8 @@ def _material_bin(material: dict) -> int:
 
 def _texture_labels(albedo: np.ndarray, object_id: np.ndarray) -> np.ndarray:
     luminance = np.nan_to_num(albedo, posinf=0.0) @ LUMINANCE
-    grad_rows, grad_cols = np.gradient(luminance)
+    grad_rows = np.diff(luminance, axis=0, append=luminance[-1:])  # forward differences: central ones miss
+    grad_cols = np.diff(luminance, axis=1, append=luminance[:, -1:])  # a pattern alternating every pixel
     magnitude = np.hypot(grad_rows, grad_cols)
     same_object = (ndimage.maximum_filter(object_id, size=3) == object_id) & (ndimage.minimum_filter(object_id, size=3) == object_id)
     valid = same_object & (object_id > 0)

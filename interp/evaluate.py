@@ -51,32 +51,46 @@ class EvalConfig:
     edge_radius: int = 1
 
 
-def evaluate(data_dir, out, config: EvalConfig, on_progress: Callable[[int, int], None] | None = None) -> dict:
-    """Evaluate (or resume, or return the summary of a finished run); returns the manifest's summary."""
+@dataclass
+class EvalJob:
+    store: DatasetStore
+    adapter: AutoencoderAdapter
+    out: Path
+    config: EvalConfig
+    manifest: dict
+
+
+def prepare_evaluation(data_dir, out, config: EvalConfig) -> EvalJob:
+    """Check everything (dataset, model, resolution, run directory) and write the run's manifest; one-line errors."""
     if config.batch_size < 1:
         raise ModelError("--batch-size must be at least 1")
     store = DatasetStore.open(data_dir)
     if not store.complete:
         raise ModelError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
     adapter = load_model(config.model, latent=config.latent, seed=config.seed)
-    n, height, width = len(store), store.manifest["height"], store.manifest["width"]
-    check_images(torch.zeros(1, 3, height, width), adapter.downsampling_factor, adapter.name)
+    check_images(torch.zeros(1, 3, store.manifest["height"], store.manifest["width"]), adapter.downsampling_factor, adapter.name)
     out = Path(out)
-    manifest = _prepare(out, store, adapter, config)
+    return EvalJob(store, adapter, out, config, _prepare(out, store, adapter, config))
+
+
+def run_evaluation(job: EvalJob, on_progress: Callable[[int, int], None] | None = None) -> dict:
+    """Evaluate the frames not done yet, then write the tables and plots; returns the manifest's summary."""
+    store, manifest, out, block = job.store, job.manifest, job.out, job.config.batch_size
     if manifest["complete"]:
         return manifest["summary"]
+    n = len(store)
     breakdown = BreakdownConfig(**{**manifest["breakdown"], "depth_edges": tuple(manifest["breakdown"]["depth_edges"])})
-    maps = _open_maps(out / MAPS, n, height, width, config.batch_size)
+    maps = _open_maps(out / MAPS, n, store.manifest["height"], store.manifest["width"], block)
     done = _read_journal(out / JOURNAL)
     finished = sum(len(records) for records in done.values())
     if on_progress:
         on_progress(finished, n)
     with open(out / JOURNAL, "a") as journal:
-        for start in range(0, n, config.batch_size):
+        for start in range(0, n, block):
             if start in done:
                 continue
-            stop = min(start + config.batch_size, n)
-            records = _evaluate_block(store, adapter, maps, start, stop, breakdown)
+            stop = min(start + block, n)
+            records = _evaluate_block(store, job.adapter, maps, start, stop, breakdown)
             journal.write(json.dumps({"start": start, "frames": records}) + "\n")
             journal.flush()
             done[start] = records
@@ -84,12 +98,16 @@ def evaluate(data_dir, out, config: EvalConfig, on_progress: Callable[[int, int]
             if on_progress:
                 on_progress(finished, n)
     frames = [record for start in sorted(done) for record in done[start]]
-    summary = _finish(out, store, frames, breakdown)
-    manifest["summary"] = summary
+    manifest["summary"] = _finish(out, store, frames, breakdown)
     manifest["complete"] = True
     write_json_atomic(out / MANIFEST, manifest)
     (out / JOURNAL).unlink(missing_ok=True)
-    return summary
+    return manifest["summary"]
+
+
+def evaluate(data_dir, out, config: EvalConfig, on_progress: Callable[[int, int], None] | None = None) -> dict:
+    """Evaluate (or resume, or return the summary of a finished run); returns the manifest's summary."""
+    return run_evaluation(prepare_evaluation(data_dir, out, config), on_progress)
 
 
 def _evaluate_block(store: DatasetStore, adapter: AutoencoderAdapter, maps: zarr.Group, start: int, stop: int,

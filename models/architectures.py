@@ -35,6 +35,12 @@ class Architecture:
     config: dict
     make_adapter: Callable[..., AutoencoderAdapter]  # (model, name, encoding, latent, seed)
 
+    @property
+    def downsampling_factor(self) -> int:
+        """2 per level after the first (both configs list one width per level)."""
+        widths = self.config.get("block_out_channels") or self.config["channels"]
+        return 2 ** (len(widths) - 1)
+
     def build(self) -> nn.Module:
         """A freshly initialised model (draws from torch's global generator: seed it first)."""
         return self.model_class()(**self.config)

@@ -26,7 +26,7 @@ def load_pretrained(model_class, location: str, spec_kind: str):
         raise WeightsError(f"{path} is a file; {spec_kind}: expects a diffusers model directory or a hub id")
     parts = location.split("/")
     if location.startswith((".", "/", "~")) or len(parts) not in (2, 3) or not all(parts):
-        raise WeightsError(f"{location} does not exist (expected a diffusers model directory or a hub id owner/name[/subfolder])")
+        raise WeightsError(f"{location} does not exist (expected a diffusers model directory, or a hub id owner/name or owner/name/subfolder)")
     repo, subfolder = "/".join(parts[:2]), (parts[2] if len(parts) == 3 else None)
     try:
         return _call(model_class, repo, subfolder, location)

@@ -107,6 +107,7 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 def evaluate_frames(adapter: AutoencoderAdapter, frames: torch.Tensor) -> dict[str, float]:
     """Mean PSNR and SSIM of reconstructing `frames` (linear [0, 1], (N, 3, H, W))."""
     psnrs, ssims = [], []
+    adapter.module.eval()
     for start in range(0, len(frames), EVAL_BATCH):
         batch = frames[start:start + EVAL_BATCH]
         output = adapter.forward(batch)
@@ -115,15 +116,29 @@ def evaluate_frames(adapter: AutoencoderAdapter, frames: torch.Tensor) -> dict[s
     return {"psnr": float(torch.cat(psnrs).mean()), "ssim": float(torch.cat(ssims).mean())}
 
 
-def train_autoencoder(data_dir, out, config: TrainConfig,
-                      on_step: Callable[[StepReport], None] | None = None) -> dict:
-    """Train (or resume, or return the results of a finished run); returns the manifest's `results`."""
+@dataclass
+class TrainJob:
+    store: DatasetStore
+    out: Path
+    config: TrainConfig
+    manifest: dict
+
+
+def prepare_training(data_dir, out, config: TrainConfig) -> TrainJob:
+    """Check the settings, the dataset and the run directory, and write the run's manifest; one-line errors."""
     config.check()
     store = DatasetStore.open(data_dir)
     if not store.complete:
         raise ModelError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
+    check_images(torch.zeros(1, 3, store.manifest["height"], store.manifest["width"]),
+                 architecture(config.arch).downsampling_factor, config.arch)
     out = Path(out)
-    manifest = _prepare_run(out, store, config)
+    return TrainJob(store, out, config, _prepare_run(out, store, config))
+
+
+def run_training(job: TrainJob, on_step: Callable[[StepReport], None] | None = None) -> dict:
+    """Train from the latest checkpoint (if any) to the last step; returns the manifest's `results`."""
+    store, out, config, manifest = job.store, job.out, job.config, job.manifest
     if manifest["complete"]:
         return manifest["results"]
     train_ids, heldout_ids = manifest["split"]["train"], manifest["split"]["heldout"]
@@ -132,7 +147,6 @@ def train_autoencoder(data_dir, out, config: TrainConfig,
     torch.manual_seed(config.seed)
     model = arch.build()
     adapter = arch.make_adapter(model, f"run:{out}", config.encoding)
-    check_images(frames[:1], adapter.downsampling_factor, adapter.name)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     latest = load_checkpoint(out / CHECKPOINTS, model, optimizer)
     start, history = (latest["step"], latest["history"]) if latest else (0, [])
@@ -145,7 +159,6 @@ def train_autoencoder(data_dir, out, config: TrainConfig,
             heldout_psnr = evaluate_frames(adapter, heldout)["psnr"]
             history.append({"step": step, "loss": loss, "psnr": batch_psnr, "heldout_psnr": heldout_psnr})
             save_checkpoint(out / CHECKPOINTS, step, model, optimizer, history)
-            model.train()
         if on_step:
             on_step(StepReport(step, config.steps, loss, batch_psnr, heldout_psnr))
     final = evaluate_frames(adapter, heldout)
@@ -155,6 +168,11 @@ def train_autoencoder(data_dir, out, config: TrainConfig,
     manifest["complete"] = True
     write_json_atomic(out / MANIFEST, manifest)
     return manifest["results"]
+
+
+def train_autoencoder(data_dir, out, config: TrainConfig, on_step: Callable[[StepReport], None] | None = None) -> dict:
+    """Train (or resume, or return the results of a finished run); returns the manifest's `results`."""
+    return run_training(prepare_training(data_dir, out, config), on_step)
 
 
 def _train_step(adapter: AutoencoderAdapter, optimizer, frames: torch.Tensor, train_ids: list[int],
