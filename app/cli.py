@@ -306,6 +306,10 @@ from frobnoscope.app import interp_cli  # noqa: E402  (`frob capture`, `frob pro
 
 interp_cli.register(app)
 
+from frobnoscope.app import sae_cli  # noqa: E402  (`frob sae`, `frob features`)
+
+sae_cli.register(app)
+
 
 def main() -> None:
     try:
