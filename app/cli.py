@@ -228,8 +228,10 @@ def train_ae_command(
     encoding: str = typer.Option("linear", help="what the model sees: linear (our data as is) or display (1/2.2 gamma)"),
 ):
     """Train an autoencoder on a dataset's frames; progress shows loss and PSNR, checkpoints are safetensors."""
+    from frobnoscope.models.memory import keep_freed_memory
     from frobnoscope.models.train import TrainConfig, prepare_training, run_training
 
+    keep_freed_memory()  # tensors reuse freed memory instead of faulting in fresh pages (see models/memory.py)
     config = TrainConfig(arch=arch, steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                          holdout_every=holdout_every, checkpoint_every=checkpoint_every, encoding=encoding)
     job = prepare_training(data, out, config)  # fail on bad input before drawing a progress bar
@@ -263,7 +265,9 @@ def eval_command(
 ):
     """Judge a model against its optimal output: PSNR, SSIM, error maps, and the error by ground-truth factor."""
     from frobnoscope.interp.evaluate import EvalConfig, prepare_evaluation, read_breakdown, run_evaluation
+    from frobnoscope.models.memory import keep_freed_memory
 
+    keep_freed_memory()
     config = EvalConfig(model=model, latent=latent, seed=seed, batch_size=batch_size, edge_radius=edge_radius)
     job = prepare_evaluation(data_dir, out, config)  # fail on bad input before drawing a progress bar
     columns = (TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn())
