@@ -277,7 +277,7 @@ def eval_command(
     stdout = Console()
     stdout.print(f"[bold]{escape(model)}[/bold] on {summary['frames']} frames: mean PSNR {summary['mean_psnr']:.2f} dB, "
                  f"mean SSIM {summary['mean_ssim']:.4f} (linear RGB against the optimal output)")
-    table = Table("factor", "bin", "pixels", "PSNR dB", "MSE x all", title="error by ground truth", title_justify="left")
+    table = Table("factor", "bin", "share of pixels", "PSNR dB", "MSE x all pixels", title="error by ground truth", title_justify="left")
     for row in read_breakdown(out):
         if row["pixels"]:
             table.add_row(row["factor"], row["bin"], f"{100 * row['pixel_share']:.1f}%", f"{row['psnr']:.2f}",

@@ -8,6 +8,7 @@ to fetch the weights elsewhere and point at the local copy. diffusers reads safe
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from .errors import WeightsError, first_sentence
@@ -38,7 +39,9 @@ def load_pretrained(model_class, location: str, spec_kind: str):
 
 def _call(model_class, location: str, subfolder: str | None, shown: str):
     try:
-        model = model_class.from_pretrained(location, subfolder=subfolder)
+        with warnings.catch_warnings():  # diffusers passes huggingface_hub an argument it deprecated
+            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
+            model = model_class.from_pretrained(location, subfolder=subfolder)
     except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
         raise WeightsError(f"cannot load {shown} with diffusers: {first_sentence(error)}") from None
     return model.float().eval()

@@ -61,6 +61,8 @@ class TrainConfig:
 
     def check(self) -> None:
         architecture(self.arch)
+        if self.warmup_steps < 0:
+            raise ModelError(f"warmup_steps must be at least 0, got {self.warmup_steps}")
         positive = {"steps": self.steps, "batch_size": self.batch_size, "checkpoint_every": self.checkpoint_every,
                     "learning_rate": self.learning_rate}
         for name, value in positive.items():
