@@ -23,7 +23,8 @@ Losses (per token, averaged over the batch; all in normalised units):
                   `dead_tokens` tokens); weight `aux_coefficient` (Gao et al.: 1/32)
   JumpReLU L0     lambda * sum_i H(relu(pre_i) - theta_i); lambda follows a multiplicative controller so that the
                   batch L0 approaches k: lambda <- lambda * exp(0.01 * (L0 - k) / k)
-  frequency cost  optional (`frequency_cost` > 0): gamma * sum_i w_i * |z_i| (JumpReLU: w_i * H(.)) with
+  frequency cost  optional (`frequency_cost` = gamma > 0): gamma * sum_i w_i * |z_i| / d (JumpReLU: the L0 penalty
+                  becomes lambda * sum_i w_i * H(.), gamma only switches it on) with
                   w_i = min(2, ln(1 / f_i) / ln(d)), f_i the latent's firing frequency (EMA over batches, floor
                   1e-6). A latent firing on 1/d of tokens costs 1, one firing on every token costs 0: frequent
                   latents are cheaper, so a compositional code is cheaper as two common latents than one rare one
@@ -183,49 +184,95 @@ class SparseAutoencoder(nn.Module):
         return self.tokens_since_fired >= self.config.dead_tokens
 
     def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Training losses for raw tokens `x` (B, d); updates the firing statistics. 'loss' is their weighted sum."""
-        config = self.config
+        """Training losses for raw tokens `x` (B, d); updates the firing statistics. 'loss' is their weighted sum.
+
+        TopK and BatchTopK train on the selected (token, latent) pairs only: the dense pre-activations are computed
+        without gradients to choose them, then the chosen ones are recomputed with gradients from gathered encoder
+        columns and decoded from gathered decoder rows (index_add), so the backward pass costs O(B k d), not O(B M d)."""
         x_n = self.normalise(x)
+        if self.config.arch == "jumprelu":
+            return self._dense_losses(x_n)
+        return self._sparse_losses(x_n)
+
+    def _sparse_losses(self, x_n: torch.Tensor) -> dict[str, torch.Tensor]:
+        config = self.config
+        batch = x_n.shape[0]
+        centred = x_n - self.b_dec
+        with torch.no_grad():
+            pre = torch.relu(torch.addmm(self.b_enc, centred, self.W_enc))
+            tokens, latents = self._select(pre)
+        values = self._pair_pre_activations(centred, tokens, latents)
+        x_hat = self._decode_pairs(tokens, latents, values, batch) + self.b_dec
+        residual = x_n - x_hat
+        out = {"reconstruction": residual.pow(2).sum(1).mean() / config.d_in}
+        fired = values.detach() > 0
+        out["l0"] = fired.sum() / batch
+        self._update_firing_counts(torch.bincount(latents[fired], minlength=config.width), batch)
+        loss = out["reconstruction"]
+        dead = self.dead_mask()
+        if config.aux_coefficient > 0 and bool(dead.any()):
+            k_aux = min(config.effective_aux_k, int(dead.sum()))
+            with torch.no_grad():
+                aux_latents = pre.masked_fill(~dead, -1.0).topk(k_aux, dim=1).indices.flatten()
+            aux_tokens = torch.arange(batch).repeat_interleave(k_aux)
+            aux_values = self._pair_pre_activations(centred.detach(), aux_tokens, aux_latents)
+            residual_hat = self._decode_pairs(aux_tokens, aux_latents, aux_values, batch)
+            out["aux"] = (residual.detach() - residual_hat).pow(2).sum(1).mean() / config.d_in
+            loss = loss + config.aux_coefficient * out["aux"]
+        if config.frequency_cost > 0:
+            out["sparsity"] = (values * self._frequency_weights()[latents]).sum() / batch / config.d_in
+            loss = loss + config.frequency_cost * out["sparsity"]
+        out["loss"] = loss
+        return out
+
+    def _select(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(token index, latent index) of the pairs the architecture keeps (training mode)."""
+        batch, k = pre.shape[0], self.config.k
+        if self.config.arch == "topk":
+            return torch.arange(batch).repeat_interleave(k), pre.topk(k, dim=1).indices.flatten()
+        values, flat = pre.flatten().topk(k * batch)
+        smallest = values[-1].clamp_min(0)
+        self.threshold.copy_(smallest if self.threshold <= 0 else 0.99 * self.threshold + 0.01 * smallest)
+        return flat // self.config.width, flat % self.config.width
+
+    def _pair_pre_activations(self, centred: torch.Tensor, tokens: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        columns = torch.nn.functional.embedding(latents, self.W_enc.t())
+        return torch.relu((centred[tokens] * columns).sum(1) + self.b_enc[latents])
+
+    def _decode_pairs(self, tokens: torch.Tensor, latents: torch.Tensor, values: torch.Tensor, batch: int) -> torch.Tensor:
+        rows = torch.nn.functional.embedding(latents, self.W_dec) * values[:, None]
+        return torch.zeros(batch, self.config.d_in, dtype=rows.dtype).index_add(0, tokens, rows)
+
+    def _dense_losses(self, x_n: torch.Tensor) -> dict[str, torch.Tensor]:
+        config = self.config
         pre = self.pre_activations(x_n)
         z = self.activate(pre)
-        x_hat = self.decode_normalised(z)
-        residual = x_n - x_hat
+        residual = x_n - self.decode_normalised(z)
         out = {"reconstruction": residual.pow(2).sum(1).mean() / config.d_in}
         fired = z > 0
         l0 = fired.sum(1).float().mean()
         out["l0"] = l0.detach()
-        self._update_firing(fired)
+        self._update_firing_counts(fired.sum(0), fired.shape[0])
         loss = out["reconstruction"]
         dead = self.dead_mask()
         if config.aux_coefficient > 0 and bool(dead.any()):
             out["aux"] = self._aux_loss(pre, residual.detach(), dead)
             loss = loss + config.aux_coefficient * out["aux"]
-        weights = self._frequency_weights() if config.frequency_cost > 0 else None
-        if config.arch == "jumprelu":
-            active = _Step.apply(pre, self.log_threshold.exp(), config.bandwidth)
-            weighted = active if weights is None else active * weights
-            out["sparsity"] = weighted.sum(1).mean()
-            loss = loss + self.l0_coefficient.clone() * out["sparsity"]
-            with torch.no_grad():
-                self.l0_coefficient.mul_(math.exp(0.01 * (l0.item() - config.k) / config.k))
-        elif weights is not None:
-            out["sparsity"] = (z * weights).sum(1).mean() / config.d_in
-            loss = loss + config.frequency_cost * out["sparsity"]
+        active = _Step.apply(pre, self.log_threshold.exp(), config.bandwidth)
+        if config.frequency_cost > 0:
+            active = active * self._frequency_weights()
+        out["sparsity"] = active.sum(1).mean()
+        loss = loss + self.l0_coefficient.clone() * out["sparsity"]
+        with torch.no_grad():
+            self.l0_coefficient.mul_(math.exp(0.01 * (l0.item() - config.k) / config.k))
         out["loss"] = loss
         return out
 
-    def _aux_loss(self, pre: torch.Tensor, residual: torch.Tensor, dead: torch.Tensor) -> torch.Tensor:
-        k_aux = min(self.config.effective_aux_k, int(dead.sum()))
-        values, indices = pre.masked_fill(~dead, float("-inf")).topk(k_aux, dim=1)
-        values = values.clamp_min(0)
-        residual_hat = torch.nn.functional.embedding_bag(indices, self.W_dec, per_sample_weights=values, mode="sum")
-        return (residual - residual_hat).pow(2).sum(1).mean() / self.config.d_in
-
-    def _update_firing(self, fired: torch.Tensor) -> None:
+    def _update_firing_counts(self, counts: torch.Tensor, batch: int) -> None:
+        """counts (M,): tokens of this batch each latent fired on."""
         with torch.no_grad():
-            any_fired = fired.any(0)
-            self.tokens_since_fired.add_(fired.shape[0]).masked_fill_(any_fired, 0)
-            self.firing_frequency.mul_(0.99).add_(0.01 * fired.float().mean(0))
+            self.tokens_since_fired.add_(batch).masked_fill_(counts > 0, 0)
+            self.firing_frequency.mul_(0.99).add_(0.01 * counts.float() / batch)
 
     def _frequency_weights(self) -> torch.Tensor:
         frequency = self.firing_frequency.clamp_min(1e-6)

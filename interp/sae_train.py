@@ -87,6 +87,20 @@ def learning_rate_at(step: int, steps: int, peak: float) -> float:
     return peak
 
 
+def training_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, tokens: torch.Tensor,
+                  learning_rate: float) -> dict[str, torch.Tensor]:
+    """One step: losses, backward, decoder gradient projected, Adam step, decoder rows renormalised."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
+    losses = sae.losses(tokens)
+    optimizer.zero_grad(set_to_none=True)
+    losses["loss"].backward()
+    sae.project_decoder_gradient()
+    optimizer.step()
+    sae.normalise_decoder()
+    return losses
+
+
 def train_sae(tokens: torch.Tensor, out, sae_config: SAEConfig, train_config: TrainConfig, *,
               source: dict | None = None, on_step: Callable[[StepReport], None] | None = None) -> SparseAutoencoder:
     """Train (or resume, or load the finished) SAE on `tokens` (N, d) float32 in `out`."""
@@ -105,14 +119,8 @@ def train_sae(tokens: torch.Tensor, out, sae_config: SAEConfig, train_config: Tr
     start, history = (latest["step"], latest["history"]) if latest else (0, [])
     sae.train()
     for step in range(start, train_config.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate_at(step, train_config.steps, train_config.learning_rate)
-        losses = sae.losses(batches(step))
-        optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        sae.project_decoder_gradient()
-        optimizer.step()
-        sae.normalise_decoder()
+        losses = training_step(sae, optimizer, batches(step),
+                               learning_rate_at(step, train_config.steps, train_config.learning_rate))
         done = step + 1
         report = StepReport(done, train_config.steps, float(losses["loss"].detach()), float(losses["l0"]),
                             float(sae.dead_mask().float().mean()))
