@@ -31,7 +31,7 @@ import torch
 from frobnoscope.models import metrics
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.nerf.adapter import NerfAdapter, PointBatch, load_nerf
-from frobnoscope.models.nerf.rays import rays_of_camera
+from frobnoscope.models.nerf.rays import rays_of_camera, scene_box
 from frobnoscope.models.nerf.train import read_nerf_manifest
 from frobnoscope.models.provenance import run_header
 from frobnoscope.scenes.spec import SceneSpec, parse_spec
@@ -197,7 +197,7 @@ def _density(adapter: NerfAdapter, points: np.ndarray) -> np.ndarray:
 
 def _judge_points(adapter: NerfAdapter, surface: list[dict], config: NerfJudgeConfig, rng: np.random.Generator) -> dict:
     scene = adapter.scene
-    box = adapter.model.box.double().numpy()
+    box = scene_box(scene.bounds, scene.extent)  # the scene's bounds with a margin, whatever box the model has
     uniform = rng.uniform(box[0], box[1], size=(config.uniform_points, 3))
     surface = {key: np.concatenate([s[key] for s in surface]) for key in surface[0]}
     picks = rng.integers(len(surface["points"]), size=config.shell_points)
