@@ -31,7 +31,7 @@ def capture_command(
                            random_weights_seed=random_weights_seed)
     config.check()
     columns = (TextColumn("[bold]capture"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
+    with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("frames", total=None)
         capture(data, out, config, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
     store = ActivationStore.open(out)

@@ -31,6 +31,7 @@ from .activations import ACTIVATIONS_FORMAT, ACTS, FACTORS, GT, ZARR, frame_fact
 
 JOURNAL = "progress.jsonl"
 DTYPES = ("float16", "float32")
+FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,9 @@ def _run_block(store: DatasetStore, adapter: AutoencoderAdapter, hooks: list[str
 def _capture_block(store, adapter, group: zarr.Group, hooks: list[str], dtype: str, start: int, stop: int) -> None:
     activations, pooled = _run_block(store, adapter, hooks, start, stop)
     for hook, acts in activations.items():
+        if dtype == "float16" and np.abs(acts).max(initial=0.0) > FLOAT16_MAX:
+            raise ModelError(f"hook point {hook!r} outputs values beyond float16's range in frames {start}-{stop - 1}; "
+                             "capture with --dtype float32")
         group[hook][ACTS][start:stop] = acts.astype(dtype)
         for name, values in pooled[acts.shape[1:3]].items():
             group[hook][GT][name][start:stop] = values

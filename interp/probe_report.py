@@ -3,7 +3,9 @@
 Output directory (default RUN/probes): probes.csv (one row per hook x factor x metric; columns in
 `probes._row`, plus control_score/control_selectivity with a control run) and heatmap.png (rows: hook points in
 execution order; columns: factors; colour: selectivity of the primary metric (R^2 or accuracy), with the
-random-weights control's selectivity beside it when given), and manifest.json (what made them).
+random-weights control's selectivity beside it when given), disentanglement.csv (per hook point: MIG, SAP and
+DCI of the token-averaged activations per frame against the per-frame factors, see `disentanglement`; with fewer
+frames than MIG's 20 bins every code tells the frames apart and MIG is 0) and manifest.json (what made them).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from frobnoscope.models.provenance import run_header
 from frobnoscope.scenes.store import MANIFEST, write_bytes_atomic, write_json_atomic
 
 from .activations import ActivationStore
-from .probes import ProbeConfig, check_control, join_control, probe_store
+from . import disentanglement
+from .probes import ProbeConfig, check_control, frame_mean_activations, join_control, probe_store
 
 PROBES_FORMAT = "frobnoscope.probes/1"
 PRIMARY_METRICS = ("r2", "accuracy")
@@ -37,11 +40,26 @@ def run_probes(run, out=None, control=None, config: ProbeConfig = ProbeConfig(),
     if control_store is not None:
         rows = join_control(rows, probe_store(control_store, config, on_hook))
     write_csv(out / "probes.csv", rows)
+    write_csv(out / "disentanglement.csv", disentanglement_rows(store))
     plot_heatmap(rows, out / "heatmap.png")
     write_json_atomic(out / MANIFEST, {**run_header(PROBES_FORMAT), "config": asdict(config),
                                        "run": str(store.path.resolve()),
                                        "control": str(control_store.path.resolve()) if control_store else None,
                                        "rows": len(rows)})
+    return rows
+
+
+def disentanglement_rows(store: ActivationStore) -> list[dict]:
+    """Per hook point: MIG, DCI and SAP between its token-averaged activations per frame and the per-frame factors
+    (factors defined and varying in every frame only)."""
+    factors = {name: v for name, v in store.factors().items() if np.isfinite(v).all() and v.std() > 0}
+    matrix = np.stack(list(factors.values()), axis=1)
+    rows = []
+    for hook in store.hooks():
+        codes = frame_mean_activations(store, hook)
+        rows.append({"hook": hook, "frames": len(codes), "factors": len(factors),
+                     "mig": disentanglement.mig(codes, matrix), "sap": disentanglement.sap(codes, matrix),
+                     **disentanglement.dci(codes, matrix)})
     return rows
 
 
@@ -58,7 +76,7 @@ def read_csv(path) -> list[dict]:
         rows = list(csv.DictReader(f))
     for row in rows:
         for key, value in row.items():
-            if key not in ("hook", "factor", "level", "kind", "metric"):
+            if key not in ("hook", "factor", "level", "kind", "metric") and value != "":
                 row[key] = float(value)
     return rows
 

@@ -94,6 +94,19 @@ class _Reservoir:
         return {name: values[:n] for name, values in self.columns.items()}
 
 
+def _spatial_mean(acts_block: np.ndarray) -> np.ndarray:
+    """(B, h, w, C) -> (B, C) token-averaged activations, float64."""
+    return acts_block.reshape(len(acts_block), -1, acts_block.shape[-1]).mean(axis=1, dtype=np.float64)
+
+
+def frame_mean_activations(store: ActivationStore, hook: str) -> np.ndarray:
+    """(N, C) each frame's token-averaged activations at `hook` (one streaming pass)."""
+    means = np.zeros((len(store), store.shape(hook)[2]))
+    for block in store.frame_blocks(hook):
+        means[block] = _spatial_mean(store.read_frames(store.acts(hook), block).astype(np.float32))
+    return means
+
+
 def _positions(k: int, h: int, w: int, config: ProbeConfig) -> np.ndarray:
     if config.tokens_per_frame is None or config.tokens_per_frame >= h * w:
         return np.arange(h * w)
@@ -122,7 +135,7 @@ def probe_hook(store: ActivationStore, hook: str, config: ProbeConfig) -> list[d
     frame_means = np.zeros((len(store), c))
     for block in store.frame_blocks(hook):
         acts_block = store.read_frames(store.acts(hook), block).astype(np.float32)
-        frame_means[block] = acts_block.reshape(len(block), -1, c).mean(axis=1)
+        frame_means[block] = _spatial_mean(acts_block)
         positions = [_positions(int(k), h, w, config) for k in block]
         x = _tokens(acts_block, positions)
         token_split = np.repeat(splits[block], [len(p) for p in positions])

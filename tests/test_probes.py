@@ -57,6 +57,7 @@ def test_planted_factors_are_probed_with_high_r2_and_shuffled_near_zero(runs, tm
     assert len(written) == len(rows) and (tmp_path / "out" / "heatmap.png").stat().st_size > 1000
     assert {"object_id", "edges", "normal_world.y", "n_objects"} <= {r["factor"] for r in rows}
     assert {r["metric"] for r in rows} == {"r2", "accuracy", "dice"}
+    assert read_csv(tmp_path / "out" / "disentanglement.csv")[0]["hook"] == "encoder.4"
 
 
 def test_trained_model_beats_shuffled_targets_on_image_content(runs):
