@@ -212,21 +212,23 @@ def _pixel_logistic_rows(hook, categorical, fit_rows, test_rows, config: ProbeCo
     return rows
 
 
+def _frame_ridge(frame_means: np.ndarray, y: np.ndarray, splits: np.ndarray) -> tuple[float, float]:
+    """(test R^2, chosen lambda) of ridge from per-frame mean activations to one per-frame factor."""
+    parts = [ridge.RidgeStats(frame_means.shape[1], 1) for _ in SPLITS]
+    for split, accumulator in enumerate(parts):
+        keep = (splits == split) & np.isfinite(y)
+        accumulator.add(frame_means[keep], y[keep])
+    fitted = ridge.solve(parts[0], parts[1])
+    return float(parts[2].r2(fitted.weights, fitted.intercept)[0]), float(fitted.lam[0])
+
+
 def _frame_rows(hook, frame_means, factors: dict[str, np.ndarray], splits, perm) -> list[dict]:
     rows = []
     for name, values in factors.items():
-        score = {}
-        for s in (False, True):
-            y = values[perm] if s else values
-            parts = [ridge.RidgeStats(frame_means.shape[1], 1) for _ in SPLITS]
-            for split, accumulator in enumerate(parts):
-                keep = (splits == split) & np.isfinite(y)
-                accumulator.add(frame_means[keep], y[keep])
-            fitted = ridge.solve(parts[0], parts[1])
-            score[s] = parts[2].r2(fitted.weights, fitted.intercept)[0]
-            lam = fitted.lam[0] if not s else lam
-        rows.append(_row(hook, name, "frame", "continuous", "r2", score[False], score[True],
-                         (splits == 0).sum(), (splits == 2).sum(), lam))
+        score, lam = _frame_ridge(frame_means, values, splits)
+        shuffled, _ = _frame_ridge(frame_means, values[perm], splits)
+        rows.append(_row(hook, name, "frame", "continuous", "r2", score, shuffled, (splits == 0).sum(),
+                         (splits == 2).sum(), lam))
     return rows
 
 
