@@ -130,8 +130,16 @@ def label_command(
     out: Path = typer.Option(None, help="output directory (default SAE_DIR/features or RUN/features/<hook>)"),
 ):
     """Best ground-truth match, gt_r2, importance and frobnoloid score of every latent and raw channel."""
+    from frobnoscope.interp.activations import ActivationStore
     from frobnoscope.interp.features_run import LabelConfig, label_run
 
+    store = ActivationStore.open(run)  # fail on a bad run or hook before drawing a progress bar
+    if hook is not None:
+        store.shape(hook)
+    if sae is not None:
+        from frobnoscope.interp.sae_train import read_manifest
+
+        read_manifest(sae)
     config = LabelConfig(hook=hook, sae=str(sae) if sae else None, max_tokens=max_tokens,
                          importance_frames=importance_frames, candidates=candidates, figures=figures)
     columns = (TextColumn("[bold]importance {task.fields[kind]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

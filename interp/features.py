@@ -7,8 +7,9 @@ point). Ground truth comes per token (`TokenTruth`): continuous channels (multi-
 
 - Continuous match: Pearson correlation over the tokens where the channel is finite; the best factor is the one
   with the largest |r|, matched when |r| >= CORRELATION_BAR (0.5).
-- Categorical match (NetDissect, Bau et al. 2017): the feature's mask is `activation > max(q, 0)` with q its
-  QUANTILE (0.995) quantile over the tokens (top 0.5%, or every firing token of a sparser latent); IoU against each
+- Categorical match (NetDissect, Bau et al. 2017): the feature's mask is `activation >= q and activation > 0` with q
+  its QUANTILE (0.995) quantile over the tokens (the top 0.5%, every firing token of a sparser latent, all tied
+  tokens of a binary one); IoU against each
   label's mask; the best label is matched when IoU >= IOU_BAR (0.04).
 - `gt_r2`: held-out R^2 of a ridge regression (lambda GT_RIDGE_LAMBDA x mean feature variance, `ridge.fit`) of the
   feature on a one-hot expansion of all ground truth: every continuous channel and per-frame factor cut into
@@ -70,9 +71,8 @@ def correlations(activations: np.ndarray, truth: TokenTruth) -> tuple[list[str],
 
 
 def top_quantile_masks(activations: np.ndarray, quantile: float = QUANTILE) -> np.ndarray:
-    """(T, F) bool: activation > max(quantile of the feature's activations, 0)."""
-    thresholds = np.maximum(np.quantile(activations, quantile, axis=0), 0.0)
-    return activations > thresholds
+    """(T, F) bool: activation >= the feature's `quantile` quantile, and > 0 (ties at the top are all kept)."""
+    return (activations >= np.quantile(activations, quantile, axis=0)) & (activations > 0)
 
 
 def best_iou(masks: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

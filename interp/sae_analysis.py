@@ -12,7 +12,9 @@ direction, and P's encoder learns to stay silent on C (a negative component alon
   2. encoder disagreement   cos(d_i, d_j) - cos(e_i, d_j) >= ABSORB_GAP (0.2), e_i the encoder column of i
                             normalised: P's encoder reads C's direction less than its decoder writes it (for a
                             latent with no absorption encoder and decoder agree and the gap is near 0);
-  3. exclusion              P(i fires | j fires) <= ABSORB_COFIRE (0.05) over the tokens given.
+  3. exclusion              P(i fires | j fires) <= ABSORB_COFIRE (0.05) over the tokens given;
+  4. specificity            j fires on fewer tokens than i (the child is the narrower feature; 1-3 are nearly
+                            symmetric in i and j for two directions, this orients the pair).
 Checked against ground truth hierarchies (`HIERARCHIES`: object_id within shape_id, object_id within
 material_id): a flagged pair is `confirmed` when j's firing tokens are at least HIERARCHY_PURITY (0.9) one parent
 label (j is a child of that shape/material) and i's NetDissect best label in the parent channel is that label.
@@ -64,7 +66,7 @@ def absorption_candidates(sae: SparseAutoencoder, codes: np.ndarray, categorical
     cofire = (fires.T.astype(np.float32) @ fires.astype(np.float32)) / np.maximum(counts[None, :], 1)  # P(i | j)
     gap = decoder_cosine - encoder_reads
     candidate = (decoder_cosine >= ABSORB_DECODER_COSINE) & (gap >= ABSORB_GAP) & (cofire <= ABSORB_COFIRE)
-    candidate &= (counts[None, :] > 0) & (counts[:, None] > 0)
+    candidate &= (counts[None, :] > 0) & (counts[:, None] > counts[None, :])
     np.fill_diagonal(candidate, False)
     parents, children = np.nonzero(candidate)
     order = np.argsort(-gap[parents, children])[:MAX_PAIRS]

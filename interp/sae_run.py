@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from frobnoscope.models.errors import ModelError
+from frobnoscope.scenes.errors import FrobError
 from frobnoscope.scenes.store import write_json_atomic
 
 from . import feature_data, sae_analysis, sae_train
@@ -83,7 +83,7 @@ def _splice(store: ActivationStore, sae, config: SAERunConfig, heldout_frames: n
         frames = heldout_frames[np.linspace(0, len(heldout_frames) - 1,
                                             min(config.splice_frames, len(heldout_frames))).round().astype(int)]
         batches = dataset_batches(store.dataset_path, np.unique(frames))
-    except (ModelError, OSError) as error:
+    except (FrobError, OSError) as error:
         return {"skipped": str(error)}
     return {"frames": len(np.unique(frames)), **spliced_score(adapter, batches, config.hook, sae.forward)}
 

@@ -15,6 +15,8 @@ from frobnoscope.interp.sae import SAEConfig, SparseAutoencoder
 from frobnoscope.interp.splice import model_error, spliced_score
 from frobnoscope.models.hooks import CallSiteHooks
 
+from interp_support import interp_dataset, tiny_model_spec  # noqa: F401 (fixtures)
+
 FRAMES, GRID = 24, 8
 
 
@@ -112,3 +114,29 @@ def test_iou_uses_the_top_quantile_and_ignores_silent_tokens():
     assert masks[:, 0].sum() == 3  # the 0.995 quantile is 0 here: every firing token, no silent one
     iou, label = features.best_iou(masks, np.array([7] * 3 + [0] * 997))
     assert iou[0] == 1 and label[0] == 7
+
+
+def test_capture_sae_train_and_label_run_end_to_end(interp_dataset, tiny_model_spec, tmp_path):
+    """capture -> sae train -> features label on the tiny TAESD: every file is written and the numbers are sane."""
+    import csv
+    import json
+
+    from frobnoscope.interp.capture import CaptureConfig, capture
+    from frobnoscope.interp.features_run import LabelConfig, label_run
+    from frobnoscope.interp.sae_run import SAERunConfig, train_on_run
+    from frobnoscope.interp.sae_train import TrainConfig
+
+    run = capture(interp_dataset.path, tmp_path / "run", CaptureConfig(model=tiny_model_spec, hooks="encoder.4", batch_size=8))
+    directory, report = train_on_run(run, SAERunConfig(hook="encoder.4", width=32, k=4, splice_frames=2),
+                                     TrainConfig(steps=40, batch_tokens=512))
+    assert 3.5 <= report["metrics"]["l0"] <= 4 and 0 <= report["metrics"]["fvu"] < 1
+    assert report["splice"]["frames"] == 2 and report["splice"]["zero_ablation_mse"] > 0
+    assert json.loads((directory / "manifest.json").read_text())["complete"]
+    out, rows, summary = label_run(run, LabelConfig(sae=str(directory), max_tokens=2048, importance_frames=2,
+                                                    candidates=3, figures=2))
+    with open(out / "features.csv") as f:
+        ranked = list(csv.DictReader(f))
+    assert len(ranked) == 32 + 64 and {row["kind"] for row in ranked} == {"latent", "channel"}
+    assert sum(np.isfinite(row["importance"]) for row in rows) == 6
+    assert [row["features"] for row in summary] == ["trained channels", "trained latents", "random-weights channels"]
+    assert len(list((out / "figures").glob("*.png"))) == 2
