@@ -68,7 +68,8 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
 
 
 def eval_nerf_command(
-    run: Path = typer.Argument(..., help="run directory made by `frob train nerf`"),
+    run: Path = typer.Argument(..., help="run directory made by `frob train nerf`, or a nerfstudio run (its config.yml "
+                                         "or a directory holding one; needs the nerfstudio extra)"),
     out: Path = typer.Option(..., help="output directory (created; must be new or empty)"),
     novel_views: int = typer.Option(8, help="new orbit views (poses no dataset frame has) rendered and judged too"),
     uniform_points: int = typer.Option(200_000, help="points uniform in the field's box, for density vs SDF and IoU"),

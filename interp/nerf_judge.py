@@ -1,6 +1,7 @@
 """`frob eval-nerf`: judge a trained coordinate MLP against the scene it was fitted to, in images and in 3D.
 
-Views judged: the run's held-out dataset frames (val and test) and `novel_views` new orbit views (frames n, n + 1,
+The model: a `frob train nerf` run or any nerfstudio run (`models.nerfstudio.adapter`, in the scene's frame);
+both answer through the same adapter surface. Views judged: the run's held-out dataset frames (val and test) and `novel_views` new orbit views (frames n, n + 1,
 ... of the same family, seed and settings: poses no dataset frame has, rendered with full ground truth now). For
 each: the network's render (`NerfAdapter.render_camera`) against the true render, PSNR and SSIM on linear RGB
 (`models.metrics`), the per-pixel squared error broken down by ground-truth factor (`interp.error_breakdown`, as
@@ -30,7 +31,7 @@ import torch
 
 from frobnoscope.models import metrics
 from frobnoscope.models.errors import ModelError
-from frobnoscope.models.nerf.adapter import NerfAdapter, PointBatch, load_nerf
+from frobnoscope.models.nerf.adapter import PointBatch, load_nerf
 from frobnoscope.models.nerf.rays import rays_of_camera, scene_box
 from frobnoscope.models.nerf.train import read_nerf_manifest
 from frobnoscope.models.provenance import run_header
@@ -68,11 +69,12 @@ class View:
 
 def judge_nerf(run_dir, out, config: NerfJudgeConfig = NerfJudgeConfig(),
                on_progress: Callable[[int, int], None] | None = None) -> dict:
-    """Judge the run in `run_dir`, write `out` (see the module docstring); returns the summary."""
-    run_manifest, store = check_inputs(run_dir, out)
-    adapter = load_nerf(run_dir)
+    """Judge the run in `run_dir` (a `frob train nerf` run, or a nerfstudio run: its config.yml or a directory
+    holding one), write `out` (see the module docstring); returns the summary."""
+    kind = check_inputs(run_dir, out)
+    adapter, store, splits, reference = open_subject(run_dir, kind)
     out = Path(out)
-    views = list(_views(store, run_manifest, config.novel_views))
+    views = list(_views(store, splits, config.novel_views))
     rng = np.random.default_rng(config.seed)
     out.mkdir(parents=True, exist_ok=True)
     records, bins, per_ray, surface = [], [], {key: [] for key in (*TERMINATIONS, "depth_ray", "accumulation")}, []
@@ -98,21 +100,48 @@ def judge_nerf(run_dir, out, config: NerfJudgeConfig = NerfJudgeConfig(),
     _write_outputs(out, records, rows, points, per_ray, views, renders, summary)
     if on_progress:
         on_progress(len(views) + 1, len(views) + 1)
-    manifest = {**run_header(JUDGE_FORMAT), "config": asdict(config),
-                "run": {"path": str(Path(run_dir).resolve()), "manifest_blake2b": _hash(Path(run_dir) / MANIFEST)},
+    manifest = {**run_header(JUDGE_FORMAT), "config": asdict(config), "run": reference, "model": adapter.name,
                 "views": [record["view"] for record in records], "summary": summary,
                 "conventions": "linear RGB [0, 1]; distances and SDF in scene units; density in 1 / scene units"}
     write_json_atomic(out / MANIFEST, manifest)
     return summary
 
 
-def check_inputs(run_dir, out) -> tuple[dict, DatasetStore]:
-    """The run's manifest and its dataset; one-line `ModelError`s for a non-run, a changed or missing dataset, or an
-    `out` that already holds something."""
-    run_manifest = read_nerf_manifest(run_dir)
+def check_inputs(run_dir, out) -> str:
+    """"frob" for a `frob train nerf` run, "nerfstudio" for a nerfstudio run; one-line `ModelError`s for anything
+    else and for an `out` that already holds something."""
     if Path(out).exists() and any(Path(out).iterdir()):
         raise ModelError(f"{out} exists and is not empty; choose a new --out")
-    return run_manifest, _open_dataset(run_manifest)
+    if (Path(run_dir) / MANIFEST).is_file():
+        read_nerf_manifest(run_dir)
+        return "frob"
+    from frobnoscope.models.nerfstudio.adapter import find_config
+
+    try:
+        find_config(run_dir)
+    except ModelError:
+        raise ModelError(f"{run_dir} is neither a `frob train nerf` run nor a nerfstudio run (no manifest.json or "
+                         "config.yml)") from None
+    return "nerfstudio"
+
+
+def open_subject(run_dir, kind: str):
+    """(adapter, dataset, {split: held-out frame indices}, reference to the run) for either kind of run."""
+    if kind == "frob":
+        run_manifest = read_nerf_manifest(run_dir)
+        store = _open_dataset(run_manifest)
+        reference = {"path": str(Path(run_dir).resolve()), "manifest_blake2b": _hash(Path(run_dir) / MANIFEST)}
+        return load_nerf(run_dir), store, run_manifest["split"], reference
+    from frobnoscope.models.nerfstudio.adapter import find_config, load_nerfstudio
+
+    adapter = load_nerfstudio(run_dir)
+    if adapter.dataset is None:
+        raise ModelError(f"{run_dir} was trained on data whose frobnoscope dataset cannot be found (the export's "
+                         "manifest.json names it); the held-out views and their ground truth come from it")
+    frames = adapter.dataset.manifest["frames"]
+    splits = {split: [f["index"] for f in frames if f["split"] == split] for split in ("val", "test")}
+    config_path = find_config(run_dir)
+    return adapter, adapter.dataset, splits, {"path": str(config_path.resolve()), "config_blake2b": _hash(config_path)}
 
 
 def _hash(path: Path) -> str:
@@ -129,11 +158,11 @@ def _open_dataset(run_manifest: dict) -> DatasetStore:
     return DatasetStore.open(path)
 
 
-def _views(store: DatasetStore, run_manifest: dict, novel_views: int):
+def _views(store: DatasetStore, splits: dict[str, list[int]], novel_views: int):
     """Held-out dataset frames, then new orbit views rendered now (ground truth included)."""
     channel_names = ("rgb", "depth_ray", "position_world", "normal_world", *error_breakdown.GT_CHANNELS)
     for split in ("val", "test"):
-        for k in run_manifest["split"].get(split, []):
+        for k in splits.get(split, []):
             frame = store.manifest["frames"][k]
             yield View(f"{split} {k}", split, parse_spec(frame["spec"]), store.read_frame(k, channel_names))
     if novel_views <= 0:
@@ -154,7 +183,7 @@ def _depth_edges(views: list[View]) -> tuple[float, float, float]:
                                           np.stack([v.channels["object_id"] for v in views]))
 
 
-def _judge_view(adapter: NerfAdapter, view: View, breakdown: BreakdownConfig):
+def _judge_view(adapter, view: View, breakdown: BreakdownConfig):
     camera = view.spec.camera
     origins, directions = rays_of_camera(camera)
     rendered = {key: value.numpy() for key, value in adapter.render_rays(origins, directions,
@@ -190,12 +219,12 @@ def _surface_samples(view: View) -> dict[str, np.ndarray]:
             "directions": directions.numpy()[hit].astype(np.float64)}
 
 
-def _density(adapter: NerfAdapter, points: np.ndarray) -> np.ndarray:
+def _density(adapter, points: np.ndarray) -> np.ndarray:
     return np.concatenate([adapter.forward(PointBatch.of(points[i:i + POINT_CHUNK]))["density"].numpy()
                            for i in range(0, len(points), POINT_CHUNK)])
 
 
-def _judge_points(adapter: NerfAdapter, surface: list[dict], config: NerfJudgeConfig, rng: np.random.Generator) -> dict:
+def _judge_points(adapter, surface: list[dict], config: NerfJudgeConfig, rng: np.random.Generator) -> dict:
     scene = adapter.scene
     box = scene_box(scene.bounds, scene.extent)  # the scene's bounds with a margin, whatever box the model has
     uniform = rng.uniform(box[0], box[1], size=(config.uniform_points, 3))
