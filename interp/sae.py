@@ -10,7 +10,8 @@ Conventions (x: a token, d = its channel count, M = the dictionary width):
                                   kept value per batch, so a token's code does not depend on its batch
                        jumprelu:  z = relu(pre) * H(relu(pre) - theta), theta = exp(log_threshold) per latent; the
                                   threshold learns through the straight-through estimator of Rajamanoharan et al.
-                                  2024 (rectangle kernel of width `bandwidth`)
+                                  2024 (rectangle kernel of width `bandwidth`, 0.05; theta starts at 0.1: the paper's 0.001 for
+                                  both suits its 1e5-step runs, not short ones)
   decoder (untied)     x_n_hat = z @ W_dec + b_dec                     W_dec (M, d): row i is latent i's direction
                        ("decoder column" in the papers' (d, M) layout); rows are kept at unit norm (gradients
                        projected onto the tangent space before each step, rows renormalised after it).
@@ -22,7 +23,7 @@ Losses (per token, averaged over the batch; all in normalised units):
                   from the `aux_k` largest pre-activations among dead latents (no token fired them in the last
                   `dead_tokens` tokens); weight `aux_coefficient` (Gao et al.: 1/32)
   JumpReLU L0     lambda * sum_i H(relu(pre_i) - theta_i); lambda follows a multiplicative controller so that the
-                  batch L0 approaches k: lambda <- lambda * exp(0.01 * (L0 - k) / k)
+                  batch L0 approaches k: lambda <- lambda * exp(0.05 * (L0 - k) / k)
   frequency cost  optional (`frequency_cost` = gamma > 0): gamma * sum_i w_i * |z_i| / d (JumpReLU: the L0 penalty
                   becomes lambda * sum_i w_i * H(.), gamma only switches it on) with
                   w_i = min(2, ln(1 / f_i) / ln(d)), f_i the latent's firing frequency (EMA over batches, floor
@@ -40,6 +41,7 @@ import torch
 from torch import nn
 
 ARCHS = ("topk", "batchtopk", "jumprelu")
+L0_CONTROL_RATE = 0.05
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,8 @@ class SAEConfig:
     aux_k: int = 0  # 0: min(2 * d_in, width // 2)
     aux_coefficient: float = 1 / 32
     dead_tokens: int = 200_000
-    bandwidth: float = 1e-3  # JumpReLU straight-through kernel width (normalised units)
-    initial_threshold: float = 1e-3
+    bandwidth: float = 0.05  # JumpReLU straight-through kernel width (normalised units)
+    initial_threshold: float = 0.1  # the paper's 0.001 needs ~1e5 Adam steps on log(theta) to reach O(1) values
     frequency_cost: float = 0.0
 
     def check(self) -> None:
@@ -264,9 +266,17 @@ class SparseAutoencoder(nn.Module):
         out["sparsity"] = active.sum(1).mean()
         loss = loss + self.l0_coefficient.clone() * out["sparsity"]
         with torch.no_grad():
-            self.l0_coefficient.mul_(math.exp(0.01 * (l0.item() - config.k) / config.k))
+            self.l0_coefficient.mul_(math.exp(L0_CONTROL_RATE * (l0.item() - config.k) / config.k))
         out["loss"] = loss
         return out
+
+    def _aux_loss(self, pre: torch.Tensor, residual: torch.Tensor, dead: torch.Tensor) -> torch.Tensor:
+        """AuxK on dense pre-activations (JumpReLU): the dead latents' top pre-activations reconstruct `residual`."""
+        batch, k_aux = pre.shape[0], min(self.config.effective_aux_k, int(dead.sum()))
+        indices = pre.detach().masked_fill(~dead, -1.0).topk(k_aux, dim=1).indices
+        values = pre.gather(1, indices).flatten()
+        residual_hat = self._decode_pairs(torch.arange(batch).repeat_interleave(k_aux), indices.flatten(), values, batch)
+        return (residual - residual_hat).pow(2).sum(1).mean() / self.config.d_in
 
     def _update_firing_counts(self, counts: torch.Tensor, batch: int) -> None:
         """counts (M,): tokens of this batch each latent fired on."""

@@ -32,7 +32,7 @@ def max_cosine(dictionary: torch.Tensor, sae: SparseAutoencoder) -> torch.Tensor
     return (dictionary @ sae.W_dec.detach().t()).max(dim=1).values
 
 
-CONFIG = TrainConfig(steps=300, batch_tokens=256, learning_rate=4e-3, checkpoint_every=100)
+CONFIG = TrainConfig(steps=200, batch_tokens=256, learning_rate=4e-3, checkpoint_every=100)
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +44,10 @@ def tokens():
 def trained(tokens, tmp_path_factory):
     x, _ = tokens
     out = {}
-    for arch in ("topk", "batchtopk"):
-        for seed in (0, 1):
-            config = SAEConfig(d_in=D_IN, width=TRUE_FEATURES, arch=arch, k=TRUE_K, dead_tokens=2000)
-            directory = tmp_path_factory.mktemp(f"{arch}{seed}") / "sae"
-            out[arch, seed] = (train_sae(x, directory, config, TrainConfig(**{**CONFIG.__dict__, "seed": seed})), directory)
+    for arch, seed in (("topk", 0), ("topk", 1), ("batchtopk", 0)):
+        config = SAEConfig(d_in=D_IN, width=TRUE_FEATURES, arch=arch, k=TRUE_K, dead_tokens=2000)
+        directory = tmp_path_factory.mktemp(f"{arch}{seed}") / "sae"
+        out[arch, seed] = (train_sae(x, directory, config, TrainConfig(**{**CONFIG.__dict__, "seed": seed})), directory)
     return out
 
 
@@ -130,10 +129,11 @@ def test_auxk_revives_dead_latents(tokens):
 
 def test_jumprelu_learns_its_threshold_and_approaches_the_target_l0(tokens, tmp_path):
     x, _ = tokens
-    config = SAEConfig(d_in=D_IN, width=32, arch="jumprelu", k=4, dead_tokens=2000)
-    sae = train_sae(x, tmp_path / "sae", config, TrainConfig(steps=200, batch_tokens=256, learning_rate=4e-3))
-    assert not torch.allclose(sae.log_threshold, torch.full((32,), np.log(config.initial_threshold)))
-    assert measure(sae, x[:2000])["l0"] < 10
+    config = SAEConfig(d_in=D_IN, width=32, arch="jumprelu", k=4, dead_tokens=200)
+    sae = train_sae(x, tmp_path / "sae", config, TrainConfig(steps=150, batch_tokens=256, learning_rate=1e-2))
+    assert (sae.log_threshold.exp() > 3 * config.initial_threshold).all()  # thresholds rose through the estimator
+    metrics = measure(sae, x[:2000])
+    assert 2 <= metrics["l0"] <= 6 and metrics["fvu"] < 0.2, metrics
 
 
 def test_frequency_cost_is_cheaper_for_frequent_latents():
