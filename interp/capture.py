@@ -104,10 +104,34 @@ def capture(data_dir, out, config: CaptureConfig, on_progress: Callable[[int, in
     return out
 
 
+class _StopForward(Exception):
+    pass
+
+
+def capture_until_last(adapter: AutoencoderAdapter, batch: torch.Tensor, hooks: list[str]) -> dict[str, torch.Tensor]:
+    """`adapter.capture(batch, hooks)`, but the forward pass stops at the call site after the last of `hooks` in
+    execution order (hook points fire when a call returns, so every hook has its output by then): capturing
+    encoder layers does not pay for the decoder."""
+    names = adapter.hook_points()
+    last = max(names.index(hook) for hook in hooks)
+    if last + 1 == len(names):
+        return adapter.capture(batch, hooks)
+
+    def stop(output):
+        raise _StopForward
+
+    with adapter.hooks.capturing(hooks) as captured, adapter.intervene(names[last + 1], stop):
+        try:
+            adapter.forward(batch)
+        except _StopForward:
+            pass
+        return {hook: captured[hook] for hook in hooks}
+
+
 def _run_block(store: DatasetStore, adapter: AutoencoderAdapter, hooks: list[str], start: int, stop: int):
     """(activations {hook: (B, h, w, C) float32}, pooled ground truth {(h, w): {name: array}})."""
     rgb = torch.from_numpy(store.channel("rgb")[start:stop]).permute(0, 3, 1, 2)
-    captured = adapter.capture(rgb, hooks)
+    captured = capture_until_last(adapter, rgb, hooks)
     activations = {}
     for hook, tensor in captured.items():
         if tensor.ndim != 4:

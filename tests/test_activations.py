@@ -81,6 +81,20 @@ def test_interrupted_capture_resumes_to_identical_arrays(run, interp_dataset, ti
         capture(interp_dataset.path, out, CaptureConfig(model=tiny_model_spec, hooks="encoder.4", batch_size=4))
 
 
+def test_capture_stopping_after_the_last_hook_matches_a_full_pass(interp_dataset, tiny_model_spec):
+    import torch
+
+    from frobnoscope.interp.capture import capture_until_last
+    from frobnoscope.models import load_model
+
+    adapter = load_model(tiny_model_spec)
+    batch = torch.from_numpy(interp_dataset.channel("rgb")[:2]).permute(0, 3, 1, 2)
+    hooks = ["encoder.1.conv.0", "encoder.4"]
+    early, full = capture_until_last(adapter, batch, hooks), adapter.capture(batch, hooks)
+    for hook in hooks:
+        torch.testing.assert_close(early[hook], full[hook])
+
+
 def test_tokens_stream_every_token_once_in_bounded_batches(run):
     h, w, c = run.shape("encoder.4")
     frames = [1, 2, 9, 15]
