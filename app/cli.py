@@ -248,6 +248,7 @@ def train_ae_command(
             progress.update(task, completed=report.step, **fields)
 
         results = run_training(job, on_step=on_step)
+        progress.update(task, completed=steps)  # also when the run had already finished
     Console().print(f"{out}: {arch}, {results['steps']} steps; held-out PSNR {results['heldout_psnr']:.2f} dB, "
                     f"SSIM {results['heldout_ssim']:.4f} on {results['heldout_frames']} frames; "
                     f"evaluate it with `frob eval DATA --model run:{out} --out EVAL_DIR`", highlight=False)

@@ -76,9 +76,11 @@ def prepare_evaluation(data_dir, out, config: EvalConfig) -> EvalJob:
 def run_evaluation(job: EvalJob, on_progress: Callable[[int, int], None] | None = None) -> dict:
     """Evaluate the frames not done yet, then write the tables and plots; returns the manifest's summary."""
     store, manifest, out, block = job.store, job.manifest, job.out, job.config.batch_size
-    if manifest["complete"]:
-        return manifest["summary"]
     n = len(store)
+    if manifest["complete"]:
+        if on_progress:
+            on_progress(n, n)
+        return manifest["summary"]
     breakdown = BreakdownConfig(**{**manifest["breakdown"], "depth_edges": tuple(manifest["breakdown"]["depth_edges"])})
     maps = _open_maps(out / MAPS, n, store.manifest["height"], store.manifest["width"], block)
     done = _read_journal(out / JOURNAL)

@@ -8,6 +8,7 @@ to fetch the weights elsewhere and point at the local copy. diffusers reads safe
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from pathlib import Path
 
@@ -41,7 +42,8 @@ def _call(model_class, location: str, subfolder: str | None, shown: str):
     try:
         with warnings.catch_warnings():  # diffusers passes huggingface_hub an argument it deprecated
             warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
-            model = model_class.from_pretrained(location, subfolder=subfolder)
+            model = model_class.from_pretrained(location, subfolder=subfolder,
+                                                low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None)
     except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
         raise WeightsError(f"cannot load {shown} with diffusers: {first_sentence(error)}") from None
     return model.float().eval()
