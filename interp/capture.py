@@ -135,7 +135,8 @@ def _run_block(store: DatasetStore, adapter: AutoencoderAdapter, hooks: list[str
     activations = {}
     for hook, tensor in captured.items():
         if tensor.ndim != 4:
-            raise ModelError(f"hook point {hook!r} outputs shape {tuple(tensor.shape)}, not (B, C, h, w); choose image-like hooks")
+            raise ModelError(f"hook point {hook!r} outputs shape {tuple(tensor.shape)}, not (B, C, h, w); "
+                             "choose image-like hooks")
         activations[hook] = tensor.detach().permute(0, 2, 3, 1).float().numpy()
     frames = {name: store.channel(name)[start:stop] for name in gt_pooling.SOURCE_CHANNELS}
     grids = {acts.shape[1:3] for acts in activations.values()}

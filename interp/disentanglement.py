@@ -8,7 +8,8 @@
   importance R[d, k] = |lasso coefficient| of code d when predicting standardised factor k from standardised codes
   (coordinate-descent lasso, penalty `alpha`, fitted on a train split). disentanglement = sum_d rho_d (1 - H_K(P_d.))
   with P[d, k] = R[d, k] / sum_k R[d, k] and rho_d = sum_k R[d, k] / sum R; completeness = sum_k rho~_k (1 - H_D(P~_.k))
-  (rho~_k: factor k's share of importance, as disentanglement_lib weighs it) with P~[d, k] = R[d, k] / sum_d R[d, k] (entropies in base K and base D); informativeness = mean held-out R^2 of the
+  (rho~_k: factor k's share of importance, as disentanglement_lib weighs it) with P~[d, k] = R[d, k] / sum_d R[d, k]
+  (entropies in base K and base D); informativeness = mean held-out R^2 of the
   lasso predictions (the paper reports an error; 1 here is perfect, clipped at 0).
 - `sap` (Kumar et al. 2018, "Variational Inference of Disentangled Latent Concepts from Unlabeled Observations"):
   score S[d, k] = R^2 of a linear fit of factor k from code d alone (squared Pearson correlation; the paper's

@@ -16,7 +16,8 @@ tokens and are scored on a reservoir of as many test tokens (bounded memory; the
 Controls, in the same table: `shuffled` is the same probe trained and scored with targets taken from another frame of
 the same split (a fixed permutation of frames): what layout and dataset statistics alone give;
 `selectivity = score - shuffled`, with R^2 below 0 (worse than predicting the test split's
-mean, common with few frames) counted as 0 on both sides. A control run (the same model with re-initialised weights, `frob capture
+mean, common with few frames) counted as 0 on both sides. A control run (the same model with re-initialised
+weights, `frob capture
 --random-weights-seed`) is probed the same way and joined as `control_score` and `control_selectivity`.
 """
 
