@@ -201,7 +201,7 @@ class SparseAutoencoder(nn.Module):
         batch = x_n.shape[0]
         centred = x_n - self.b_dec
         with torch.no_grad():
-            pre = torch.relu(torch.addmm(self.b_enc, centred, self.W_enc))
+            pre = torch.addmm(self.b_enc, centred, self.W_enc).relu_()
             tokens, latents = self._select(pre)
         values = self._pair_pre_activations(centred, tokens, latents)
         x_hat = self._decode_pairs(tokens, latents, values, batch) + self.b_dec
