@@ -15,10 +15,7 @@ each finished block is journalled in progress.jsonl, so a rerun of the same comm
 from __future__ import annotations
 
 import csv
-import io
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +33,7 @@ from frobnoscope.scenes.store import COMPRESSOR, MANIFEST, DatasetStore, write_j
 
 from . import error_breakdown
 from .error_breakdown import BreakdownConfig
+from .tables import write_csv
 
 EVAL_FORMAT = "frobnoscope.eval/1"
 JOURNAL = "progress.jsonl"
@@ -188,8 +186,8 @@ def _finish(out: Path, store: DatasetStore, frames: list[dict], breakdown: Break
     from . import plots
 
     rows = error_breakdown.combine([f["bins"] for f in frames], breakdown)
-    _write_csv_atomic(out / "frames.csv", [{k: f[k] for k in ("index", "split", "psnr", "ssim", "mse")} for f in frames])
-    _write_csv_atomic(out / "breakdown.csv", rows)
+    write_csv(out / "frames.csv", [{k: f[k] for k in ("index", "split", "psnr", "ssim", "mse")} for f in frames])
+    write_csv(out / "breakdown.csv", rows)
     mse = float(np.mean([f["mse"] for f in frames]))
     summary = {
         "frames": len(frames), "mean_psnr": float(np.mean([f["psnr"] for f in frames])),
@@ -204,17 +202,6 @@ def _finish(out: Path, store: DatasetStore, frames: list[dict], breakdown: Break
     maps = zarr.open_group(str(out / MAPS), mode="r")
     plots.plot_examples(store, maps, frames, out / "plots" / "examples.png")
     return summary
-
-
-def _write_csv_atomic(path: Path, rows: list[dict]) -> None:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w") as f:
-        f.write(text.getvalue())
-    os.replace(temp, path)
 
 
 def read_breakdown(run_dir) -> list[dict]:

@@ -17,7 +17,6 @@ the others get NaN (measuring every latent costs two model passes each).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from frobnoscope.scenes.store import MANIFEST, DatasetStore, write_json_atomic
 
 from . import feature_data, feature_effects, features
 from .activations import ActivationStore
+from .tables import write_csv
 
 FEATURES_FORMAT = "frobnoscope.features/1"
 COLUMNS = ("kind", "feature", "active_fraction", "best_continuous", "correlation", "best_categorical", "label", "iou",
@@ -84,8 +84,8 @@ def label_run(run, config: LabelConfig, out=None, on_progress: Callable[[str, in
     rows.sort(key=lambda row: -row["frobnoloid_score"] if np.isfinite(row["frobnoloid_score"]) else np.inf)
     summary = _summary(rows, store, hook, frames, truth, config.random_seed)
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(out / "features.csv", [{key: row.get(key, "") for key in COLUMNS} for row in rows])
-    _write_csv(out / "summary.csv", summary)
+    write_csv(out / "features.csv", [{key: row.get(key, "") for key in COLUMNS} for row in rows])
+    write_csv(out / "summary.csv", summary)
     _figures(out / "figures", rows[:config.figures], kinds, index, store, hook)
     write_json_atomic(out / MANIFEST, {**run_header(FEATURES_FORMAT), "config": asdict(config), "hook": hook,
                                        "run": str(Path(run).resolve()), "summary": summary,
@@ -170,7 +170,3 @@ def _figures(directory: Path, rows: list[dict], kinds: dict, index: np.ndarray, 
                      directory / f"{row['kind']}_{row['feature']}.png")
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    from .evaluate import _write_csv_atomic
-
-    _write_csv_atomic(path, rows)

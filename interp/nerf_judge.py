@@ -40,7 +40,7 @@ from frobnoscope.scenes.store import MANIFEST, DatasetStore, write_json_atomic
 
 from . import error_breakdown, nerf_points
 from .error_breakdown import BreakdownConfig
-from .evaluate import _write_csv_atomic
+from .tables import write_csv
 
 JUDGE_FORMAT = "frobnoscope.nerf-eval/1"
 POINT_CHUNK = 65536
@@ -270,10 +270,10 @@ def _summary(records: list[dict], termination: dict, points: dict, rows: list[di
 def _write_outputs(out: Path, records, rows, points, per_ray, views, renders, summary) -> None:
     from . import nerf_plots, plots
 
-    _write_csv_atomic(out / "views.csv", records)
-    _write_csv_atomic(out / "breakdown.csv", rows)
-    _write_csv_atomic(out / "sdf_profile.csv", points["sdf_profile"])
-    _write_csv_atomic(out / "iou.csv", points["iou_sweep"])
+    write_csv(out / "views.csv", records)
+    write_csv(out / "breakdown.csv", rows)
+    write_csv(out / "sdf_profile.csv", points["sdf_profile"])
+    write_csv(out / "iou.csv", points["iou_sweep"])
     (out / "plots").mkdir(exist_ok=True)
     overall = float(metrics.mse_to_psnr(torch.tensor(np.mean([r["mse"] for r in records]))))
     plots.plot_breakdown(rows, overall, out / "plots" / "breakdown.png")

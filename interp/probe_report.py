@@ -11,17 +11,17 @@ frames than MIG's 20 bins every code tells the frames apart and MIG is 0) and ma
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from frobnoscope.models.provenance import run_header
-from frobnoscope.scenes.store import MANIFEST, write_bytes_atomic, write_json_atomic
+from frobnoscope.scenes.store import MANIFEST, write_json_atomic
 
 from .activations import ActivationStore
 from . import disentanglement
+from .tables import write_csv
 from .probes import ProbeConfig, check_control, frame_mean_activations, join_control, probe_store
 
 PROBES_FORMAT = "frobnoscope.probes/1"
@@ -61,14 +61,6 @@ def disentanglement_rows(store: ActivationStore) -> list[dict]:
                      "mig": disentanglement.mig(codes, matrix), "sap": disentanglement.sap(codes, matrix),
                      **disentanglement.dci(codes, matrix)})
     return rows
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_bytes_atomic(Path(path), text.getvalue().encode())
 
 
 def read_csv(path) -> list[dict]:
