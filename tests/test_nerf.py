@@ -1,5 +1,6 @@
 """Our coordinate MLP: encodings, rays, sampling, volume rendering, training and resumption, the adapter."""
 
+import json
 import math
 from dataclasses import replace
 
@@ -144,7 +145,7 @@ def test_training_reports_progress_and_writes_checkpoints_and_a_model(trained, t
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         "latest.json", "step_000004.optimizer.safetensors", "step_000004.safetensors",
         "step_000006.optimizer.safetensors", "step_000006.safetensors"]
-    manifest = __import__("json").loads((run / "manifest.json").read_text())
+    manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["complete"] and manifest["split"] == {"train": [1, 2, 3, 5, 6, 7, 9], "val": [4], "test": [0, 8]}
     assert manifest["dataset"]["manifest_blake2b"] and manifest["config"]["seed"] == 0 and "command" in manifest
     assert train_nerf(tiny_orbit.path, run, TINY) == results  # a finished run is not trained again
@@ -220,7 +221,7 @@ def test_hook_points_cover_every_layer_capture_and_intervene(trained):
 
 
 def adapter_dataset(trained) -> str:
-    return __import__("json").loads((trained[0] / "manifest.json").read_text())["dataset"]["path"]
+    return json.loads((trained[0] / "manifest.json").read_text())["dataset"]["path"]
 
 
 def test_optimal_output_is_the_scenes_own_answer(trained):

@@ -165,10 +165,13 @@ def find_config(run) -> Path:
 def load_nerfstudio(run) -> NerfstudioAdapter:
     """Any nerfstudio run (its config.yml or a directory holding one) through `eval_setup`, on the CPU, with the
     scene of the dataset its frobnoscope export came from as ground truth."""
-    ensure_torchvision_importable()
-    from nerfstudio.utils.eval_utils import eval_setup
-
     config_path = find_config(run)
+    ensure_torchvision_importable()
+    try:
+        from nerfstudio.utils.eval_utils import eval_setup
+    except ImportError as error:
+        raise ModelError(f"{run} is a nerfstudio run, and nerfstudio does not import here ({error}); use the Python of "
+                         "the environment with frobnoscope[nerfstudio] (README, nerfstudio)") from None
 
     def on_cpu(config):
         config.machine.device_type = "cpu"
