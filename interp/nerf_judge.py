@@ -22,6 +22,7 @@ Output directory:
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -122,6 +123,9 @@ def check_inputs(run_dir, out) -> str:
     except ModelError:
         raise ModelError(f"{run_dir} is neither a `frob train nerf` run nor a nerfstudio run (no manifest.json or "
                          "config.yml)") from None
+    if importlib.util.find_spec("nerfstudio") is None:
+        raise ModelError(f"{run_dir} is a nerfstudio run, and nerfstudio is not installed here; use the Python of the "
+                         "environment with frobnoscope[nerfstudio] (README, nerfstudio)")
     return "nerfstudio"
 
 
