@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from . import images
-from .hooks import CallSiteHooks, Intervention
+from .hooks import CallSiteHooks, HookAccess, Intervention
 from .images import Encoding, ImageBatch
 
 
@@ -33,7 +33,7 @@ class ModelAdapter(Protocol):
     def intervene(self, name: str, fn: Intervention) -> AbstractContextManager[None]: ...
 
 
-class AutoencoderAdapter:
+class AutoencoderAdapter(HookAccess):
     """An image autoencoder: images -> latents -> images. Its optimal output is its input.
 
     Subclasses say how the model encodes and decodes in its own terms (`encode_model`, `decode_model`: images in
@@ -109,23 +109,6 @@ class AutoencoderAdapter:
         """Latents -> linear [0, 1] images (B, 3, H, W)."""
         with torch.no_grad(), self.hooks.forward_pass():
             return self.postprocess(self.decode_model(latents.to(self.device)))
-
-    def hook_points(self) -> list[str]:
-        """Every call site's stable dotted name, in execution order (see `hooks`)."""
-        return self.hooks.names()
-
-    def capture(self, batch: ImageBatch, names: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
-        """Run `forward(batch)` and return {hook point: its output} for `names` (default: every hook point).
-        Tensors are the model's own outputs (B, C, h, w), not copies; interventions in force are included."""
-        names = self.hook_points() if names is None else list(names)
-        with self.hooks.capturing(names) as store:
-            self.forward(batch)
-        return {name: store[name] for name in names}
-
-    def intervene(self, name: str, fn: Intervention) -> AbstractContextManager[None]:
-        """While the context is open, hook point `name` outputs `fn(output)` instead (ablation, steering);
-        `fn` returning None keeps the (possibly in-place modified) output."""
-        return self.hooks.intervening(name, fn)
 
     def _trace(self) -> None:
         size = 2 * self.downsampling_factor

@@ -14,8 +14,8 @@ Every forward pass must run inside `forward_pass()`, which restarts the per-modu
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -163,3 +163,27 @@ class CallSiteHooks:
             name, store, must_clone = capture
             store[name] = output.detach().clone() if must_clone else output.detach()
         return output if fns else None
+
+
+class HookAccess:
+    """The adapter protocol's `hook_points`, `capture` and `intervene`, for an adapter that keeps its model's
+    `CallSiteHooks` in `self.hooks` and runs one pass of it in `forward(batch)`."""
+
+    hooks: CallSiteHooks
+
+    def hook_points(self) -> list[str]:
+        """Every call site's stable dotted name, in execution order (see `CallSiteHooks`)."""
+        return self.hooks.names()
+
+    def capture(self, batch, names: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """Run `forward(batch)` and return {hook point: its output} for `names` (default: every hook point).
+        Tensors are the model's own outputs, not copies; interventions in force are included."""
+        names = self.hook_points() if names is None else list(names)
+        with self.hooks.capturing(names) as store:
+            self.forward(batch)
+        return {name: store[name] for name in names}
+
+    def intervene(self, name: str, fn: Intervention) -> AbstractContextManager[None]:
+        """While the context is open, hook point `name` outputs `fn(output)` instead (ablation, steering);
+        `fn` returning None keeps the (possibly in-place modified) output."""
+        return self.hooks.intervening(name, fn)

@@ -16,8 +16,6 @@ shaped (rays, samples, features).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from frobnoscope.scenes.scene import Scene
 from frobnoscope.scenes.spec import Camera, parse_spec
 
 from ..errors import InputError
-from ..hooks import CallSiteHooks, Intervention
+from ..hooks import CallSiteHooks, HookAccess
 from .model import NerfModel
 from .rays import rays_of_camera
 from .rendering import midpoints
@@ -63,7 +61,7 @@ class PointBatch:
         return len(self.points)
 
 
-class NerfAdapter:
+class NerfAdapter(HookAccess):
     def __init__(self, model: NerfModel, scene: Scene | None, name: str = "nerf"):
         self.model = model.eval()
         self.scene = scene
@@ -97,20 +95,6 @@ class NerfAdapter:
         points, directions = self.preprocess(batch)
         points, directions = points.double().numpy(), directions.double().numpy()
         return {**self.scene.query(points), "radiance": self.scene.radiance(points, directions)}
-
-    def hook_points(self) -> list[str]:
-        return self.hooks.names()
-
-    def capture(self, batch: PointBatch, names: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
-        """Run `forward(batch)`; {hook point: its output (N, features)} for `names` (default: all)."""
-        names = self.hook_points() if names is None else list(names)
-        with self.hooks.capturing(names) as store:
-            self.forward(batch)
-        return {name: store[name] for name in names}
-
-    def intervene(self, name: str, fn: Intervention) -> AbstractContextManager[None]:
-        """While open, hook point `name` outputs fn(output) (None: keep it) in every field call, renders included."""
-        return self.hooks.intervening(name, fn)
 
     # --- rays ----------------------------------------------------------------------------------
 

@@ -19,8 +19,6 @@ came from.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +29,7 @@ from frobnoscope.scenes.spec import parse_spec
 from frobnoscope.scenes.store import MANIFEST, DatasetStore
 
 from ..errors import ModelError
-from ..hooks import CallSiteHooks, Intervention
+from ..hooks import CallSiteHooks, HookAccess
 from ..nerf.adapter import DOWN, PointBatch
 from ..nerf.rendering import expected_depth, median_depth, peak_depth
 from .compat import ensure_torchvision_importable
@@ -39,7 +37,7 @@ from .compat import ensure_torchvision_importable
 RENDER_CHUNK = 4096
 
 
-class NerfstudioAdapter:
+class NerfstudioAdapter(HookAccess):
     def __init__(self, pipeline, transform, scale: float, scene: Scene | None, dataset: DatasetStore | None, name: str):
         self.pipeline = pipeline
         self.model = pipeline.model.eval()
@@ -79,18 +77,6 @@ class NerfstudioAdapter:
         batch = batch if isinstance(batch, PointBatch) else PointBatch.of(batch)
         points, directions = batch.points.double().numpy(), batch.directions.double().numpy()
         return {**self.scene.query(points), "radiance": self.scene.radiance(points, directions)}
-
-    def hook_points(self) -> list[str]:
-        return self.hooks.names()
-
-    def capture(self, batch, names: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
-        names = self.hook_points() if names is None else list(names)
-        with self.hooks.capturing(names) as store:
-            self.forward(batch)
-        return {name: store[name] for name in names}
-
-    def intervene(self, name: str, fn: Intervention) -> AbstractContextManager[None]:
-        return self.hooks.intervening(name, fn)
 
     # --- rays ----------------------------------------------------------------------------------
 
