@@ -14,6 +14,8 @@ from rich.table import Table
 
 from frobnoscope.scenes.errors import FrobError
 
+from .progress import training_progress
+
 app = typer.Typer(help="frobnoscope: interpretability for image models where the right answer is known.", no_args_is_help=True)
 scenes_app = typer.Typer(help="Procedural scenes with exact ground truth, and datasets of them.", no_args_is_help=True)
 app.add_typer(scenes_app, name="scenes")
@@ -235,20 +237,8 @@ def train_ae_command(
     config = TrainConfig(arch=arch, steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                          holdout_every=holdout_every, checkpoint_every=checkpoint_every, encoding=encoding)
     job = prepare_training(data, out, config)  # fail on bad input before drawing a progress bar
-    columns = (TextColumn(f"[bold]train {arch}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]}  PSNR {task.fields[psnr]}  held-out {task.fields[heldout]}"),
-               TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("steps", total=steps, loss="-", psnr="-", heldout="-")
-
-        def on_step(report) -> None:
-            fields = {"loss": f"{report.loss:.5f}", "psnr": f"{report.psnr:.2f} dB"}
-            if report.heldout_psnr is not None:
-                fields["heldout"] = f"{report.heldout_psnr:.2f} dB"
-            progress.update(task, completed=report.step, **fields)
-
+    with training_progress(f"train {arch}", steps, console) as on_step:
         results = run_training(job, on_step=on_step)
-        progress.update(task, completed=steps)  # also when the run had already finished
     Console().print(f"{out}: {arch}, {results['steps']} steps; held-out PSNR {results['heldout_psnr']:.2f} dB, "
                     f"SSIM {results['heldout_ssim']:.4f} on {results['heldout_frames']} frames; "
                     f"evaluate it with `frob eval DATA --model run:{out} --out EVAL_DIR`", highlight=False)

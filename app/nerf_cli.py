@@ -6,8 +6,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from .progress import training_progress
 
 console = Console(stderr=True)
 
@@ -42,18 +44,7 @@ def train_nerf_command(
                      threads=threads)
     config.check()
     load_orbit(data)  # fail on bad input before drawing a progress bar
-    columns = (TextColumn(f"[bold]train nerf ({encoding})"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]}  PSNR {task.fields[psnr]}  held-out {task.fields[heldout]}"),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("steps", total=steps, loss="-", psnr="-", heldout="-")
-
-        def on_step(report) -> None:
-            fields = {"loss": f"{report.loss:.5f}", "psnr": f"{report.psnr:.2f} dB"}
-            if report.heldout_psnr is not None:
-                fields["heldout"] = f"{report.heldout_psnr:.2f} dB"
-            progress.update(task, completed=report.step, **fields)
-
+    with training_progress(f"train nerf ({encoding})", steps, console) as on_step:
         results = train_nerf(data, out, config, on_step=on_step)
     psnr = ", ".join(f"{split} {value:.2f} dB" for split, value in results["psnr"].items())
     reached = results["seconds_to_25db"]
