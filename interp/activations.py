@@ -18,7 +18,6 @@ Arrays are chunked by blocks of frames (the capture batch size) and Blosc-compre
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 import zarr
 
 from frobnoscope.models.errors import ModelError
-from frobnoscope.scenes.store import MANIFEST
+from frobnoscope.scenes.store import load_manifest
 
 ACTIVATIONS_FORMAT = "frobnoscope.activations/1"
 ZARR = "activations.zarr"
@@ -63,11 +62,8 @@ class ActivationStore:
     def open(cls, run) -> ActivationStore:
         """Open a finished capture run; one-line `ModelError` if `run` is not one or is unfinished."""
         run = Path(run)
-        if not (run / MANIFEST).is_file():
-            raise ModelError(f"{run} is not an activation run (no {MANIFEST}); make one with `frob capture`")
-        manifest = json.loads((run / MANIFEST).read_text())
-        if manifest.get("format") != ACTIVATIONS_FORMAT:
-            raise ModelError(f"{run} has format {manifest.get('format')!r}, expected {ACTIVATIONS_FORMAT!r}")
+        manifest = load_manifest(run, expected_format=ACTIVATIONS_FORMAT, what="an activation run",
+                                 make_with="frob capture", error=ModelError)
         if not manifest.get("complete"):
             raise ModelError(f"{run} is unfinished; finish it with the `frob capture` command that made it")
         return cls(run, manifest)

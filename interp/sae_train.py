@@ -27,7 +27,7 @@ from frobnoscope.models.checkpoint import load_checkpoint, save_checkpoint
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.provenance import run_header
 from frobnoscope.models.weights import load_state_dict, save_safetensors_atomic
-from frobnoscope.scenes.store import MANIFEST, write_json_atomic
+from frobnoscope.scenes.store import MANIFEST, load_manifest, write_json_atomic
 
 from .sae import SAEConfig, SparseAutoencoder
 
@@ -157,13 +157,8 @@ def load_sae(directory) -> SparseAutoencoder:
 
 
 def read_manifest(directory) -> dict:
-    path = Path(directory) / MANIFEST
-    if not path.is_file():
-        raise ModelError(f"{directory} is not an SAE directory (no {MANIFEST})")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != SAE_FORMAT:
-        raise ModelError(f"{directory} is not an SAE directory")
-    return manifest
+    return load_manifest(directory, expected_format=SAE_FORMAT, what="an SAE directory", make_with="frob sae train",
+                         error=ModelError)
 
 
 @torch.no_grad()

@@ -16,7 +16,6 @@ cosine to 10%. PSNR (dB) is measured on linear [0, 1].
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from frobnoscope.scenes.store import MANIFEST, DatasetStore, write_json_atomic
+from frobnoscope.scenes.store import MANIFEST, DatasetStore, load_manifest, write_json_atomic
 
 from . import metrics
 from .adapter import AutoencoderAdapter
@@ -221,16 +220,7 @@ def _prepare_run(out: Path, store: DatasetStore, config: TrainConfig) -> dict:
 
 
 def read_manifest_of_run(run_dir: Path) -> dict:
-    path = Path(run_dir) / MANIFEST
-    if not path.is_file():
-        raise ModelError(f"{run_dir} is not a training run (no {MANIFEST}); make one with `frob train ae`")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ModelError(f"{path} is not valid JSON ({error.msg})") from None
-    if manifest.get("format") != TRAIN_FORMAT:
-        raise ModelError(f"{run_dir} has format {manifest.get('format')!r}, expected {TRAIN_FORMAT!r}")
-    return manifest
+    return load_manifest(run_dir, expected_format=TRAIN_FORMAT, what="a training run", make_with="frob train ae", error=ModelError)
 
 
 def _save_model(model, directory: Path) -> None:

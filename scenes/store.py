@@ -23,7 +23,7 @@ from numcodecs import Blosc
 from zarr.codecs import BloscCodec, BytesCodec
 
 from .channels import CHANNELS, pixel_shape
-from .errors import StoreError
+from .errors import FrobError, StoreError
 
 MANIFEST = "manifest.json"
 FORMAT = "frobnoscope.dataset/1"
@@ -202,14 +202,21 @@ class DatasetStore:
 
 
 def read_manifest(path) -> dict:
-    path = Path(path)
-    manifest_path = path / MANIFEST
-    if not manifest_path.exists():
-        raise StoreError(f"{path} is not a frobnoscope dataset (no {MANIFEST}); make one with `frob scenes generate`")
+    """The manifest of a dataset made by `frob scenes generate`, checked (see `load_manifest`)."""
+    return load_manifest(path, expected_format=FORMAT, what="a frobnoscope dataset", make_with="frob scenes generate")
+
+
+def load_manifest(directory, *, expected_format: str, what: str, make_with: str, error: type[FrobError] = StoreError) -> dict:
+    """`directory/manifest.json` of something a `frob` command made: it must exist, parse and carry
+    `expected_format`; otherwise a one-line `error` saying `directory` is not `what` and how to make one."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise error(f"{directory} is not {what} (no {MANIFEST}); make one with `{make_with}`")
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as error:
-        raise StoreError(f"{manifest_path} is not valid JSON ({error.msg}); regenerate the dataset") from None
-    if manifest.get("format") != FORMAT:
-        raise StoreError(f"{path} has format {manifest.get('format')!r}, expected {FORMAT!r}; regenerate it with this version")
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as json_error:
+        raise error(f"{path} is not valid JSON ({json_error.msg}); make it again with `{make_with}`") from None
+    if manifest.get("format") != expected_format:
+        raise error(f"{directory} is not {what} (its manifest has format {manifest.get('format')!r}, not "
+                    f"{expected_format!r}); make one with `{make_with}` (this version)")
     return manifest

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from frobnoscope.scenes.store import MANIFEST, write_json_atomic
+from frobnoscope.scenes.store import MANIFEST, load_manifest, write_json_atomic
 
 from ..checkpoint import load_checkpoint, read_latest, save_checkpoint
 from ..errors import ModelError
@@ -197,17 +197,7 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 
 
 def read_nerf_manifest(run_dir) -> dict:
-    path = Path(run_dir) / MANIFEST
-    if not path.is_file():
-        raise ModelError(f"{run_dir} is not a NeRF run (no {MANIFEST}); make one with `frob train nerf`")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ModelError(f"{path} is not valid JSON ({error.msg})") from None
-    if manifest.get("format") != NERF_FORMAT:
-        raise ModelError(f"{run_dir} is not a NeRF run (its manifest has format {manifest.get('format')!r}, not "
-                         f"{NERF_FORMAT!r}); make one with `frob train nerf`")
-    return manifest
+    return load_manifest(run_dir, expected_format=NERF_FORMAT, what="a NeRF run", make_with="frob train nerf", error=ModelError)
 
 
 def save_nerf_model(model: NerfModel, config: NerfTrainConfig, directory: Path) -> None:
