@@ -36,6 +36,7 @@ from .checkpoint import load_checkpoint, read_latest, save_checkpoint
 from .errors import ModelError
 from .images import ENCODINGS, check_images
 from .provenance import dataset_reference, run_header
+from .training import StepReport, require_positive
 
 TRAIN_FORMAT = "frobnoscope.train/1"
 CHECKPOINTS = "checkpoints"
@@ -64,22 +65,11 @@ class TrainConfig:
             raise ModelError(f"warmup_steps must be at least 0, got {self.warmup_steps}")
         positive = {"steps": self.steps, "batch_size": self.batch_size, "checkpoint_every": self.checkpoint_every,
                     "learning_rate": self.learning_rate}
-        for name, value in positive.items():
-            if value <= 0:
-                raise ModelError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        require_positive(positive)
         if self.holdout_every < 2:
             raise ModelError(f"--holdout-every must be at least 2, got {self.holdout_every}")
         if self.encoding not in ENCODINGS:
             raise ModelError(f"--encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
-
-
-@dataclass(frozen=True)
-class StepReport:
-    step: int
-    steps: int
-    loss: float
-    psnr: float  # training batch, dB
-    heldout_psnr: float | None  # at checkpoints
 
 
 def split_frames(manifest: dict, holdout_every: int) -> tuple[list[int], list[int]]:

@@ -32,6 +32,7 @@ from frobnoscope.scenes.store import MANIFEST, load_manifest, write_json_atomic
 
 from ..checkpoint import load_checkpoint, read_latest, save_checkpoint
 from ..errors import ModelError
+from ..training import StepReport, require_positive
 from ..metrics import mse_to_psnr
 from ..provenance import dataset_reference, run_header
 from ..train import learning_rate
@@ -68,22 +69,11 @@ class NerfTrainConfig:
         positive = {"steps": self.steps, "rays_per_step": self.rays_per_step, "learning_rate": self.learning_rate,
                     "eval_every": self.eval_every, "checkpoint_every": self.checkpoint_every, "threads": self.threads,
                     "coarse_samples": self.sampling.coarse_samples}
-        for name, value in positive.items():
-            if value <= 0:
-                raise ModelError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        require_positive(positive)
         if self.sampling.fine_samples < 0:
             raise ModelError(f"--fine-samples must not be negative, got {self.sampling.fine_samples}")
         if self.field.encoding not in ENCODINGS:
             raise ModelError(f"--encoding must be one of {', '.join(ENCODINGS)}, got {self.field.encoding!r}")
-
-
-@dataclass(frozen=True)
-class StepReport:
-    step: int
-    steps: int
-    loss: float
-    psnr: float  # this step's rays, dB
-    heldout_psnr: float | None  # at evaluation steps, val views, dB
 
 
 def build_model(config: NerfTrainConfig, box, background) -> NerfModel:
