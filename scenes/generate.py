@@ -9,18 +9,16 @@ blocks are done the checksums move into `manifest.json` (atomic rename) and the 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import shlex
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from .channels import CHANNELS, pixel_shape
 from .errors import StoreError
+from .executor import WorkerSpec, block_runner
 from .families import Family, make_family
 from .ground_truth import ground_truth
 from .render import Renderer
@@ -28,6 +26,8 @@ from .scene import Scene
 from .store import CHECKSUM, FORMAT, MANIFEST, DatasetStore, package_version, read_manifest, write_json_atomic
 
 JOURNAL = "progress.jsonl"
+# One thread per pooled worker (the pool already keeps every core busy): Mesa llvmpipe's rasterizer, BLAS.
+POOL_ENV = {"LP_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 DEFAULT_CHUNK_FRAMES = 8
 
 
@@ -44,9 +44,10 @@ def render_frame(family: Family, k: int, renderer: Renderer, scenes: dict) -> di
     return channels
 
 
-class _Worker:
+class GenerateWorker:
     """Per-process state: the family, an OpenGL context and the store (opened at the first block:
-    workers start while the parent is still writing the manifest)."""
+    workers start while the parent is still writing the manifest). `block` renders, stores and
+    returns `(start, checksums)`."""
 
     def __init__(self, family_name: str, seed: int, config: dict, out: str):
         self.family = make_family(family_name, seed, config)
@@ -55,29 +56,13 @@ class _Worker:
         self.store: DatasetStore | None = None
         self.scenes: dict = {}
 
-    def block(self, start: int, stop: int) -> tuple[int, list[dict[str, str]]]:
+    def block(self, start: int, stop: int) -> list[dict[str, str]]:
         frames = [render_frame(self.family, k, self.renderer, self.scenes) for k in range(start, stop)]
         self.store = self.store or DatasetStore.open(self.out)
-        return start, self.store.write_block(start, frames)
+        return self.store.write_block(start, frames)
 
-
-_worker: _Worker | None = None
-
-
-def _init_worker(*args) -> None:
-    global _worker
-    _worker = _Worker(*args)
-
-
-def _init_pool_worker(*args) -> None:
-    """One thread per worker process: the pool already keeps every core busy."""
-    for variable in ("LP_NUM_THREADS", "OMP_NUM_THREADS"):  # Mesa llvmpipe's rasterizer threads, BLAS
-        os.environ[variable] = "1"
-    _init_worker(*args)
-
-
-def _run_block(bounds: tuple[int, int]):
-    return _worker.block(*bounds)
+    def close(self) -> None:
+        self.renderer.close()
 
 
 def _params(family: Family, n: int, chunk_frames: int) -> dict:
@@ -172,13 +157,15 @@ def generate(
     journal_path = out / JOURNAL
     done = _read_journal(journal_path) if store is not None else {}
     todo = [(s, min(s + chunk_frames, n)) for s in range(0, n, chunk_frames) if s not in done]
-    with _block_runner(family, out, workers if len(todo) > 1 else 1) as run_blocks:
+    spec = WorkerSpec(GenerateWorker, (family.name, family.seed, family.config.model_dump(), str(out)),
+                      pool_env=POOL_ENV)
+    with block_runner(spec, workers if len(todo) > 1 else 1) as run_blocks:
         store = store or _create(out, family, n, chunk_frames)  # while the workers start
         finished = n - sum(stop - start for start, stop in todo)
         if on_progress:
             on_progress(finished, n)
         with open(journal_path, "a") as journal:
-            for start, checksums in run_blocks(todo):
+            for (start, _), checksums in run_blocks(todo):
                 journal.write(json.dumps({"start": start, "checksums": checksums}) + "\n")
                 journal.flush()
                 done[start] = checksums
@@ -192,21 +179,3 @@ def generate(
     write_json_atomic(out / MANIFEST, store.manifest)
     journal_path.unlink(missing_ok=True)
     return store
-
-
-@contextmanager
-def _block_runner(family: Family, out: Path, workers: int) -> Iterator[Callable[[list], Iterable]]:
-    """Start the workers (or this process's one) and yield `run_blocks(todo)`, which renders and
-    stores the blocks and yields `(start, checksums)` for each as it finishes, in any order."""
-    args = (family.name, family.seed, family.config.model_dump(), str(out))
-    if workers == 1:
-        _init_worker(*args)
-        try:
-            yield lambda todo: (_run_block(bounds) for bounds in todo)
-        finally:
-            _worker.renderer.close()
-        return
-    # forkserver: workers start from a clean process (no zarr threads, no OpenGL context inherited)
-    context = multiprocessing.get_context("forkserver")
-    with context.Pool(workers, initializer=_init_pool_worker, initargs=args) as pool:
-        yield lambda todo: pool.imap_unordered(_run_block, todo)

@@ -1,0 +1,68 @@
+"""Run a job's blocks in this process or in a pool of local worker processes.
+
+A job names how to build its per-process state (`WorkerSpec`: a module-level factory and its picklable
+arguments) and lists its blocks as `(start, stop)` frame ranges. Each worker's `block(start, stop)`
+returns a picklable result. `block_runner` starts the workers and yields `run_blocks(todo)`, which
+yields `((start, stop), result)` as blocks finish, in any order; the caller journals and writes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Block = tuple[int, int]
+RunBlocks = Callable[[list[Block]], Iterable[tuple[Block, Any]]]
+
+
+class BlockWorker(Protocol):
+    def block(self, start: int, stop: int) -> Any: ...
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """`factory(*args)` builds one worker's state. `pool_env` is set in each pooled worker process before the
+    factory runs (the pool keeps every core busy, so libraries that start their own threads get one each)."""
+
+    factory: Callable[..., BlockWorker]
+    args: tuple = ()
+    pool_env: dict[str, str] = field(default_factory=lambda: {"OMP_NUM_THREADS": "1"})
+
+    def build(self) -> BlockWorker:
+        return self.factory(*self.args)
+
+
+_worker: BlockWorker | None = None
+
+
+def _init_pool_worker(spec: WorkerSpec) -> None:
+    global _worker
+    os.environ.update(spec.pool_env)
+    _worker = spec.build()
+
+
+def _run_pooled_block(bounds: Block) -> tuple[Block, Any]:
+    return bounds, _worker.block(*bounds)
+
+
+@contextmanager
+def block_runner(spec: WorkerSpec, workers: int = 1) -> Iterator[RunBlocks]:
+    """Start `workers` workers (1: this process) and yield `run_blocks`. Worker start-up overlaps with
+    whatever the caller does before its first call to `run_blocks`."""
+    if workers == 1:
+        worker = spec.build()
+        try:
+            yield lambda todo: ((bounds, worker.block(*bounds)) for bounds in todo)
+        finally:
+            close = getattr(worker, "close", None)
+            if close is not None:
+                close()
+        return
+    # forkserver: workers start from a clean process (no zarr threads, no OpenGL context inherited)
+    context = multiprocessing.get_context("forkserver")
+    with context.Pool(workers, initializer=_init_pool_worker, initargs=(spec,)) as pool:
+        yield lambda todo: pool.imap_unordered(_run_pooled_block, todo)
