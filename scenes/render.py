@@ -9,6 +9,9 @@ from __future__ import annotations
 import atexit
 import ctypes.util
 import os
+import shutil
+import tempfile
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +23,7 @@ from .spec import Camera, DirectionalLight, PointLight, SpotLight
 from .textures import texture_image
 
 _offscreen = None  # the process's one pyrender.OffscreenRenderer (see `Renderer.close`)
+_shader_dir = None  # pyrender's shaders with hard shadows (see `_hard_shadow_shaders`)
 PLATFORM_LIBRARIES = {"egl": ("EGL", "libegl1 libegl-mesa0 libgl1-mesa-dri"), "osmesa": ("OSMesa", "libosmesa6")}
 
 
@@ -70,6 +74,30 @@ def _single_sample_framebuffers(pyrender_renderer_module) -> None:
 
     single_sample.single_sample = True
     pyrender_renderer_module.glRenderbufferStorageMultisample = single_sample
+
+
+def _hard_shadow_shaders(pyrender) -> str | None:
+    """A copy of pyrender's shader directory whose shadow test is one shadow-map compare at the fragment.
+
+    pyrender filters every shadow lookup over 3x3 bilinear taps (36 texture reads a fragment, two thirds of
+    llvmpipe's forward pass); the ground truth's `shadow` is a hard visibility test at the pixel centre, so
+    one compare is both faster and closer to it. None (pyrender's own shaders, with a warning) if this
+    pyrender's shader no longer has the function being replaced."""
+    global _shader_dir
+    if _shader_dir is None:
+        source = os.path.join(os.path.dirname(pyrender.__file__), "shaders")
+        fragment = open(os.path.join(source, "mesh.frag")).read()
+        start, end = fragment.find("float PCF("), fragment.find("return result/9.0;\n}\n")
+        if start < 0 or end < 0:
+            warnings.warn("pyrender's mesh.frag has no PCF function to replace; shadows keep pyrender's filtering")
+            return None
+        _shader_dir = tempfile.mkdtemp(prefix="frob-shaders-")
+        atexit.register(shutil.rmtree, _shader_dir, ignore_errors=True)
+        shutil.copytree(source, _shader_dir, dirs_exist_ok=True)
+        hard = "float PCF(sampler2D depths, vec2 size, vec2 uv, float compare){\n    return texture2DCompare(depths, uv, compare);\n}\n"
+        with open(os.path.join(_shader_dir, "mesh.frag"), "w") as f:
+            f.write(fragment[:start] + hard + fragment[end + len("return result/9.0;\n}\n"):])
+    return _shader_dir
 
 
 def _flat_scene_class(pyrender):
@@ -136,6 +164,9 @@ class Renderer:
                     f"{packages}, or set PYOPENGL_PLATFORM=osmesa"
                 ) from None
             atexit.register(_offscreen.delete)
+            shader_dir = _hard_shadow_shaders(self._pyrender)
+            if shader_dir is not None:
+                _offscreen._renderer._program_cache = self._pyrender.shader_program.ShaderProgramCache(shader_dir)
         else:
             _offscreen.viewport_width, _offscreen.viewport_height = width, height
         return _offscreen

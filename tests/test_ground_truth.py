@@ -76,7 +76,7 @@ def test_render_matches_the_shading_model(frame):
     predicted[hit] = colour
     predicted = predicted.reshape(render.rgb.shape)
     difference = np.abs(linear_to_render(predicted).astype(int) - linear_to_render(render.rgb).astype(int)).max(axis=-1)
-    assert np.mean(difference[interior] <= 2) >= 0.9  # the rest: shadow-map vs exact shadow boundaries
+    assert np.mean(difference[interior] <= 2) >= 0.995  # the rest: shadow-map texels vs exact shadow rays
     np.testing.assert_allclose(gt["specular"].reshape(-1, 3)[hit], specular, rtol=1e-5, atol=1e-7)
     assert gt["specular"][gt["object_id"] > 0].max() > 0.05
 
