@@ -40,13 +40,28 @@ def package_version() -> str:
         return "unknown"
 
 
+def json_text(data) -> str:
+    """JSON with one top-level key per line and one line per item of a top-level list (a dataset manifest's
+    frames), each written compactly by json's C encoder: readable, greppable, and about 10x faster to write
+    than `indent=1`, which runs json's pure-Python encoder over every frame's spec."""
+    if not isinstance(data, dict):
+        return json.dumps(data) + "\n"
+
+    def value(item) -> str:
+        if isinstance(item, list) and item:
+            return "[\n  " + ",\n  ".join(json.dumps(element) for element in item) + "\n ]"
+        return json.dumps(item)
+
+    return "{\n" + ",\n".join(f" {json.dumps(str(key))}: {value(item)}" for key, item in data.items()) + "\n}\n"
+
+
 def write_json_atomic(path: Path, data) -> None:
     """Write JSON to a temp file beside `path`, then rename over it: readers never see half a file."""
     path = Path(path)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w") as f:
-            json.dump(data, f, indent=1)
+            f.write(json_text(data))
             f.flush()
             os.fsync(f.fileno())
         os.replace(temp, path)
