@@ -30,7 +30,8 @@ def train_command(
     batch_tokens: int = typer.Option(4096, help="tokens per step"),
     learning_rate: float = typer.Option(1e-3, help="peak Adam learning rate (5% warmup, decay over the last 20%)"),
     frequency_cost: float = typer.Option(0.0, help="weight of the frequency-discounted sparsity cost (see README)"),
-    max_tokens: int = typer.Option(2_000_000, help="train tokens kept in memory (whole frames, evenly spaced)"),
+    max_tokens: int = typer.Option(None, help="train tokens used (whole frames, evenly spaced; default all); they "
+                                              "are streamed from the run, never all in memory"),
     checkpoint_every: int = typer.Option(250, help="steps between checkpoints"),
     out: Path = typer.Option(None, help="SAE directory (default RUN/saes/<hook>.<arch>.w<M>.k<K>.s<seed>)"),
 ):

@@ -8,6 +8,7 @@
 
     python bench/bench_interp.py --quick            # sizes 32 and 128 frames
     python bench/bench_interp.py --sizes 1000 10000
+    python bench/bench_interp.py --data D1000 D10000 --model run:AE --hooks encoder.7   # datasets made beforehand
 """
 
 from __future__ import annotations
@@ -33,19 +34,25 @@ print(json.dumps({"seconds": elapsed, "peak_rss_mb": resource.getrusage(resource
 """
 
 
-def bench_capture(sizes: list[int], model: str, hooks: str, res: int, workdir: Path) -> list[dict]:
-    from frobnoscope.scenes.generate import generate
+def bench_capture(datasets: list[Path], model: str, hooks: str, workdir: Path) -> list[dict]:
+    from frobnoscope.scenes.store import DatasetStore
 
     results = []
-    for n in sizes:
-        data = workdir / f"data{n}"
-        generate("tabletop", n=n, seed=0, out=data, workers=1, settings={"res": str(res)})
+    for data in datasets:
+        n = len(DatasetStore.open(data))
         proc = subprocess.run([sys.executable, "-c", CHILD, str(data), str(workdir / f"run{n}"), model, hooks],
                               capture_output=True, text=True, check=True)
         report = json.loads(proc.stdout.strip().splitlines()[-1])
         stored = sum(f.stat().st_size for f in (workdir / f"run{n}").rglob("*") if f.is_file())
         results.append({"frames": n, **report, "images_per_s": n / report["seconds"], "stored_mb": stored / 1e6})
     return results
+
+
+def generate_datasets(sizes: list[int], res: int, workdir: Path) -> list[Path]:
+    from frobnoscope.scenes.generate import generate
+
+    return [generate("tabletop", n=n, seed=0, out=workdir / f"data{n}", workers=1, settings={"res": str(res)}).path
+            for n in sizes]
 
 
 def bench_ridge(channels: int, batches: int = 20) -> float:
@@ -67,12 +74,14 @@ def main() -> None:
     parser.add_argument("--model", default="taef2")
     parser.add_argument("--hooks", default="encoder.4,encoder.14", help="at 128x128: 64x64x64 and 16x16x32 grids")
     parser.add_argument("--res", type=int, default=128)
+    parser.add_argument("--data", type=Path, nargs="+", help="existing datasets to capture (instead of generating)")
     args = parser.parse_args()
     sizes = [32, 128] if args.quick else args.sizes
     with tempfile.TemporaryDirectory(prefix="bench-interp-") as workdir:
-        rows = bench_capture(sizes, args.model, args.hooks, args.res, Path(workdir))
+        datasets = args.data or generate_datasets(sizes, args.res, Path(workdir))
+        rows = bench_capture(datasets, args.model, args.hooks, Path(workdir))
     for row in rows:
-        print(f"capture {row['frames']:6d} frames at {args.res}x{args.res} ({args.model}: {args.hooks}): "
+        print(f"capture {row['frames']:6d} frames ({args.model}: {args.hooks}): "
               f"{row['images_per_s']:.2f} images/s, peak RSS {row['peak_rss_mb']:.0f} MB, stored {row['stored_mb']:.1f} MB")
     growth = rows[-1]["peak_rss_mb"] - rows[0]["peak_rss_mb"]
     print(f"peak RSS growth from {rows[0]['frames']} to {rows[-1]['frames']} frames: {growth:+.0f} MB "

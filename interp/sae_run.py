@@ -1,5 +1,8 @@
 """`frob sae train` on an activation run: train on the train frames' tokens, then report on held-out frames.
 
+Training tokens are streamed from the run a window of chunks at a time (`sae_tokens`), so memory does not grow
+with the run; the held-out report reads at most HELDOUT_TOKENS tokens.
+
 The SAE directory defaults to RUN/saes/<hook>.<arch>.w<width>.k<k>.s<seed>/ (see `sae_train` for its files);
 report.json (also stored in its manifest) holds:
   metrics     L0, FVU, dead and dense fractions on held-out tokens (`sae_train.measure`)
@@ -23,8 +26,10 @@ from frobnoscope.scenes.store import write_json_atomic
 from . import feature_data, sae_analysis, sae_train
 from .activations import ActivationStore
 from .sae import SAEConfig
+from .sae_tokens import StreamedTokenBatches
 
 ABSORPTION_TOKENS = 50_000
+HELDOUT_TOKENS = 500_000  # the report's metrics are measured on at most this many held-out tokens (whole frames)
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class SAERunConfig:
     width: int = 4096
     k: int = 32
     frequency_cost: float = 0.0
-    max_tokens: int = 2_000_000
+    max_tokens: int | None = None  # train tokens used (whole frames, evenly spaced); None: every train frame
     splice_frames: int = 16
 
 
@@ -52,18 +57,19 @@ def train_on_run(run, config: SAERunConfig, train_config: sae_train.TrainConfig,
     sae_config = SAEConfig(d_in=channels, width=config.width, arch=config.arch, k=config.k,
                            frequency_cost=config.frequency_cost)
     sae_config.check()
-    frames = feature_data.subsample_frames(store, config.hook, train_frames, config.max_tokens)
+    frames = (train_frames if config.max_tokens is None
+              else feature_data.subsample_frames(store, config.hook, train_frames, config.max_tokens))
     source = {"run": str(Path(run).resolve()), "hook": config.hook, "frames": len(frames),
               "max_tokens": config.max_tokens, "splice_frames": config.splice_frames}
     if (out / "report.json").is_file():
         manifest = sae_train.read_manifest(out)
         if manifest.get("complete") and manifest["source"] == source:
             return out, manifest["report"]
-    tokens, _ = feature_data.load_tokens(store, config.hook, frames)
-    sae = sae_train.train_sae(tokens, out, sae_config, train_config, source=source, on_step=on_step)
-    del tokens
+    batches = StreamedTokenBatches(store, config.hook, frames, train_config.batch_tokens, train_config.seed)
+    sae = sae_train.train_sae(batches, out, sae_config, train_config, source=source, on_step=on_step)
+    del batches
     heldout_tokens, heldout_index = feature_data.load_tokens(
-        store, config.hook, feature_data.subsample_frames(store, config.hook, heldout_frames, config.max_tokens // 4))
+        store, config.hook, feature_data.subsample_frames(store, config.hook, heldout_frames, HELDOUT_TOKENS))
     report = {"hook": config.hook, "grid": [h, w], "channels": channels,
               "metrics": sae_train.measure(sae, heldout_tokens),
               "splice": _splice(store, sae, config, heldout_frames),

@@ -6,7 +6,8 @@ SAE directory:
   checkpoints/            step_NNNNNN.safetensors (+ .optimizer.safetensors) and latest.json (models/checkpoint.py)
   sae.safetensors         the finished SAE's state dict; its metadata holds the SAE config as JSON
 A rerun with the same configuration continues from the latest checkpoint and reaches exactly the weights an
-uninterrupted run reaches (batches are a function of the step: epoch e shuffles the tokens with seed [seed, e]);
+uninterrupted run reaches (batches are a function of the step: in memory, epoch e shuffles the tokens with seed
+[seed, e]; streamed from an activation run, see `sae_tokens`);
 another configuration in the same directory is a one-line error.
 
 Metrics (`measure`, on held-out tokens): L0 (mean active latents per token), FVU = sum ||x - x_hat||^2 /
@@ -101,9 +102,12 @@ def training_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, toke
     return losses
 
 
-def train_sae(tokens: torch.Tensor, out, sae_config: SAEConfig, train_config: TrainConfig, *,
-              source: dict | None = None, on_step: Callable[[StepReport], None] | None = None) -> SparseAutoencoder:
-    """Train (or resume, or load the finished) SAE on `tokens` (N, d) float32 in `out`."""
+def train_sae(tokens: torch.Tensor | Callable[[int], torch.Tensor], out, sae_config: SAEConfig,
+              train_config: TrainConfig, *, source: dict | None = None,
+              on_step: Callable[[StepReport], None] | None = None) -> SparseAutoencoder:
+    """Train (or resume, or load the finished) SAE in `out` on `tokens`: an (N, d) float32 matrix held in memory, or
+    a function of the step returning that step's batch (e.g. `sae_tokens.StreamedTokenBatches`), which must
+    depend on the step alone for resume to be exact."""
     sae_config.check()
     train_config.check()
     out = Path(out)
@@ -112,7 +116,8 @@ def train_sae(tokens: torch.Tensor, out, sae_config: SAEConfig, train_config: Tr
         return load_sae(out)
     torch.manual_seed(train_config.seed)
     sae = SparseAutoencoder(sae_config, torch.Generator().manual_seed(train_config.seed))
-    batches = TokenBatches(tokens, train_config.batch_tokens, train_config.seed)
+    batches = (TokenBatches(tokens, train_config.batch_tokens, train_config.seed)
+               if isinstance(tokens, torch.Tensor) else tokens)
     sae.initialise_from(batches(0))
     optimizer = torch.optim.Adam(sae.parameters(), lr=train_config.learning_rate, betas=(0.9, 0.999))
     latest = load_checkpoint(out / "checkpoints", sae, optimizer)
