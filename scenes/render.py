@@ -24,6 +24,9 @@ from .textures import texture_image
 
 _offscreen = None  # the process's one pyrender.OffscreenRenderer (see `Renderer.close`)
 _shader_dir = None  # pyrender's shaders with hard shadows (see `_hard_shadow_shaders`)
+# Shadow maps of 1024^2 texels instead of pyrender's 2048^2: a texel is under a pixel's footprint at 256x256 on
+# a tabletop (the map spans the scene's bounding sphere), and drawing the map costs a third of a 2048 one.
+SHADOW_MAP_SIZE = 1024
 PLATFORM_LIBRARIES = {"egl": ("EGL", "libegl1 libegl-mesa0 libgl1-mesa-dri"), "osmesa": ("OSMesa", "libosmesa6")}
 
 
@@ -100,6 +103,26 @@ def _hard_shadow_shaders(pyrender) -> str | None:
     return _shader_dir
 
 
+def _fast_pyrender_globals(pyrender) -> None:
+    """Process-wide settings of pyrender (like `_single_sample_framebuffers`): the shadow-map size, and uniform
+    locations looked up once per program and name (pyrender asks OpenGL again for every uniform it sets,
+    about a hundred times a frame; programs live as long as the context)."""
+    pyrender.light.SHADOW_TEX_SZ = pyrender.renderer.SHADOW_TEX_SZ = SHADOW_MAP_SIZE
+    lookup = pyrender.shader_program.glGetUniformLocation
+    if getattr(lookup, "cached", False):
+        return
+    locations: dict = {}
+
+    def cached_lookup(program, name):
+        key = (program, name)
+        if key not in locations:
+            locations[key] = lookup(program, name)
+        return locations[key]
+
+    cached_lookup.cached = True
+    pyrender.shader_program.glGetUniformLocation = cached_lookup
+
+
 def _flat_scene_class(pyrender):
     """A `pyrender.Scene` told its bounds, whose nodes all hang from the root. pyrender asks for the
     bounds (through `scale`) and walks the node graph for a pose several times per primitive per
@@ -138,6 +161,7 @@ class Renderer:
         self._scene_class = _flat_scene_class(pyrender)
         if not antialias:
             _single_sample_framebuffers(pyrender.renderer)
+        _fast_pyrender_globals(pyrender)
         self._light_pool: dict[tuple[str, int], object] = {}
 
     def __enter__(self) -> Renderer:
