@@ -14,6 +14,7 @@ from rich.table import Table
 
 from frobnoscope.scenes.errors import FrobError
 
+from .options import RAY_HELP
 from .progress import training_progress
 
 app = typer.Typer(help="frobnoscope: interpretability for image models where the right answer is known.", no_args_is_help=True)
@@ -58,6 +59,7 @@ def generate_command(
     workers: int = typer.Option(1, help="worker processes, one OpenGL context each"),
     settings: list[str] = typer.Option([], "--set", help="family setting key=value (repeatable), e.g. max_objects=3"),
     chunk_frames: int = typer.Option(8, help="frames per zarr chunk (and per unit of resumable work)"),
+    ray: str = typer.Option(None, help=RAY_HELP),
 ):
     """Render a family's frames with every ground-truth channel into a zarr dataset."""
     from frobnoscope.scenes.families import make_family
@@ -77,7 +79,7 @@ def generate_command(
             progress.update(task, completed=done, total=total)
 
         store = generate(family, n=n, seed=seed, out=out, workers=workers, settings=config,
-                         chunk_frames=chunk_frames, on_progress=on_progress)
+                         chunk_frames=chunk_frames, on_progress=on_progress, ray_address=ray)
     _print_summary(store)
 
 

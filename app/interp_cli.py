@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from .options import RAY_HELP
+
 MODEL_SPEC_HELP = "taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID or run:RUN_DIR (see the README)"
 console = Console(stderr=True)
 
@@ -22,6 +24,8 @@ def capture_command(
     batch_size: int = typer.Option(8, help="frames per forward pass (and per zarr chunk)"),
     frames: int = typer.Option(None, help="capture only the first N frames"),
     random_weights_seed: int = typer.Option(None, help="re-initialise the model's weights with this seed (control run)"),
+    workers: int = typer.Option(1, help="worker processes, one copy of the model each"),
+    ray: str = typer.Option(None, help=RAY_HELP),
 ):
     """Stream activations at the chosen hook points, with ground truth pooled to each layer's grid, into zarr."""
     from frobnoscope.interp.activations import ActivationStore
@@ -33,7 +37,8 @@ def capture_command(
     columns = (TextColumn("[bold]capture"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("frames", total=None)
-        capture(data, out, config, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+        capture(data, out, config, on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                workers=workers, ray_address=ray)
     store = ActivationStore.open(out)
     stdout = Console()
     for hook in store.hooks():

@@ -4,7 +4,10 @@ Frames are processed in blocks of `batch_size`: read from the dataset (only that
 `capture`, transposed to channels last, cast to `dtype`, and written with the ground truth pooled onto each hook's
 grid (`gt_pooling`). Each finished block is journalled in progress.jsonl, so a rerun of the same command resumes
 where it stopped and writes identical arrays; a different config into the same run directory is refused.
-Memory is one block of frames and its activations, whatever the dataset's length.
+Memory is one block of frames and its activations per worker, whatever the dataset's length.
+Blocks run in this process, in local worker processes or on a Ray cluster (`scenes.executor.block_runner`):
+each `CaptureWorker` loads the model and reads its frames itself and returns the block's arrays; only this
+process writes the run directory.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.provenance import dataset_reference, run_header
 from frobnoscope.models.random_weights import reinitialise
+from frobnoscope.scenes.executor import WorkerSpec, block_runner
 from frobnoscope.scenes.store import COMPRESSOR, MANIFEST, DatasetStore, write_json_atomic
 
 from . import gt_pooling
@@ -69,30 +73,33 @@ def load_capture_model(config: CaptureConfig) -> AutoencoderAdapter:
     return adapter
 
 
-def capture(data_dir, out, config: CaptureConfig, on_progress: Callable[[int, int], None] | None = None) -> Path:
-    """Capture (or resume, or return at once if finished); returns the run directory."""
+def capture(data_dir, out, config: CaptureConfig, on_progress: Callable[[int, int], None] | None = None, *,
+            workers: int = 1, ray_address: str | None = None) -> Path:
+    """Capture (or resume, or return at once if finished) in `workers` local processes (1: this one) or, with
+    `ray_address`, on `workers` actors of that Ray cluster; returns the run directory."""
     config.check()
+    if workers < 1:
+        raise ModelError("--workers must be at least 1")
     store = DatasetStore.open(data_dir)
     if not store.complete:
         raise ModelError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
     out = Path(out)
-    adapter = load_capture_model(config)
     n = len(store) if config.frames is None else min(config.frames, len(store))
-    manifest = _prepare(out, store, adapter, config, n)
+    manifest = _prepare(out, store, config, n)
     if manifest["complete"]:
         return out
     hooks = list(manifest["hooks"])
     group = zarr.open_group(str(out / ZARR), mode="r+")
-    done = _read_journal(out / JOURNAL)
-    finished = sum(min(start + config.batch_size, n) - start for start in done)
+    done = read_journal(out / JOURNAL)
+    todo = [(start, min(start + config.batch_size, n)) for start in range(0, n, config.batch_size) if start not in done]
+    finished = n - sum(stop - start for start, stop in todo)
     if on_progress:
         on_progress(finished, n)
-    with open(out / JOURNAL, "a") as journal:
-        for start in range(0, n, config.batch_size):
-            if start in done:
-                continue
-            stop = min(start + config.batch_size, n)
-            _capture_block(store, adapter, group, hooks, config.dtype, start, stop)
+    spec = WorkerSpec(CaptureWorker, (str(store.path), asdict(config), hooks))
+    with block_runner(spec, min(workers, max(len(todo), 1)), ray_address) as run_blocks, \
+            open(out / JOURNAL, "a") as journal:
+        for (start, stop), (activations, pooled) in run_blocks(todo):
+            _write_block(group, activations, pooled, start, stop)
             journal.write(json.dumps({"start": start, "stop": stop}) + "\n")
             journal.flush()
             finished += stop - start
@@ -144,18 +151,35 @@ def _run_block(store: DatasetStore, adapter: AutoencoderAdapter, hooks: list[str
     return activations, pooled
 
 
-def _capture_block(store, adapter, group: zarr.Group, hooks: list[str], dtype: str, start: int, stop: int) -> None:
-    activations, pooled = _run_block(store, adapter, hooks, start, stop)
+class CaptureWorker:
+    """Per-process state: the dataset and the model. `block(start, stop)` returns the block's activations
+    `{hook: (B, h, w, C)}` in the stored dtype and the ground truth pooled to each hook's grid."""
+
+    def __init__(self, data_dir: str, config: dict, hooks: list[str]):
+        self.config = CaptureConfig(**config)
+        self.store = DatasetStore.open(data_dir)
+        self.adapter = load_capture_model(self.config)
+        self.hooks = hooks
+
+    def block(self, start: int, stop: int):
+        activations, pooled = _run_block(self.store, self.adapter, self.hooks, start, stop)
+        dtype = self.config.dtype
+        for hook, acts in activations.items():
+            if dtype == "float16" and np.abs(acts).max(initial=0.0) > FLOAT16_MAX:
+                raise ModelError(f"hook point {hook!r} outputs values beyond float16's range in frames "
+                                 f"{start}-{stop - 1}; capture with --dtype float32")
+            activations[hook] = acts.astype(dtype)
+        return activations, pooled
+
+
+def _write_block(group: zarr.Group, activations: dict, pooled: dict, start: int, stop: int) -> None:
     for hook, acts in activations.items():
-        if dtype == "float16" and np.abs(acts).max(initial=0.0) > FLOAT16_MAX:
-            raise ModelError(f"hook point {hook!r} outputs values beyond float16's range in frames {start}-{stop - 1}; "
-                             "capture with --dtype float32")
-        group[hook][ACTS][start:stop] = acts.astype(dtype)
+        group[hook][ACTS][start:stop] = acts
         for name, values in pooled[acts.shape[1:3]].items():
             group[hook][GT][name][start:stop] = values
 
 
-def _prepare(out: Path, store: DatasetStore, adapter: AutoencoderAdapter, config: CaptureConfig, n: int) -> dict:
+def _prepare(out: Path, store: DatasetStore, config: CaptureConfig, n: int) -> dict:
     dataset = dataset_reference(store)
     if (out / MANIFEST).is_file():
         manifest = json.loads((out / MANIFEST).read_text())
@@ -166,6 +190,7 @@ def _prepare(out: Path, store: DatasetStore, adapter: AutoencoderAdapter, config
         return manifest
     if out.exists() and any(out.iterdir()):
         raise ModelError(f"{out} exists and is not an activation run; choose an empty or new --out")
+    adapter = load_capture_model(config)
     hooks = select_hooks(adapter.hook_points(), config.hooks)
     activations, pooled = _run_block(store, adapter, hooks, 0, 1)  # shapes and dtypes from the first frame
     out.mkdir(parents=True, exist_ok=True)
@@ -207,7 +232,7 @@ def _write_factors(group: zarr.Group, frames: list[dict]) -> list[str]:
     return names
 
 
-def _read_journal(path: Path) -> set[int]:
+def read_journal(path: Path) -> set[int]:
     """Start frames of finished blocks; a line cut short by a kill is ignored (that block is redone)."""
     done = set()
     if path.exists():

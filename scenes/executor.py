@@ -4,12 +4,14 @@ A job names how to build its per-process state (`WorkerSpec`: a module-level fac
 arguments) and lists its blocks as `(start, stop)` frame ranges. Each worker's `block(start, stop)`
 returns a picklable result. `block_runner` starts the workers and yields `run_blocks(todo)`, which
 yields `((start, stop), result)` as blocks finish, in any order; the caller journals and writes.
+With a Ray address the workers are actors on that cluster (`ray_executor`, imported only then).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,10 +41,18 @@ class WorkerSpec:
 _worker: BlockWorker | None = None
 
 
+def start_worker(spec: WorkerSpec) -> BlockWorker:
+    """Build a worker in a process of its own (pooled or remote): `pool_env` first, then the factory."""
+    os.environ.update(spec.pool_env)
+    torch = sys.modules.get("torch")  # imported while unpickling the spec, too early to read OMP_NUM_THREADS
+    if torch is not None and "OMP_NUM_THREADS" in spec.pool_env:
+        torch.set_num_threads(int(spec.pool_env["OMP_NUM_THREADS"]))
+    return spec.build()
+
+
 def _init_pool_worker(spec: WorkerSpec) -> None:
     global _worker
-    os.environ.update(spec.pool_env)
-    _worker = spec.build()
+    _worker = start_worker(spec)
 
 
 def _run_pooled_block(bounds: Block) -> tuple[Block, Any]:
@@ -50,9 +60,16 @@ def _run_pooled_block(bounds: Block) -> tuple[Block, Any]:
 
 
 @contextmanager
-def block_runner(spec: WorkerSpec, workers: int = 1) -> Iterator[RunBlocks]:
+def block_runner(spec: WorkerSpec, workers: int = 1, ray_address: str | None = None) -> Iterator[RunBlocks]:
     """Start `workers` workers (1: this process) and yield `run_blocks`. Worker start-up overlaps with
-    whatever the caller does before its first call to `run_blocks`."""
+    whatever the caller does before its first call to `run_blocks`. With `ray_address`, the workers are
+    `workers` actors on that running Ray cluster, and blocks whose worker died are redone."""
+    if ray_address is not None:
+        from .ray_executor import ray_block_runner
+
+        with ray_block_runner(spec, workers, ray_address) as run_blocks:
+            yield run_blocks
+        return
     if workers == 1:
         worker = spec.build()
         try:
