@@ -81,5 +81,26 @@ def block_runner(spec: WorkerSpec, workers: int = 1, ray_address: str | None = N
         return
     # forkserver: workers start from a clean process (no zarr threads, no OpenGL context inherited)
     context = multiprocessing.get_context("forkserver")
-    with context.Pool(workers, initializer=_init_pool_worker, initargs=(spec,)) as pool:
+    with _environment(spec.pool_env):  # read by the fork server, which may import numpy before any worker runs
+        pool = context.Pool(workers, initializer=_init_pool_worker, initargs=(spec,))
+    with pool:
         yield lambda todo: pool.imap_unordered(_run_pooled_block, todo)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """`values` set in os.environ for the duration, then restored.
+
+    The fork server starts with the first pool and hands its environment, and its already imported modules,
+    to every worker: a BLAS that numpy loaded there before OMP_NUM_THREADS=1 keeps one spinning thread per core
+    in each worker (at 256x256, two workers then ran no faster than one)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
