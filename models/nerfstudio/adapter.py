@@ -6,7 +6,9 @@ full loader: load only runs you trust); its checkpoint goes through `torch.load(
 scalars allowed (`numpy_scalar_types`). Its frame: the run's `dataparser_transforms.json` gives [R | t] and `scale`
 with p_ns = scale (R p + t) for scene points p; directions map by R, distances scale by `scale`, densities (per
 unit length) by 1 / scale. Everything this adapter returns is in scene units: points and directions in, density in
-1 / scene units, distances along rays in scene units.
+1 / scene units, distances along rays in scene units. Colour: nerfstudio learns the exported PNGs' values (the
+renderer's 1/2.2 gamma), so its RGB is raised to the power 2.2 (`display_to_linear`) to give linear RGB like the
+ground truth and our own MLP.
 
 Tokens are 3D points with the directions of the rays that see them (`models.nerf.adapter.PointBatch`), queried as
 zero-length frustums at the point (its positions are the points themselves). Appearance: the average appearance
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from frobnoscope.scenes.colors import RENDER_GAMMA
 from frobnoscope.scenes.scene import Scene
 from frobnoscope.scenes.spec import parse_spec
 from frobnoscope.scenes.store import MANIFEST, DatasetStore
@@ -62,7 +65,8 @@ class NerfstudioAdapter(HookAccess):
     def postprocess(self, outputs: dict) -> dict[str, torch.Tensor]:
         from nerfstudio.field_components.field_heads import FieldHeadNames
 
-        return {"density": outputs[FieldHeadNames.DENSITY][:, 0, 0] * self.scale, "rgb": outputs[FieldHeadNames.RGB][:, 0]}
+        return {"density": outputs[FieldHeadNames.DENSITY][:, 0, 0] * self.scale,
+                "rgb": display_to_linear(outputs[FieldHeadNames.RGB][:, 0])}
 
     def forward(self, batch) -> dict[str, torch.Tensor]:
         """{"density": (N,) 1 / scene units, "rgb": (N, 3) linear} at each point, no gradients."""
@@ -106,7 +110,8 @@ class NerfstudioAdapter(HookAccess):
         weights = samples.get_weights(field_outputs[FieldHeadNames.DENSITY])
         edges = torch.cat([samples.frustums.starts[..., 0], samples.frustums.ends[:, -1:, 0]], dim=-1) / self.scale
         flat = weights[..., 0]
-        derived = {"rgb": lambda: self.model.renderer_rgb(rgb=field_outputs[FieldHeadNames.RGB], weights=weights),
+        derived = {"rgb": lambda: display_to_linear(self.model.renderer_rgb(rgb=field_outputs[FieldHeadNames.RGB],
+                                                                            weights=weights)),
                    "accumulation": lambda: flat.sum(dim=-1), "depth": lambda: expected_depth(flat, edges),
                    "median_depth": lambda: median_depth(flat, edges), "peak_depth": lambda: peak_depth(flat, edges)}
         return {key: derived[key]() for key in keys}
@@ -115,6 +120,11 @@ class NerfstudioAdapter(HookAccess):
         points, directions = self.to_nerfstudio(torch.zeros(1, 3), torch.tensor([DOWN]))
         with torch.no_grad():
             self.field.forward(_point_samples(points, directions))
+
+
+def display_to_linear(rgb: torch.Tensor) -> torch.Tensor:
+    """The exported PNGs' encoding (the renderer's 1/2.2 gamma, what nerfstudio learns) -> linear RGB."""
+    return rgb.clamp(0, 1) ** RENDER_GAMMA
 
 
 def _point_samples(points: torch.Tensor, directions: torch.Tensor):
@@ -172,10 +182,15 @@ def load_nerfstudio(run) -> NerfstudioAdapter:
                              name=f"nerfstudio:{config_path}")
 
 
-def _source_dataset(export_dir: Path) -> DatasetStore | None:
+def source_dataset_path(export_dir: Path) -> Path | None:
     """The frobnoscope dataset a nerfstudio export was made from (its manifest's `source`), if it is still there."""
     manifest_path = export_dir / MANIFEST
     if not manifest_path.is_file():
         return None
     source = Path(json.loads(manifest_path.read_text())["source"]["path"])
-    return DatasetStore.open(source) if (source / MANIFEST).is_file() else None
+    return source if (source / MANIFEST).is_file() else None
+
+
+def _source_dataset(export_dir: Path) -> DatasetStore | None:
+    source = source_dataset_path(export_dir)
+    return DatasetStore.open(source) if source is not None else None
