@@ -36,6 +36,7 @@ from .activations import ACTIVATIONS_FORMAT, ACTS, FACTORS, GT, ZARR, frame_fact
 JOURNAL = "progress.jsonl"
 DTYPES = ("float16", "float32")
 FLOAT16_MAX = float(np.finfo(np.float16).max)
+WORKER_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -153,13 +154,22 @@ def _run_block(store: DatasetStore, adapter: AutoencoderAdapter, hooks: list[str
 
 class CaptureWorker:
     """Per-process state: the dataset and the model. `block(start, stop)` returns the block's activations
-    `{hook: (B, h, w, C)}` in the stored dtype and the ground truth pooled to each hook's grid."""
+    `{hook: (B, h, w, C)}` in the stored dtype and the ground truth pooled to each hook's grid.
+
+    Every worker computes with `WORKER_THREADS` intra-op threads, in this process or another: oneDNN's
+    convolutions round differently with another thread count, and the arrays must not depend on where a block
+    ran (use --workers to use more cores). `close` gives this process its thread count back."""
 
     def __init__(self, data_dir: str, config: dict, hooks: list[str]):
         self.config = CaptureConfig(**config)
         self.store = DatasetStore.open(data_dir)
         self.adapter = load_capture_model(self.config)
         self.hooks = hooks
+        self.threads_before = torch.get_num_threads()
+        torch.set_num_threads(WORKER_THREADS)
+
+    def close(self) -> None:
+        torch.set_num_threads(self.threads_before)
 
     def block(self, start: int, stop: int):
         activations, pooled = _run_block(self.store, self.adapter, self.hooks, start, stop)

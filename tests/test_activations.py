@@ -81,6 +81,14 @@ def test_interrupted_capture_resumes_to_identical_arrays(run, interp_dataset, ti
         capture(interp_dataset.path, out, CaptureConfig(model=tiny_model_spec, hooks="encoder.4", batch_size=4))
 
 
+def test_two_worker_processes_capture_identical_arrays(run, interp_dataset, tiny_model_spec, tmp_path):
+    config = CaptureConfig(model=tiny_model_spec, hooks=TINY_HOOKS, batch_size=4)
+    pooled = ActivationStore.open(capture(interp_dataset.path, tmp_path / "pooled", config, workers=2))
+    for hook in run.hooks():
+        np.testing.assert_array_equal(pooled.acts(hook)[:], run.acts(hook)[:])
+        np.testing.assert_array_equal(pooled.gt(hook, "albedo")[:], run.gt(hook, "albedo")[:])
+
+
 def test_capture_stopping_after_the_last_hook_matches_a_full_pass(interp_dataset, tiny_model_spec):
     import torch
 
