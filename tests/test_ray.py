@@ -11,10 +11,9 @@ from typer.testing import CliRunner
 
 from frobnoscope.app.cli import app
 from frobnoscope.interp.activations import ActivationStore
-from frobnoscope.interp.capture import CaptureConfig, CaptureWorker, capture
-from frobnoscope.models.errors import ModelError
+from frobnoscope.interp.capture import CaptureConfig, capture
 from frobnoscope.scenes.channels import CHANNELS
-from frobnoscope.scenes.errors import FrobError
+from frobnoscope.scenes.errors import FrobError, SpecError
 from frobnoscope.scenes.executor import WorkerSpec, block_runner
 from frobnoscope.scenes.generate import GenerateWorker, generate
 from frobnoscope.scenes.store import DatasetStore
@@ -91,12 +90,11 @@ def test_a_block_whose_worker_dies_is_redone(ray_address, local_dataset, tmp_pat
                 np.testing.assert_array_equal(frame[channel.name], local_dataset.channel(channel.name)[k])
 
 
-def test_a_worker_that_cannot_start_fails_the_job_with_its_own_error(ray_address, local_dataset, tmp_path):
-    missing_model = CaptureConfig(model=f"taesd:{tmp_path / 'missing'}", hooks="*")
-    spec = WorkerSpec(CaptureWorker, (str(local_dataset.path), vars(missing_model), ["encoder.4"]))
-    with pytest.raises(ModelError) as caught, block_runner(spec, 1, ray_address) as run_blocks:
+def test_a_worker_that_cannot_start_fails_the_job_with_its_own_error(ray_address):
+    spec = WorkerSpec(GenerateWorker, ("no-such-family", 0, {}, None))
+    with pytest.raises(SpecError) as caught, block_runner(spec, 1, ray_address) as run_blocks:
         list(run_blocks([(0, 1)]))
-    assert "missing" in str(caught.value) and "\n" not in str(caught.value)
+    assert "unknown family 'no-such-family'" in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_no_cluster_at_the_address_fails_fast_in_one_line():
