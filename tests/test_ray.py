@@ -22,7 +22,7 @@ import ray_support
 from interp_support import TINY_HOOKS
 from models_support import save_tiny_taesd_pair
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray")]  # one Ray head for the module under -n
 GENERATE = {"family": "tabletop", "n": 12, "seed": 3, "settings": {"res": "16"}, "chunk_frames": 4}
 
 
