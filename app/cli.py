@@ -34,10 +34,11 @@ def _settings(pairs: list[str]) -> dict[str, str]:
 
 
 class _Rate(TextColumn):
-    """Frames per second since the job (re)started."""
+    """Frames (or `unit`) per second since the job (re)started."""
 
-    def __init__(self):
+    def __init__(self, unit: str = "frames"):
         super().__init__("")
+        self.unit = unit
         self.started = time.perf_counter()
         self.initial = None
 
@@ -46,7 +47,7 @@ class _Rate(TextColumn):
             self.initial = task.completed
         elapsed = time.perf_counter() - self.started
         rate = (task.completed - self.initial) / elapsed if elapsed > 0 else 0.0
-        return f"{rate:6.1f} frames/s"
+        return f"{rate:6.1f} {self.unit}/s"
 
 
 @scenes_app.command("generate")
@@ -306,6 +307,10 @@ interp_cli.register(app)
 from frobnoscope.app import sae_cli  # noqa: E402  (`frob sae`, `frob features`)
 
 sae_cli.register(app)
+
+from frobnoscope.app import attribute_cli  # noqa: E402  (`frob attribute`)
+
+attribute_cli.register(app)
 
 
 def main() -> None:

@@ -35,6 +35,15 @@ def predict(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).argmax(1).numpy()
 
 
+def folded_weights(model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    """(weights (D, K), intercept (K,)) of a `fit_logistic` model with its standardisation folded in: the logits
+    of rows x are x @ weights + intercept."""
+    with torch.no_grad():
+        scaled = model.linear.weight / model.std  # (K, D)
+        intercept = model.linear.bias - scaled @ model.mean
+    return scaled.t().numpy().astype(np.float64), intercept.numpy().astype(np.float64)
+
+
 class _Standardised(torch.nn.Module):
     def __init__(self, linear: torch.nn.Linear, mean: torch.Tensor, std: torch.Tensor):
         super().__init__()

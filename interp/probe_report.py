@@ -5,7 +5,10 @@ Output directory (default RUN/probes): probes.csv (one row per hook x factor x m
 execution order; columns: factors; colour: selectivity of the primary metric (R^2 or accuracy), with the
 random-weights control's selectivity beside it when given), disentanglement.csv (per hook point: MIG, SAP and
 DCI of the token-averaged activations per frame against the per-frame factors, see `disentanglement`; with fewer
-frames than MIG's 20 bins every code tells the frames apart and MIG is 0) and manifest.json (what made them).
+frames than MIG's 20 bins every code tells the frames apart and MIG is 0), weights.npz (every probe trained on the real
+targets, `probes.Fitted`: arrays `HOOK|FACTOR|weights`, `|intercept` and, for categorical probes, `|classes`; the
+manifest's `fitted` lists them with their level) and manifest.json (what made them). `load_fitted` reads one back
+(`frob attribute --target probe:...`).
 """
 
 from __future__ import annotations
@@ -16,15 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
+from frobnoscope.models.errors import ModelError
 from frobnoscope.models.provenance import run_header
-from frobnoscope.scenes.store import MANIFEST, write_json_atomic
+from frobnoscope.scenes.store import MANIFEST, load_manifest, write_json_atomic
 
 from .activations import ActivationStore
 from . import disentanglement
 from .tables import write_csv
-from .probes import ProbeConfig, check_control, frame_mean_activations, join_control, probe_store
+from .probes import Fitted, ProbeConfig, check_control, frame_mean_activations, join_control, probe_store
 
 PROBES_FORMAT = "frobnoscope.probes/1"
+WEIGHTS = "weights.npz"
 PRIMARY_METRICS = ("r2", "accuracy")
 
 
@@ -36,17 +41,61 @@ def run_probes(run, out=None, control=None, config: ProbeConfig = ProbeConfig(),
         check_control(store, control_store)
     out = Path(out) if out is not None else store.path / "probes"
     out.mkdir(parents=True, exist_ok=True)
-    rows = probe_store(store, config, on_hook)
+    fitted = {}
+    rows = probe_store(store, config, on_hook, fitted)
     if control_store is not None:
         rows = join_control(rows, probe_store(control_store, config, on_hook))
     write_csv(out / "probes.csv", rows)
     write_csv(out / "disentanglement.csv", disentanglement_rows(store))
     plot_heatmap(rows, out / "heatmap.png")
+    _save_fitted(out / WEIGHTS, fitted)
     write_json_atomic(out / MANIFEST, {**run_header(PROBES_FORMAT), "config": asdict(config),
                                        "run": str(store.path.resolve()),
                                        "control": str(control_store.path.resolve()) if control_store else None,
-                                       "rows": len(rows)})
+                                       "rows": len(rows),
+                                       "fitted": [{"hook": hook, "factor": factor, "level": probe.level,
+                                                   "categorical": probe.classes is not None}
+                                                  for (hook, factor), probe in fitted.items()]})
     return rows
+
+
+def _save_fitted(path: Path, fitted: dict) -> None:
+    arrays = {}
+    for (hook, factor), probe in fitted.items():
+        arrays[f"{hook}|{factor}|weights"] = probe.weights
+        arrays[f"{hook}|{factor}|intercept"] = probe.intercept
+        if probe.classes is not None:
+            arrays[f"{hook}|{factor}|classes"] = probe.classes
+    temporary = path.with_suffix(".tmp.npz")
+    np.savez(temporary, **arrays)
+    temporary.replace(path)
+
+
+def load_fitted(directory, factor: str, hook: str | None = None) -> tuple[str, Fitted]:
+    """(hook, probe) for `factor` from a `frob probe` output directory; without `hook`, the hook whose probe of that
+    factor has the highest selectivity (probes.csv, primary metric). One-line errors for a missing directory, weights
+    saved by no run (an older `frob probe`: rerun it) or a factor that was not fitted."""
+    directory = Path(directory)
+    manifest = load_manifest(directory, expected_format=PROBES_FORMAT, what="a probe directory",
+                             make_with="frob probe RUN", error=ModelError)
+    if "fitted" not in manifest or not (directory / WEIGHTS).is_file():
+        raise ModelError(f"{directory} holds no probe weights (made before they were saved); rerun `frob probe`")
+    known = {(entry["hook"], entry["factor"]): entry for entry in manifest["fitted"]}
+    candidates = [key for key in known if key[1] == factor and (hook is None or key[0] == hook)]
+    if not candidates:
+        factors = sorted({key[1] for key in known if hook is None or key[0] == hook})
+        where = f" at hook {hook!r}" if hook else ""
+        shown = ", ".join(factors[:12]) + (", ..." if len(factors) > 12 else "")
+        raise ModelError(f"no probe of factor {factor!r} was fitted{where} in {directory}; fitted: {shown}")
+    if hook is None:
+        selectivity = {(row["hook"], row["factor"]): row["selectivity"] for row in read_csv(directory / "probes.csv")
+                       if row["metric"] in PRIMARY_METRICS}
+        hook = max(candidates, key=lambda key: selectivity.get(key, -np.inf))[0]
+    with np.load(directory / WEIGHTS) as arrays:
+        prefix = f"{hook}|{factor}|"
+        classes = arrays[prefix + "classes"] if prefix + "classes" in arrays else None
+        return hook, Fitted(known[hook, factor]["level"], arrays[prefix + "weights"], arrays[prefix + "intercept"],
+                            classes)
 
 
 def disentanglement_rows(store: ActivationStore) -> list[dict]:

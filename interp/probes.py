@@ -40,6 +40,19 @@ SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
+class Fitted:
+    """One probe trained on the real targets, as a read-out of a hook's channel vectors x (C,): `x @ weights +
+    intercept` (weights (C, K), intercept (K,)); pixel level on each token, frame level on the token average. K = 1
+    for ridge probes; a categorical probe's K class logits (standardisation folded in), classes[j] the label of
+    column j."""
+
+    level: str
+    weights: np.ndarray
+    intercept: np.ndarray
+    classes: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class ProbeConfig:
     tokens_per_frame: int | None = 256
     max_fit_tokens: int = 50_000
@@ -120,8 +133,10 @@ def _tokens(array: np.ndarray, positions: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([flat[i, p] for i, p in enumerate(positions)])
 
 
-def probe_hook(store: ActivationStore, hook: str, config: ProbeConfig) -> list[dict]:
-    """Every probe of one hook point: pixel-level rows, then frame-level rows."""
+def probe_hook(store: ActivationStore, hook: str, config: ProbeConfig, fitted: dict | None = None) -> list[dict]:
+    """Every probe of one hook point: pixel-level rows, then frame-level rows. With `fitted`, each probe trained on
+    the real targets is also stored there as {(hook, factor): `Fitted`}."""
+    fitted = {} if fitted is None else fitted
     h, w, c = store.shape(hook)
     splits = frame_splits(len(store))
     perm = shuffled_frames(splits, config.seed)
@@ -155,9 +170,9 @@ def probe_hook(store: ActivationStore, hook: str, config: ProbeConfig) -> list[d
             chosen = token_split == split
             if chosen.any():
                 sample.add({name: values[chosen] for name, values in columns.items()})
-    rows = _pixel_ridge_rows(hook, continuous, widths, stats, test_sample.rows())
-    rows += _pixel_logistic_rows(hook, categorical, fit_sample.rows(), test_sample.rows(), config)
-    rows += _frame_rows(hook, frame_means, store.factors(), splits, perm)
+    rows = _pixel_ridge_rows(hook, continuous, widths, stats, test_sample.rows(), fitted)
+    rows += _pixel_logistic_rows(hook, categorical, fit_sample.rows(), test_sample.rows(), config, fitted)
+    rows += _frame_rows(hook, frame_means, store.factors(), splits, perm, fitted)
     return rows
 
 
@@ -174,13 +189,14 @@ def _dice(prediction: np.ndarray, target: np.ndarray) -> float:
     return float(2 * (predicted & actual).sum() / total) if total else np.nan
 
 
-def _pixel_ridge_rows(hook, continuous, widths, stats, test_rows) -> list[dict]:
+def _pixel_ridge_rows(hook, continuous, widths, stats, test_rows, fitted: dict) -> list[dict]:
     rows = []
     for ch in continuous:
         fits = {s: ridge.solve(stats[ch, 0, s], stats[ch, 1, s]) for s in (False, True)}
         scores = {s: stats[ch, 2, s].r2(fits[s].weights, fits[s].intercept) for s in (False, True)}
         names = component_names(ch, widths[ch])
         for i, name in enumerate(names):
+            fitted[hook, name] = Fitted("pixel", fits[False].weights[:, i:i + 1], fits[False].intercept[i:i + 1])
             rows.append(_row(hook, name, "pixel", "continuous", "r2", scores[False][i], scores[True][i],
                              stats[ch, 0, False].n, stats[ch, 2, False].n, fits[False].lam[i]))
             if ch in MASK_CHANNELS and test_rows:
@@ -195,7 +211,7 @@ def _pixel_ridge_rows(hook, continuous, widths, stats, test_rows) -> list[dict]:
     return rows
 
 
-def _pixel_logistic_rows(hook, categorical, fit_rows, test_rows, config: ProbeConfig) -> list[dict]:
+def _pixel_logistic_rows(hook, categorical, fit_rows, test_rows, config: ProbeConfig, fitted: dict) -> list[dict]:
     rows = []
     if not fit_rows or not test_rows:
         return rows
@@ -208,35 +224,40 @@ def _pixel_logistic_rows(hook, categorical, fit_rows, test_rows, config: ProbeCo
                                           epochs=config.logistic_epochs, seed=config.seed)
             predicted = classes[logistic.predict(model, test_rows["x"])]
             accuracy[s] = float((predicted == test_labels).mean())
+            if not s:
+                weights, intercept = logistic.folded_weights(model)
+                fitted[hook, ch] = Fitted("pixel", weights, intercept, classes)
         rows.append(_row(hook, ch, "pixel", "categorical", "accuracy", accuracy[False], accuracy[True],
                          len(fit_rows["x"]), len(test_rows["x"])))
     return rows
 
 
-def _frame_ridge(frame_means: np.ndarray, y: np.ndarray, splits: np.ndarray) -> tuple[float, float]:
-    """(test R^2, chosen lambda) of ridge from per-frame mean activations to one per-frame factor."""
+def _frame_ridge(frame_means: np.ndarray, y: np.ndarray, splits: np.ndarray) -> tuple[float, float, ridge.RidgeFit]:
+    """(test R^2, chosen lambda, the fit) of ridge from per-frame mean activations to one per-frame factor."""
     parts = [ridge.RidgeStats(frame_means.shape[1], 1) for _ in SPLITS]
     for split, accumulator in enumerate(parts):
         keep = (splits == split) & np.isfinite(y)
         accumulator.add(frame_means[keep], y[keep])
     fitted = ridge.solve(parts[0], parts[1])
-    return float(parts[2].r2(fitted.weights, fitted.intercept)[0]), float(fitted.lam[0])
+    return float(parts[2].r2(fitted.weights, fitted.intercept)[0]), float(fitted.lam[0]), fitted
 
 
-def _frame_rows(hook, frame_means, factors: dict[str, np.ndarray], splits, perm) -> list[dict]:
+def _frame_rows(hook, frame_means, factors: dict[str, np.ndarray], splits, perm, fitted: dict) -> list[dict]:
     rows = []
     for name, values in factors.items():
-        score, lam = _frame_ridge(frame_means, values, splits)
-        shuffled, _ = _frame_ridge(frame_means, values[perm], splits)
+        score, lam, fit = _frame_ridge(frame_means, values, splits)
+        fitted[hook, name] = Fitted("frame", fit.weights, fit.intercept)
+        shuffled, _, _ = _frame_ridge(frame_means, values[perm], splits)
         rows.append(_row(hook, name, "frame", "continuous", "r2", score, shuffled, (splits == 0).sum(),
                          (splits == 2).sum(), lam))
     return rows
 
 
-def probe_store(store: ActivationStore, config: ProbeConfig, on_hook: Callable[[str], None] | None = None) -> list[dict]:
+def probe_store(store: ActivationStore, config: ProbeConfig, on_hook: Callable[[str], None] | None = None,
+                fitted: dict | None = None) -> list[dict]:
     rows = []
     for hook in store.hooks():
-        rows += probe_hook(store, hook, config)
+        rows += probe_hook(store, hook, config, fitted)
         if on_hook:
             on_hook(hook)
     return rows

@@ -61,9 +61,14 @@ def check_images(images: torch.Tensor, factor: int, model_name: str) -> None:
 
 
 def encode(linear: torch.Tensor, encoding: Encoding) -> torch.Tensor:
-    """Linear [0, 1] -> the encoding a model was trained on (values clamped to [0, 1] first)."""
+    """Linear [0, 1] -> the encoding a model was trained on (values clamped to [0, 1] first). The display curve's
+    gradient at 0 is infinite (x^(1/2.2)); black pixels (the renderer's background) get gradient 0 there instead,
+    so gradients through a model stay finite. Values are unchanged."""
     linear = linear.clamp(0, 1)
-    return linear.pow(1 / RENDER_GAMMA) if encoding == "display" else linear
+    if encoding != "display":
+        return linear
+    positive = linear > 0
+    return torch.where(positive, torch.where(positive, linear, 1.0).pow(1 / RENDER_GAMMA), 0.0)
 
 
 def decode(encoded: torch.Tensor, encoding: Encoding) -> torch.Tensor:
