@@ -282,13 +282,14 @@ def eval_command(
 
 @models_app.command("hooks")
 def hooks_command(
-    model: str = typer.Argument(..., help=MODEL_SPEC_HELP),
+    model: str = typer.Argument(..., help="taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID, run:RUN_DIR, nerf:RUN_DIR or "
+                                          "nerfstudio:CONFIG_YML (see the README)"),
     contains: str = typer.Option(None, help="only names containing this text"),
 ):
-    """List a model's hook points (one per module call, in execution order)."""
-    from frobnoscope.models import load_model
+    """List a model's hook points (one per module call, in execution order); NeRFs too (nerf:, nerfstudio:)."""
+    from frobnoscope.models import load_any_model
 
-    names = load_model(model).hook_points()
+    names = load_any_model(model).hook_points()
     shown = [name for name in names if contains is None or contains in name]
     stdout = Console()
     for name in shown:

@@ -2,9 +2,10 @@
 
 `load_model(spec)` gives an adapter (see `registry` for the spec syntax); `adapter.forward(images)` reconstructs
 float32 linear [0, 1] images, `hook_points()`/`capture()`/`intervene()` reach inside. See `adapter` and `hooks`.
+`load_any_model(spec)` also takes the coordinate MLPs (`nerf:RUN_DIR`, `nerfstudio:CONFIG_YML`), whose tokens are points.
 """
 
 from .adapter import AutoencoderAdapter, ModelAdapter
-from .registry import load_model
+from .registry import load_any_model, load_model
 
-__all__ = ["AutoencoderAdapter", "ModelAdapter", "load_model"]
+__all__ = ["AutoencoderAdapter", "ModelAdapter", "load_any_model", "load_model"]

@@ -7,6 +7,9 @@
   sd-vae:PATH_OR_HUB_ID   a diffusers AutoencoderKL directory (or a pipeline directory with vae/), or a hub id
                           owner/name[/subfolder] (needs a network)
   run:RUN_DIR             a model trained by `frob train ae`
+  nerf:RUN_DIR            a coordinate MLP trained by `frob train nerf` (`load_any_model` only: its tokens are points)
+  nerfstudio:CONFIG_YML   a nerfstudio run, its config.yml or a directory holding one (`load_any_model` only; needs
+                          the nerfstudio extra's environment)
 
 `latent="sample"` (KL models only: sd-vae, run of kl-small) decodes a posterior sample instead of the mean.
 """
@@ -16,8 +19,9 @@ from __future__ import annotations
 from .adapter import AutoencoderAdapter
 from .errors import ModelError
 
-KINDS = ("taef2", "taesd", "sd-vae", "run")
-SPEC_HELP = "taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID or run:RUN_DIR"
+KINDS = ("taef2", "taesd", "sd-vae", "run", "nerf", "nerfstudio")
+POINT_KINDS = ("nerf", "nerfstudio")  # coordinate MLPs: their tokens are 3D points, not images
+SPEC_HELP = "taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID, run:RUN_DIR, nerf:RUN_DIR or nerfstudio:CONFIG_YML"
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -31,8 +35,11 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 
 
 def load_model(spec: str, *, latent: str = "mean", seed: int = 0) -> AutoencoderAdapter:
-    """The adapter for `spec` (see the module docstring), on the CPU, in eval mode."""
+    """The image model's adapter for `spec` (see the module docstring), on the CPU, in eval mode."""
     kind, location = parse_spec(spec)
+    if kind in POINT_KINDS:
+        raise ModelError(f"{spec} is a coordinate MLP (its tokens are 3D points, not images); this command takes an "
+                         "image model (taef2, taesd, sd-vae or run); `frob models hooks` and `frob eval-nerf` take NeRFs")
     if latent != "mean" and kind in ("taef2", "taesd"):
         raise ModelError(f"{kind} models have deterministic latents; latent sampling applies to sd-vae and kl-small runs")
     if kind == "taef2":
@@ -50,3 +57,18 @@ def load_model(spec: str, *, latent: str = "mean", seed: int = 0) -> Autoencoder
     from .train import load_run
 
     return load_run(location, latent=latent, seed=seed)
+
+
+def load_any_model(spec: str):
+    """The adapter for any spec, NeRFs included (`nerf:` and `nerfstudio:` give point adapters, whose tokens are
+    `models.nerf.adapter.PointBatch`es); image models as `load_model` loads them by default."""
+    kind, location = parse_spec(spec)
+    if kind == "nerf":
+        from .nerf.adapter import load_nerf
+
+        return load_nerf(location)
+    if kind == "nerfstudio":
+        from .nerfstudio.adapter import load_nerfstudio
+
+        return load_nerfstudio(location)
+    return load_model(spec)

@@ -220,6 +220,16 @@ def test_hook_points_cover_every_layer_capture_and_intervene(trained):
     assert len(points) == 20 * (edges.shape[1] - 1)
 
 
+def test_the_nerf_model_spec_loads_the_adapter_where_points_are_taken(trained):
+    from frobnoscope.models import load_any_model, load_model
+
+    assert load_any_model(f"nerf:{trained[0]}").hook_points() == load_nerf(trained[0]).hook_points()
+    with pytest.raises(ModelError, match="coordinate MLP"):
+        load_model(f"nerf:{trained[0]}")
+    with pytest.raises(ModelError, match="needs a location"):
+        load_any_model("nerf")
+
+
 def adapter_dataset(trained) -> str:
     return json.loads((trained[0] / "manifest.json").read_text())["dataset"]["path"]
 
