@@ -190,7 +190,8 @@ class SparseAutoencoder(nn.Module):
 
         TopK and BatchTopK train on the selected (token, latent) pairs only: the dense pre-activations are computed
         without gradients to choose them, then the chosen ones are recomputed with gradients from gathered encoder
-        columns and decoded from gathered decoder rows (index_add), so the backward pass costs O(B k d), not O(B M d)."""
+        columns and decoded from gathered decoder rows (TopK's k per token as batched dot products, BatchTopK's
+        pairs with index_add), so the backward pass costs O(B k d), not O(B M d)."""
         x_n = self.normalise(x)
         if self.config.arch == "jumprelu":
             return self._dense_losses(x_n)
@@ -215,10 +216,9 @@ class SparseAutoencoder(nn.Module):
         if config.aux_coefficient > 0 and bool(dead.any()):
             k_aux = min(config.effective_aux_k, int(dead.sum()))
             with torch.no_grad():
-                aux_latents = pre.masked_fill(~dead, -1.0).topk(k_aux, dim=1).indices.flatten()
-            aux_tokens = torch.arange(batch).repeat_interleave(k_aux)
-            aux_values = self._pair_pre_activations(centred.detach(), aux_tokens, aux_latents)
-            residual_hat = self._decode_pairs(aux_tokens, aux_latents, aux_values, batch)
+                aux_latents = pre.masked_fill(~dead, -1.0).topk(k_aux, dim=1).indices
+            aux_values = self._pair_pre_activations(centred.detach(), None, aux_latents)
+            residual_hat = self._decode_pairs(None, aux_latents, aux_values, batch)
             out["aux"] = (residual.detach() - residual_hat).pow(2).sum(1).mean() / config.d_in
             loss = loss + config.aux_coefficient * out["aux"]
         if config.frequency_cost > 0:
@@ -227,23 +227,33 @@ class SparseAutoencoder(nn.Module):
         out["loss"] = loss
         return out
 
-    def _select(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(token index, latent index) of the pairs the architecture keeps (training mode)."""
+    def _select(self, pre: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(token index, latent index) of the pairs the architecture keeps (training mode); TopK keeps k per token:
+        (None, latents (B, k))."""
         batch, k = pre.shape[0], self.config.k
         if self.config.arch == "topk":
-            return torch.arange(batch).repeat_interleave(k), pre.topk(k, dim=1).indices.flatten()
+            return None, pre.topk(k, dim=1).indices
         values, flat = pre.flatten().topk(k * batch)
         smallest = values[-1].clamp_min(0)
         self.threshold.copy_(smallest if self.threshold <= 0 else 0.99 * self.threshold + 0.01 * smallest)
         return flat // self.config.width, flat % self.config.width
 
-    def _pair_pre_activations(self, centred: torch.Tensor, tokens: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+    def _pair_pre_activations(self, centred: torch.Tensor, tokens: torch.Tensor | None,
+                              latents: torch.Tensor) -> torch.Tensor:
+        """Relu'd pre-activations of the pairs (tokens[i], latents[i]); with tokens None, latents (B, j) holds j
+        latents per token and the result is (B, j), computed as batched dot products (no gathered token copies)."""
         columns = torch.nn.functional.embedding(latents, self.W_enc.t())
+        if tokens is None:
+            return torch.relu(torch.bmm(columns, centred.unsqueeze(2)).squeeze(2) + self.b_enc[latents])
         return torch.relu((centred[tokens] * columns).sum(1) + self.b_enc[latents])
 
-    def _decode_pairs(self, tokens: torch.Tensor, latents: torch.Tensor, values: torch.Tensor, batch: int) -> torch.Tensor:
-        rows = torch.nn.functional.embedding(latents, self.W_dec) * values[:, None]
-        return torch.zeros(batch, self.config.d_in, dtype=rows.dtype).index_add(0, tokens, rows)
+    def _decode_pairs(self, tokens: torch.Tensor | None, latents: torch.Tensor, values: torch.Tensor,
+                      batch: int) -> torch.Tensor:
+        """sum over pairs of values[i] W_dec[latents[i]] into row tokens[i] (tokens None: latents and values (B, j))."""
+        rows = torch.nn.functional.embedding(latents, self.W_dec)
+        if tokens is None:
+            return torch.bmm(values.unsqueeze(1), rows).squeeze(1)
+        return torch.zeros(batch, self.config.d_in, dtype=rows.dtype).index_add(0, tokens, rows * values[:, None])
 
     def _dense_losses(self, x_n: torch.Tensor) -> dict[str, torch.Tensor]:
         config = self.config
@@ -274,8 +284,7 @@ class SparseAutoencoder(nn.Module):
         """AuxK on dense pre-activations (JumpReLU): the dead latents' top pre-activations reconstruct `residual`."""
         batch, k_aux = pre.shape[0], min(self.config.effective_aux_k, int(dead.sum()))
         indices = pre.detach().masked_fill(~dead, -1.0).topk(k_aux, dim=1).indices
-        values = pre.gather(1, indices).flatten()
-        residual_hat = self._decode_pairs(torch.arange(batch).repeat_interleave(k_aux), indices.flatten(), values, batch)
+        residual_hat = self._decode_pairs(None, indices, pre.gather(1, indices), batch)
         return (residual - residual_hat).pow(2).sum(1).mean() / self.config.d_in
 
     def _update_firing_counts(self, counts: torch.Tensor, batch: int) -> None:

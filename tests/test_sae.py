@@ -120,6 +120,39 @@ def _dead_after(aux_coefficient: float, x: torch.Tensor) -> float:
     return float(sae.dead_mask().float().mean())
 
 
+@pytest.mark.parametrize("arch", ["topk", "batchtopk"])
+def test_training_on_selected_pairs_matches_the_dense_computation(arch, tokens):
+    """Losses and gradients of the pair-only path (AuxK included) equal a dense autograd reference."""
+    x = tokens[0][:256]
+    config = SAEConfig(d_in=D_IN, width=32, arch=arch, k=TRUE_K, dead_tokens=100)
+    sae = SparseAutoencoder(config, torch.Generator().manual_seed(0))
+    sae.initialise_from(x)
+    with torch.no_grad():
+        sae.W_enc[:, :8] *= 0.01  # 8 weak latents that do not fire, and are dead: AuxK runs
+    sae.tokens_since_fired[:8] = 1000
+    sae.train()
+    losses = sae.losses(x)
+    dead = sae.dead_mask().clone()
+    assert dead.sum() == 8
+    losses["loss"].backward()
+    sparse_grads = {name: p.grad.clone() for name, p in sae.named_parameters()}
+    sae.zero_grad()
+    x_n = sae.normalise(x)
+    pre = torch.relu(torch.addmm(sae.b_enc, x_n - sae.b_dec, sae.W_enc))
+    kept = sae._select(pre.detach())[1] if arch == "topk" else None
+    z = (torch.zeros_like(pre).scatter(1, kept, pre.gather(1, kept)) if arch == "topk"
+         else pre * (pre >= torch.topk(pre.detach().flatten(), TRUE_K * len(x)).values[-1]))
+    residual = x_n - sae.decode_normalised(z)
+    aux_kept = pre.detach().masked_fill(~dead, -1.0).topk(min(config.effective_aux_k, 8), dim=1).indices
+    aux_pre = torch.relu(torch.addmm(sae.b_enc, (x_n - sae.b_dec).detach(), sae.W_enc))  # AuxK: no gradient to b_dec
+    aux_hat = torch.zeros_like(pre).scatter(1, aux_kept, aux_pre.gather(1, aux_kept)) @ sae.W_dec
+    dense = (residual.pow(2).sum(1).mean() + config.aux_coefficient * (residual.detach() - aux_hat).pow(2).sum(1).mean()) / D_IN
+    torch.testing.assert_close(losses["loss"], dense)
+    dense.backward()
+    for name, p in sae.named_parameters():
+        torch.testing.assert_close(sparse_grads[name], p.grad, msg=name)
+
+
 def test_auxk_revives_dead_latents(tokens):
     x, _ = tokens
     without, with_aux = _dead_after(0.0, x), _dead_after(1 / 32, x)
