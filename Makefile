@@ -3,8 +3,12 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# nerfstudio 1.1.5 needs numpy<2 (the main environment has numpy 2), so the extra gets an environment of its own
+NS_VENV := .venv-nerfstudio
+NS_STAMP := $(NS_VENV)/.installed
+NS_CONSTRAINTS := models/nerfstudio/constraints.txt
 
-.PHONY: install test demo bench check-system clean
+.PHONY: install nerfstudio-env test demo bench check-system clean
 
 install: $(STAMP)
 
@@ -16,14 +20,24 @@ $(STAMP): pyproject.toml | check-system
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+nerfstudio-env: $(NS_STAMP)
+
+$(NS_STAMP): pyproject.toml $(NS_CONSTRAINTS) | check-system
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(NS_VENV)
+	$(NS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NS_VENV)/bin/python -m pip install --quiet torch==2.13.0 torchvision==0.28.0
+	$(NS_VENV)/bin/python -m pip install --quiet -c $(NS_CONSTRAINTS) -e '.[nerfstudio]'
+	touch $(NS_STAMP)
+
 # pyrender renders headless through EGL (Mesa's llvmpipe needs no GPU) or, failing that, OSMesa.
 check-system:
 	@if ldconfig -p | grep -q 'libEGL.so.1 ' && ldconfig -p | grep -q 'libGL.so.1 '; then :; \
 	elif ldconfig -p | grep -q 'libOSMesa.so'; then :; \
 	else echo "error: no headless OpenGL; install the Debian packages: sudo apt-get install libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri (or libosmesa6)"; exit 1; fi
 
-test: install
-	$(PY) -m pytest -q -n 2 tests
+test: install nerfstudio-env
+	FROB_NERFSTUDIO_PYTHON=$(CURDIR)/$(NS_VENV)/bin/python $(PY) -m pytest -q -n 2 tests
 
 demo: install
 	rm -rf demo-data/tabletop
@@ -36,4 +50,4 @@ bench: install
 	$(PY) bench/bench_export.py
 
 clean:
-	rm -rf $(VENV) demo-data bench-data
+	rm -rf $(VENV) $(NS_VENV) demo-data bench-data

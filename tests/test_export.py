@@ -1,9 +1,8 @@
 """`frob export`: each format loaded by its real reader and compared with the store, channel by channel.
 
 Float and integer channels must come back bit-exact (inf on background included), RGB pixel-exact
-(the renderer's 8-bit values), cameras within 1e-6. nerfstudio's own dataparser runs only where
-FROB_NERFSTUDIO_PYTHON names a Python with nerfstudio installed (it needs its own environment; the
-README's Export section says how to make one).
+(the renderer's 8-bit values), cameras within 1e-6. nerfstudio's own dataparser runs in the nerfstudio
+environment (`nerfstudio_support`: FROB_NERFSTUDIO_PYTHON, which `make test` sets).
 """
 
 import dataclasses
@@ -23,6 +22,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
+from nerfstudio_support import nerfstudio_python
 from PIL import Image
 
 from frobnoscope.scenes.colors import linear_to_render, linear_to_srgb_u8, render_to_linear
@@ -300,9 +300,7 @@ def frame_indices(paths) -> list[int]:
 
 
 def test_nerfstudio_dataparser_reads_the_export(orbit, tmp_path):
-    python = os.environ.get("FROB_NERFSTUDIO_PYTHON")
-    if not python:
-        pytest.skip("set FROB_NERFSTUDIO_PYTHON to a Python with nerfstudio installed to run nerfstudio's own dataparser")
+    python = nerfstudio_python()
     out = export(orbit.path, "nerfstudio", tmp_path / "ns")
     train_only = export(orbit.path, "nerfstudio", tmp_path / "ns-train", split="train")
     result = subprocess.run([python, "-c", NERFSTUDIO_SCRIPT, str(out), str(train_only)],
