@@ -13,8 +13,8 @@ the same run: `Scene.query` against `Scene.signed_distances` (the analytic SDF a
 mesh point for albedo), and capture against a plain forward pass of the same points.
 
     python bench/bench_nerf.py                   # both models in one run (about 10 + 10 minutes at most)
-    python bench/bench_nerf.py --part ours --results R.json && python bench/bench_nerf.py --part nerfacto --results R.json
-                                                 # the same, as two runs whose results R.json gathers
+    python bench/bench_nerf.py --part ours --results R.json      # the same as two runs,
+    python bench/bench_nerf.py --part nerfacto --results R.json  # whose results R.json gathers
     python bench/bench_nerf.py --quick           # 16x16 views, a few steps, few points: checks that it runs
 """
 
@@ -108,8 +108,7 @@ def measure_ours(data: Path, run: Path, config: NerfTrainConfig, budget: float, 
 def nerfstudio_python(given: str | None) -> str | None:
     """The nerfstudio environment's Python: --nerfstudio-python, $FROB_NERFSTUDIO_PYTHON or .venv-nerfstudio."""
     default = Path(__file__).resolve().parent.parent / ".venv-nerfstudio" / "bin" / "python"
-    python = given or os.environ.get("FROB_NERFSTUDIO_PYTHON") or (str(default) if default.is_file() else None)
-    return python
+    return given or os.environ.get("FROB_NERFSTUDIO_PYTHON") or (str(default) if default.is_file() else None)
 
 
 def measure_nerfacto(python: str, data: Path, work: Path, budget: float, eval_every: int) -> dict:

@@ -38,8 +38,9 @@ def load_model(spec: str, *, latent: str = "mean", seed: int = 0) -> Autoencoder
     """The image model's adapter for `spec` (see the module docstring), on the CPU, in eval mode."""
     kind, location = parse_spec(spec)
     if kind in POINT_KINDS:
-        raise ModelError(f"{spec} is a coordinate MLP (its tokens are 3D points, not images); this command takes an "
-                         "image model (taef2, taesd, sd-vae or run); `frob models hooks` and `frob eval-nerf` take NeRFs")
+        raise ModelError(f"{spec} is a coordinate MLP (its tokens are 3D points, not images); this command takes "
+                         "an image model (taef2, taesd, sd-vae or run); `frob models hooks` and `frob eval-nerf` take "
+                         "NeRFs")
     if latent != "mean" and kind in ("taef2", "taesd"):
         raise ModelError(f"{kind} models have deterministic latents; latent sampling applies to sd-vae and kl-small runs")
     if kind == "taef2":

@@ -82,8 +82,8 @@ def train_to_target(config, target: float, budget: float, eval_every: int) -> di
     outputs = trainer.pipeline.datamanager.train_dataparser_outputs
     source = source_dataset_path(Path(config.pipeline.datamanager.data))
     if source is None:
-        raise ModelError(f"{config.pipeline.datamanager.data} is not a frobnoscope export whose dataset is still there; "
-                         "export an orbit dataset with `frob export DATA --format nerfstudio --channels rgb`")
+        raise ModelError(f"{config.pipeline.datamanager.data} is not a frobnoscope export whose dataset is still "
+                         "there; export an orbit dataset with `frob export DATA --format nerfstudio --channels rgb`")
     data = load_orbit(source)
     adapter = NerfstudioAdapter(trainer.pipeline, outputs.dataparser_transform.numpy(), outputs.dataparser_scale,
                                 data.scene, data.store, name="nerfstudio:training")
