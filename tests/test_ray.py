@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from frobnoscope.app.cli import app
 from frobnoscope.interp.activations import ActivationStore
+from frobnoscope.interp.attribution import AttributeConfig, attribute, read_maps
+from frobnoscope.interp.attribution_methods import MethodSettings
 from frobnoscope.interp.capture import CaptureConfig, capture
 from frobnoscope.scenes.channels import CHANNELS
 from frobnoscope.scenes.errors import FrobError, SpecError
@@ -58,8 +60,13 @@ def test_generate_on_ray_writes_the_single_process_dataset(ray_address, local_da
     assert on_ray.damaged_frames() == {}
 
 
-def test_capture_on_ray_writes_the_single_process_run(ray_address, local_dataset, tmp_path):
-    model = f"taesd:{save_tiny_taesd_pair(tmp_path / 'model')}"
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return f"taesd:{save_tiny_taesd_pair(tmp_path_factory.mktemp('model'))}"
+
+
+def test_capture_on_ray_writes_the_single_process_run(ray_address, local_dataset, tiny_model, tmp_path):
+    model = tiny_model
     config = CaptureConfig(model=model, hooks=TINY_HOOKS, batch_size=4)
     local = ActivationStore.open(capture(local_dataset.path, tmp_path / "local", config))
     _invoke("capture", "--data", str(local_dataset.path), "--model", model, "--hooks", TINY_HOOKS, "--batch-size", "4",
@@ -70,6 +77,19 @@ def test_capture_on_ray_writes_the_single_process_run(ray_address, local_dataset
         np.testing.assert_array_equal(on_ray.acts(hook)[:], local.acts(hook)[:])
         for name in local.gt_channels():
             np.testing.assert_array_equal(on_ray.gt(hook, name)[:], local.gt(hook, name)[:])
+
+
+def test_attribute_on_ray_writes_the_single_process_maps(ray_address, local_dataset, tiny_model, tmp_path):
+    config = AttributeConfig(model=tiny_model, target="error:object=1", methods=("integrated_gradients", "smoothgrad"),
+                             batch_size=4, settings=MethodSettings(n_steps=4, smoothgrad_samples=3))
+    local = attribute(local_dataset.path, tmp_path / "local", config)
+    _invoke("attribute", str(local_dataset.path), "--model", tiny_model, "--target", "error:object=1",
+            "--method", "integrated_gradients,smoothgrad", "--batch-size", "4", "--n-steps", "4",
+            "--smoothgrad-samples", "3", "--workers", "2", "--ray", ray_address, "--out", str(tmp_path / "ray"))
+    for method in config.methods:
+        maps = read_maps(tmp_path / "ray", method)[:]
+        assert maps.shape == (GENERATE["n"], 16, 16) and np.abs(maps).sum() > 0
+        np.testing.assert_array_equal(maps, read_maps(local, method)[:])
 
 
 def test_a_block_whose_worker_dies_is_redone(ray_address, local_dataset, tmp_path):
