@@ -45,8 +45,11 @@ from frobnoscope.scenes.store import write_json_atomic
 
 TARGET_DB = 25.0
 # what differs from frob-nerfacto's defaults (1,024 rays; 256 + 96 proposal and 48 field samples per ray;
-# 16 hash levels of 2^19 entries up to 2,048 cells): fewer samples and a smaller, coarser field grid
+# 16 hash levels of 2^19 entries up to 2,048 cells; initial density 0.01): fewer samples, a smaller, coarser field
+# grid, and NerfactoModelConfig's own initial density 1 (nerfstudio's `nerfacto` method sets 0.01, and from 0.01
+# this data stalls near 18 dB)
 NERFACTO_OPTIONS = ["--pipeline.datamanager.train-num-rays-per-batch", "1024",
+                    "--pipeline.model.average-init-density", "1.0",
                     "--pipeline.model.num-proposal-samples-per-ray", "64", "32",
                     "--pipeline.model.num-nerf-samples-per-ray", "32",
                     "--pipeline.model.num-levels", "8", "--pipeline.model.log2-hashmap-size", "17",
