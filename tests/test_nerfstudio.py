@@ -2,10 +2,10 @@
 plugin, loading with eval_setup, field queries in the scene's frame, hook points, and the judgement.
 
 The environment is `nerfstudio_support.nerfstudio_python()` (`make test` builds .venv-nerfstudio; CI requires it).
-Training is a tiny nerfacto (256 rays, 32 + 16 proposal and 16 field samples, 8 hash levels of 2^14) for
-TRAIN_STEPS iterations on 32x32 orbit views, under a minute on 2 cores. It learns little in that time (about 15 dB
-held out, IoU 0.19 against 0.15 for calling everything solid), but more than an untrained or trivial model can
-show, and the test asserts that: images better than the best constant image, occupancy better than "all solid".
+Training is a tiny nerfacto (256 rays, 32 + 16 proposal and 16 field samples, 8 hash levels of 2^14, initial
+density 1) for TRAIN_STEPS iterations on 32x32 orbit views, under a minute on 2 cores. It then scores about 21 dB
+held out (the best constant image: 12 dB; an untrained nerfacto less) and an occupancy IoU of 0.49 (calling every
+point solid: 0.15, as does an untrained field); the test asserts clear margins over those trivial scores.
 """
 
 import json
@@ -29,7 +29,7 @@ TINY_NERFACTO = ["--max-num-iterations", str(TRAIN_STEPS), "--steps-per-save", s
                  "--pipeline.model.num-proposal-samples-per-ray", "32", "16",
                  "--pipeline.model.hidden-dim", "32", "--pipeline.model.hidden-dim-color", "32",
                  "--pipeline.model.num-levels", "8", "--pipeline.model.log2-hashmap-size", "14",
-                 "--pipeline.model.max-res", "128"]
+                 "--pipeline.model.max-res", "128", "--pipeline.model.average-init-density", "1.0"]
 PROBE = """
 import json, sys, numpy as np, torch
 from frobnoscope.models.nerfstudio.adapter import load_nerfstudio
@@ -99,11 +99,11 @@ def test_trained_nerfacto_beats_trivial_models_in_images_and_in_3d(python, train
     mean_colour = rgb[splits == "train"].mean(axis=(0, 1, 2))
     constant_psnr = -10 * np.log10(((rgb[splits != "train"] - mean_colour) ** 2).mean())
     for split, judged in summary["images"].items():
-        assert judged["mean_psnr"] > constant_psnr + 1.5, (split, judged, constant_psnr)
+        assert judged["mean_psnr"] > constant_psnr + 5, (split, judged, constant_psnr)
     # 3D: thresholded density overlaps the true solid better than chance: calling every point solid scores the
     # solid fraction of the box (so does an untrained field, whose density is the same everywhere), a random guess less
     scene = Scene(parse_spec(orbit32.manifest["frames"][0]["spec"]))
     box = scene_box(scene.bounds, scene.extent)
     uniform = np.random.default_rng(0).uniform(box[0], box[1], size=(20000, 3))
     solid_fraction = float((scene.signed_distances(uniform).min(axis=1) < 0).mean())
-    assert summary["occupancy"]["best_iou_uniform"] > 1.1 * solid_fraction, (summary["occupancy"], solid_fraction)
+    assert summary["occupancy"]["best_iou_uniform"] > 2 * solid_fraction, (summary["occupancy"], solid_fraction)
