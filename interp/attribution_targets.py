@@ -130,6 +130,8 @@ class TargetSpec:
     factor: str | None = None  # probe
 
     def __str__(self) -> str:
+        if self.kind == "output" and self.region.is_point:
+            return f"output:{self.region.value[0]},{self.region.value[1]}"
         middle = {"error": [], "output": [], "feature": [self.hook, str(self.index)],
                   "probe": [p for p in (self.hook, self.factor) if p]}[self.kind]
         tail = [] if self.region.kind == "all" else [str(self.region)]

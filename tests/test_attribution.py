@@ -23,7 +23,8 @@ from interp_support import interp_dataset, tiny_model_spec  # noqa: F401 (fixtur
 
 HOOK = "encoder.4"  # 16x16 at 32x32
 LAYER = "encoder.2"
-FAST = MethodSettings(n_steps=4, smoothgrad_samples=3)
+PLANTED = MethodSettings(n_steps=4, smoothgrad_samples=3)
+FAST = MethodSettings(n_steps=4, smoothgrad_samples=3, occlusion_window=8, ablation_patch=8)  # 49 windows, 16 patches
 
 
 def run_config(model, target, methods=METHODS, **overrides):
@@ -74,7 +75,7 @@ def planted(interp_dataset):
     for i, frame in enumerate(frames):  # one model per frame: captum expands the batch, the planted mask is fixed
         target = ErrorTarget(PlantedAdapter(torch.from_numpy(masks[i:i + 1])))
         for method in INPUT_METHODS:
-            maps[method].append(attribute_maps(method, target, images[i:i + 1], region, [frame], FAST))
+            maps[method].append(attribute_maps(method, target, images[i:i + 1], region, [frame], PLANTED))
     return frames, masks, {method: np.concatenate(parts) for method, parts in maps.items()}
 
 
@@ -127,6 +128,7 @@ def test_energy_and_pointing_by_hand():
 def test_target_and_region_syntax():
     assert str(parse_target("error:object=3")) == "error:object=3"
     assert parse_target("output:4,7").region == parse_region("at=4,7")
+    assert str(parse_target("output:4,7")) == "output:4,7"
     assert parse_target("output:4,7").default_cause() == parse_region("object-at=4,7")
     spec = parse_target("feature:decoder.3.pool.1:12:shadow=0")
     assert (spec.hook, spec.index, str(spec.region)) == ("decoder.3.pool.1", 12, "shadow=0")
@@ -163,12 +165,12 @@ def test_output_target_is_the_pixel_value():
 @pytest.mark.parametrize("target", ["error:object=2", "output:16,20", f"feature:{HOOK}:3:object=2",
                                     f"feature:{HOOK}:5:at=8,8"])
 def test_every_method_runs_on_every_target(interp_dataset, tiny_model_spec, tmp_path, target):
-    run = attribute(interp_dataset.path, tmp_path / "run", run_config(tiny_model_spec, target))
+    run = attribute(interp_dataset.path, tmp_path / "run", run_config(tiny_model_spec, target, frames=4))
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["complete"] and manifest["methods"] == list(METHODS) and manifest["target"] == target
     for method in METHODS:
         maps = read_maps(run, method)[:]
-        assert maps.shape == (8, 32, 32) and maps.dtype == np.float32
+        assert maps.shape == (4, 32, 32) and maps.dtype == np.float32
         assert np.isfinite(maps).all() and np.abs(maps).sum() > 0, method
     rows = scores.score_run(run)
     assert [row["method"] for row in rows] == [*METHODS, "random"]
@@ -299,3 +301,27 @@ def test_unfinished_dataset_is_refused(interp_dataset, tiny_model_spec, tmp_path
     assert not DatasetStore.open(copy).complete
     with pytest.raises(ModelError, match="unfinished"):
         attribute(copy, tmp_path / "run", run_config(tiny_model_spec, "error"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["run", "taef2"])
+def test_cli_runs_on_our_autoencoder_and_taef2(interp_dataset, tmp_path, model):
+    from frobnoscope.models.train import TrainConfig, train_autoencoder
+
+    from models_support import taef2_weights_dir
+
+    if model == "run":
+        train_autoencoder(interp_dataset.path, tmp_path / "ae",
+                          TrainConfig(arch="conv", steps=2, batch_size=2, checkpoint_every=2, holdout_every=4))
+        spec = f"run:{tmp_path / 'ae'}"
+    else:
+        spec = f"taef2:{taef2_weights_dir()}"
+    hook = "encoder.0" if model == "run" else "encoder.1"
+    command = [sys.executable, "-m", "frobnoscope.app.cli", "attribute", str(interp_dataset.path), "--model", spec,
+               "--target", "error:object=2", "--method", "ig,saliency,lig", "--layer", hook, "--out",
+               str(tmp_path / "run"), "--frames", "2", "--n-steps", "2", "--score"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for method in ("integrated_gradients", "saliency", "layer_integrated_gradients"):
+        maps = read_maps(tmp_path / "run", method)[:]
+        assert maps.shape == (2, 32, 32) and np.isfinite(maps).all() and np.abs(maps).sum() > 0
