@@ -21,8 +21,9 @@ from frobnoscope.scenes.store import DatasetStore
 
 from interp_support import interp_dataset, tiny_model_spec  # noqa: F401 (fixtures)
 
-HOOK = "encoder.4"  # 16x16 at 32x32
-LAYER = "encoder.2"
+HOOK = "encoder.4"  # 16x16 at 32x32, after a ReLU
+CONV = "encoder.2"  # the stride-2 convolution before it: no channel is zero everywhere
+LAYER = "encoder.1"
 PLANTED = MethodSettings(n_steps=4, smoothgrad_samples=3)
 FAST = MethodSettings(n_steps=4, smoothgrad_samples=3, occlusion_window=8, ablation_patch=8)  # 49 windows, 16 patches
 
@@ -162,8 +163,8 @@ def test_output_target_is_the_pixel_value():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["error:object=2", "output:16,20", f"feature:{HOOK}:3:object=2",
-                                    f"feature:{HOOK}:5:at=8,8"])
+@pytest.mark.parametrize("target", ["error:object=2", "output:16,20", f"feature:{CONV}:3:object=2",
+                                    f"feature:{CONV}:5:at=8,8"])
 def test_every_method_runs_on_every_target(interp_dataset, tiny_model_spec, tmp_path, target):
     run = attribute(interp_dataset.path, tmp_path / "run", run_config(tiny_model_spec, target, frames=4))
     manifest = json.loads((run / "manifest.json").read_text())
@@ -179,11 +180,12 @@ def test_every_method_runs_on_every_target(interp_dataset, tiny_model_spec, tmp_
 
 @pytest.fixture(scope="module")
 def trained_probes_and_sae(interp_dataset, tiny_model_spec, tmp_path_factory):
+    from frobnoscope.interp.activations import ActivationStore
     from frobnoscope.interp.capture import CaptureConfig, capture
     from frobnoscope.interp.probe_report import run_probes
     from frobnoscope.interp.probes import ProbeConfig
     from frobnoscope.interp.sae_run import SAERunConfig, train_on_run
-    from frobnoscope.interp.sae_train import TrainConfig
+    from frobnoscope.interp.sae_train import TrainConfig, load_sae
 
     root = tmp_path_factory.mktemp("attribution-probes")
     run = capture(interp_dataset.path, root / "acts",
@@ -191,14 +193,18 @@ def trained_probes_and_sae(interp_dataset, tiny_model_spec, tmp_path_factory):
     run_probes(run, root / "probes", config=ProbeConfig(tokens_per_frame=64, max_fit_tokens=2000, logistic_epochs=1))
     sae, _ = train_on_run(run, SAERunConfig(hook=HOOK, width=32, k=4, splice_frames=2),
                           TrainConfig(steps=20, batch_tokens=256))
-    return root / "probes", sae
+    acts = ActivationStore.open(run).acts(HOOK)[:4]
+    with torch.no_grad():
+        codes = load_sae(sae).encode(torch.from_numpy(acts.reshape(-1, acts.shape[-1])))
+    return root / "probes", sae, int((codes > 0).sum(0).argmax())  # the latent firing most on the first frames
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["probe:depth_z:object=2", f"probe:{HOOK}:camera_elevation_deg",
-                                    f"probe:{HOOK}:shape_id=1", "feature:encoder.4:7"])
+                                    f"probe:{HOOK}:shape_id=1", f"feature:{HOOK}:LATENT"])
 def test_probe_and_sae_targets_run(interp_dataset, tiny_model_spec, trained_probes_and_sae, tmp_path, target):
-    probes, sae = trained_probes_and_sae
+    probes, sae, latent = trained_probes_and_sae
+    target = target.replace("LATENT", str(latent))  # the SAE's most frequent latent: it fires on these frames
     extra = {"sae": str(sae)} if target.startswith("feature") else {"probes": str(probes)}
     config = run_config(tiny_model_spec, target, methods=("integrated_gradients", "layer_conductance"), frames=4,
                         **extra)
@@ -211,7 +217,7 @@ def test_probe_and_sae_targets_run(interp_dataset, tiny_model_spec, trained_prob
 def test_probe_weights_reproduce_the_probe(trained_probes_and_sae):
     from frobnoscope.interp.probe_report import load_fitted, read_csv
 
-    probes, _ = trained_probes_and_sae
+    probes, _, _ = trained_probes_and_sae
     hook, fitted = load_fitted(probes, "depth_z")
     assert hook == HOOK and fitted.level == "pixel" and fitted.weights.shape == (64, 1)
     _, categorical = load_fitted(probes, "shape_id", HOOK)
@@ -262,7 +268,7 @@ def test_bad_input_is_a_one_line_error(interp_dataset, tiny_model_spec, tmp_path
 
 def test_unfitted_probe_factor_and_sae_id_are_errors(interp_dataset, tiny_model_spec, trained_probes_and_sae,
                                                      tmp_path):
-    probes, sae = trained_probes_and_sae
+    probes, sae, _ = trained_probes_and_sae
     with pytest.raises(ModelError, match="no probe of factor 'colour_of_mood'"):
         attribute(interp_dataset.path, tmp_path / "a", run_config(tiny_model_spec, "probe:colour_of_mood",
                                                                   probes=str(probes)))
