@@ -74,7 +74,8 @@ def naive_loop(store: DatasetStore, spec: str, frames: int) -> tuple[float, floa
 
 def pipeline(data: Path, spec: str, frames: int, workers: int, out: Path) -> tuple[float, float, np.ndarray]:
     shutil.rmtree(out, ignore_errors=True)
-    config = AttributeConfig(model=spec, target="error", methods=("integrated_gradients",), batch_size=max(1, frames // 4),
+    config = AttributeConfig(model=spec, target="error", methods=("integrated_gradients",),
+                             batch_size=max(1, frames // 4),
                              frames=frames, settings=MethodSettings(n_steps=STEPS))
     wall, cpu = time.perf_counter(), cpu_seconds()
     attribute(data, out, config, workers=workers)
@@ -105,7 +106,8 @@ def main() -> None:
             data, spec, frames, workers, root / f"run-{workers}")
     baseline = frames / results["naive per-image captum loop"][0]
     reference = results["naive per-image captum loop"][2]
-    print("| measurement | images/s | CPU s per image | ratio vs naive (same run) | max |map - naive map| / max |map| |")
+    print("| measurement | images/s | CPU s per image | ratio vs naive (same run) | "
+          "max |map - naive map| / max |map| |")
     print("|---|---|---|---|---|")
     for name, (wall, cpu, maps) in results.items():
         difference = float(np.abs(maps - reference).max() / np.abs(reference).max())

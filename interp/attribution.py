@@ -125,7 +125,8 @@ def build_target(adapter: AutoencoderAdapter, spec: TargetSpec, frame_size: tupl
             raise ModelError(f"the probe of {factor!r} at {hook!r} reads {fitted.weights.shape[0]} channels, but the "
                              f"model's hook point has {channels}: fitted on another model")
         if fitted.level == "frame" and spec.region.kind != "all":
-            raise ModelError(f"{factor!r} is a per-frame factor: its probe reads the whole frame, so it takes no region")
+            raise ModelError(f"{factor!r} is a per-frame factor: its probe reads the whole frame, so it takes "
+                             "no region")
         column, categorical = 0, fitted.classes is not None
         if categorical:
             classes = [str(int(c)) if float(c).is_integer() else str(c) for c in fitted.classes]
@@ -252,7 +253,8 @@ def _prepare(out: Path, store: DatasetStore, config: AttributeConfig, n: int, mo
     dataset = dataset_reference(store)
     if (out / MANIFEST).is_file():
         manifest = read_run_manifest(out)
-        if manifest["config"] != config.to_dict() or manifest["dataset"]["manifest_blake2b"] != dataset["manifest_blake2b"]:
+        same_data = manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"]
+        if manifest["config"] != config.to_dict() or not same_data:
             raise ModelError(f"{out} holds attributions with other settings or data; choose another --out or delete it")
         return manifest
     if out.exists() and any(out.iterdir()):

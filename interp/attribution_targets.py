@@ -291,7 +291,8 @@ class ProbeTarget(nn.Module):
         super().__init__()
         self.adapter, self.hook, self.level, self.point = adapter, hook, level, point
         self.column, self.categorical = column, categorical
-        self.register_buffer("weights", torch.as_tensor(np.asarray(weights, dtype=np.float32).reshape(len(weights), -1)))
+        weights = np.asarray(weights, dtype=np.float32)
+        self.register_buffer("weights", torch.as_tensor(weights.reshape(len(weights), -1)))
         self.register_buffer("intercept", torch.as_tensor(np.asarray(intercept, dtype=np.float32).reshape(-1)))
 
     def _read_out(self, tokens: torch.Tensor) -> torch.Tensor:

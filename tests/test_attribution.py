@@ -275,7 +275,8 @@ def test_unfitted_probe_factor_and_sae_id_are_errors(interp_dataset, tiny_model_
     with pytest.raises(ModelError, match="the SAE in .* has 32 latents"):
         attribute(interp_dataset.path, tmp_path / "b", run_config(tiny_model_spec, f"feature:{HOOK}:32", sae=str(sae)))
     with pytest.raises(ModelError, match="is categorical"):
-        attribute(interp_dataset.path, tmp_path / "c", run_config(tiny_model_spec, "probe:shape_id", probes=str(probes)))
+        attribute(interp_dataset.path, tmp_path / "c",
+                  run_config(tiny_model_spec, "probe:shape_id", probes=str(probes)))
 
 
 @pytest.mark.slow
