@@ -17,8 +17,9 @@ Target syntax (parts separated by ':'; REGION is optional and always last):
 REGION (ground truth of each frame; an empty region makes the target 0 and the map all zeros):
   all (default)  background (object_id 0)  foreground (object_id > 0)  object=N  material=N  shape=N (the ids of
   the dataset's object_id, material_id, shape_id channels)  shadow=L (in the shadow of light L)  lit=L (shading of
-  light L > 0)  at=X,Y (one pixel: column X, row Y from the top left)  object-at=X,Y (the object under that pixel,
-  background if none; differs per frame)
+  light L > 0)  texture=K (object pixels in texture bin K of `error_breakdown`: 0 flat, 1 low, 2 medium, 3 high
+  local albedo gradient)  at=X,Y (one pixel: column X, row Y from the top left)  object-at=X,Y (the object under
+  that pixel, background if none; differs per frame)
 
 Every wrapper's `forward(images, mask)` takes linear [0, 1] images (B, 3, H, W) and the region mask (B, H, W) of
 the same frames and returns (B,): one scalar per image, so captum needs no `target` index.
@@ -37,7 +38,8 @@ from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.errors import ModelError
 
 TARGET_KINDS = ("error", "output", "feature", "probe")
-REGION_KINDS = ("all", "background", "foreground", "object", "material", "shape", "shadow", "lit", "at", "object-at")
+REGION_KINDS = ("all", "background", "foreground", "object", "material", "shape", "shadow", "lit", "texture", "at",
+                "object-at")
 _ID_CHANNELS = {"object": "object_id", "material": "material_id", "shape": "shape_id"}
 TARGET_HELP = "error[:REGION], output:X,Y, feature:HOOK:ID[:REGION] or probe:[HOOK:]FACTOR[:REGION]"
 
@@ -66,6 +68,8 @@ class Region:
             return ("shadow",)
         if self.kind == "lit":
             return ("shading",)
+        if self.kind == "texture":
+            return ("albedo", "object_id")
         return ()
 
     def mask(self, gt: dict[str, np.ndarray], shape: tuple[int, int, int]) -> np.ndarray:
@@ -89,6 +93,11 @@ class Region:
             return gt["object_id"] > 0
         if self.kind in _ID_CHANNELS:
             return gt[_ID_CHANNELS[self.kind]] == self.value[0]
+        if self.kind == "texture":
+            from .error_breakdown import texture_labels
+
+            return np.stack([texture_labels(albedo, ids) == self.value[0]
+                             for albedo, ids in zip(gt["albedo"], gt["object_id"])])
         light = self.value[0]
         values = gt["shadow" if self.kind == "shadow" else "shading"]
         if values.ndim != 4 or light >= values.shape[-1]:
@@ -103,7 +112,7 @@ def parse_region(text: str) -> Region:
     kind, sep, value = text.strip().partition("=")
     if kind not in REGION_KINDS:
         raise ModelError(f"unknown region {text!r}; regions: all, background, foreground, object=N, material=N, "
-                         "shape=N, shadow=L, lit=L, at=X,Y, object-at=X,Y")
+                         "shape=N, shadow=L, lit=L, texture=K, at=X,Y, object-at=X,Y")
     wanted = 2 if kind in ("at", "object-at") else 0 if kind in ("all", "background", "foreground") else 1
     try:
         numbers = tuple(int(part) for part in value.split(",")) if sep else ()

@@ -81,7 +81,7 @@ def factor_labels(gt: dict[str, np.ndarray], objects: list[dict], config: Breakd
     labels["depth_z"] = np.where(on_object & np.isfinite(gt["depth_z"]), np.digitize(gt["depth_z"], config.depth_edges), -1)
     material_of_object = np.array([-1] + [_material_bin(o["material"]) for o in objects])
     labels["material"] = np.where(on_object, material_of_object[np.clip(object_id, 0, len(objects))], -1)
-    labels["texture"] = _texture_labels(gt["albedo"], object_id)
+    labels["texture"] = texture_labels(gt["albedo"], object_id)
     return {name: label.astype(np.int8) for name, label in labels.items()}
 
 
@@ -98,7 +98,9 @@ def _material_bin(material: dict) -> int:
     return 3 * int(material["metallic"] >= 0.5) + kind
 
 
-def _texture_labels(albedo: np.ndarray, object_id: np.ndarray) -> np.ndarray:
+def texture_labels(albedo: np.ndarray, object_id: np.ndarray) -> np.ndarray:
+    """(H, W) texture bin of each object pixel (0 flat, 1 low, 2 medium, 3 high; see the module docstring), -1 for
+    background and pixels next to another object."""
     luminance = np.nan_to_num(albedo, posinf=0.0) @ LUMINANCE
     grad_rows = np.diff(luminance, axis=0, append=luminance[-1:])  # forward differences: central ones miss
     grad_cols = np.diff(luminance, axis=1, append=luminance[:, -1:])  # a pattern alternating every pixel

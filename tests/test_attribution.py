@@ -141,7 +141,7 @@ def test_target_and_region_syntax():
 
 def test_region_masks_follow_the_ground_truth(interp_dataset):
     store = interp_dataset
-    gt = {name: store.channel(name)[:4] for name in ("object_id", "shadow", "shading")}
+    gt = {name: store.channel(name)[:4] for name in ("object_id", "shadow", "shading", "albedo")}
     shape = gt["object_id"].shape
     np.testing.assert_array_equal(parse_region("object=2").mask(gt, shape), gt["object_id"] == 2)
     np.testing.assert_array_equal(parse_region("background").mask(gt, shape), gt["object_id"] == 0)
@@ -149,6 +149,8 @@ def test_region_masks_follow_the_ground_truth(interp_dataset):
     under = parse_region("object-at=16,20").mask(gt, shape)
     assert all(under[k, 20, 16] for k in range(4))
     assert parse_region("at=3,5").mask(gt, shape).sum() == 4
+    flat, textured = parse_region("texture=0").mask(gt, shape), parse_region("texture=3").mask(gt, shape)
+    assert not (flat & textured).any() and ((flat | textured) <= (gt["object_id"] > 0)).all()
 
 
 def test_output_target_is_the_pixel_value():
