@@ -62,6 +62,7 @@ def write_json_atomic(path: Path, data) -> None:
     path = Path(path)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o644)  # mkstemp makes the file private; a manifest is read by other users and tools
         with os.fdopen(handle, "w") as f:
             f.write(json_text(data))
             f.flush()
