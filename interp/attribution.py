@@ -18,7 +18,6 @@ counts; use `--workers` for more cores), and SmoothGrad's noise is seeded per fr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -32,10 +31,10 @@ from frobnoscope.models import load_model
 from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.provenance import dataset_reference, run_header
-from frobnoscope.scenes.executor import WorkerSpec, block_runner
+from frobnoscope.scenes.executor import WorkerSpec
 from frobnoscope.scenes.store import COMPRESSOR, MANIFEST, DatasetStore, load_manifest, write_json_atomic
 
-from .capture import read_journal
+from .block_job import run_journalled_blocks
 from .attribution_methods import LAYER_METHODS, LayerTap, MethodSettings, attribute as attribute_maps, parse_methods
 from .attribution_targets import (
     ErrorTarget, FeatureTarget, OutputTarget, ProbeTarget, TargetSpec, hook_output, parse_target,
@@ -44,7 +43,6 @@ from .attribution_targets import (
 ATTRIBUTION_FORMAT = "frobnoscope.attribution/1"
 THREADS_PER_WORKER = 1
 MAPS = "maps.zarr"
-JOURNAL = "progress.jsonl"
 
 
 @dataclass(frozen=True)
@@ -226,26 +224,15 @@ def attribute(data_dir, out, config: AttributeConfig, *, workers: int = 1, ray_a
             on_progress(n, n)
         return out
     group = zarr.open_group(str(out / MAPS), mode="r+")
-    done = read_journal(out / JOURNAL)
-    todo = [(s, min(s + config.batch_size, n)) for s in range(0, n, config.batch_size) if s not in done]
-    finished = n - sum(stop - start for start, stop in todo)
-    if on_progress:
-        on_progress(finished, n)
-    workers = min(workers, max(1, len(todo)))
+
+    def write_maps(start: int, stop: int, maps: dict) -> None:
+        for method, values in maps.items():
+            group[method][start:stop] = values
+
     spec = WorkerSpec(AttributeWorker, (str(store.path), config.to_dict()),
                       pool_env={"OMP_NUM_THREADS": str(THREADS_PER_WORKER)})
-    with block_runner(spec, workers, ray_address) as run_blocks, open(out / JOURNAL, "a") as journal:
-        for (start, stop), maps in run_blocks(todo):
-            for method, values in maps.items():
-                group[method][start:stop] = values
-            journal.write(json.dumps({"start": start, "stop": stop}) + "\n")
-            journal.flush()
-            finished += stop - start
-            if on_progress:
-                on_progress(finished, n)
-    manifest["complete"] = True
-    write_json_atomic(out / MANIFEST, manifest)
-    (out / JOURNAL).unlink(missing_ok=True)
+    run_journalled_blocks(out, manifest, n, config.batch_size, spec, workers=workers, ray_address=ray_address,
+                          write_block=write_maps, on_progress=on_progress)
     return out
 
 

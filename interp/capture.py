@@ -5,7 +5,7 @@ Frames are processed in blocks of `batch_size`: read from the dataset (only that
 grid (`gt_pooling`). Each finished block is journalled in progress.jsonl, so a rerun of the same command resumes
 where it stopped and writes identical arrays; a different config into the same run directory is refused.
 Memory is one block of frames and its activations per worker, whatever the dataset's length.
-Blocks run in this process, in local worker processes or on a Ray cluster (`scenes.executor.block_runner`):
+Blocks run in this process, in local worker processes or on a Ray cluster (`interp.block_job`):
 each `CaptureWorker` loads the model and reads its frames itself and returns the block's arrays; only this
 process writes the run directory.
 """
@@ -27,13 +27,13 @@ from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.provenance import dataset_reference, run_header
 from frobnoscope.models.random_weights import reinitialise
-from frobnoscope.scenes.executor import WorkerSpec, block_runner
+from frobnoscope.scenes.executor import WorkerSpec
 from frobnoscope.scenes.store import COMPRESSOR, MANIFEST, DatasetStore, write_json_atomic
 
 from . import gt_pooling
 from .activations import ACTIVATIONS_FORMAT, ACTS, FACTORS, GT, ZARR, frame_factors
+from .block_job import run_journalled_blocks
 
-JOURNAL = "progress.jsonl"
 DTYPES = ("float16", "float32")
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 WORKER_THREADS = 1
@@ -91,24 +91,10 @@ def capture(data_dir, out, config: CaptureConfig, on_progress: Callable[[int, in
         return out
     hooks = list(manifest["hooks"])
     group = zarr.open_group(str(out / ZARR), mode="r+")
-    done = read_journal(out / JOURNAL)
-    todo = [(start, min(start + config.batch_size, n)) for start in range(0, n, config.batch_size) if start not in done]
-    finished = n - sum(stop - start for start, stop in todo)
-    if on_progress:
-        on_progress(finished, n)
     spec = WorkerSpec(CaptureWorker, (str(store.path), asdict(config), hooks))
-    with block_runner(spec, min(workers, max(len(todo), 1)), ray_address) as run_blocks, \
-            open(out / JOURNAL, "a") as journal:
-        for (start, stop), (activations, pooled) in run_blocks(todo):
-            _write_block(group, activations, pooled, start, stop)
-            journal.write(json.dumps({"start": start, "stop": stop}) + "\n")
-            journal.flush()
-            finished += stop - start
-            if on_progress:
-                on_progress(finished, n)
-    manifest["complete"] = True
-    write_json_atomic(out / MANIFEST, manifest)
-    (out / JOURNAL).unlink(missing_ok=True)
+    run_journalled_blocks(out, manifest, n, config.batch_size, spec, workers=workers, ray_address=ray_address,
+                          write_block=lambda start, stop, result: _write_block(group, *result, start, stop),
+                          on_progress=on_progress)
     return out
 
 
@@ -240,15 +226,3 @@ def _write_factors(group: zarr.Group, frames: list[dict]) -> list[str]:
         values = np.array([factors.get(name, np.nan) for factors in per_frame], dtype=np.float64)
         factor_group.create_array(name, data=values, chunks=(max(len(values), 1),))
     return names
-
-
-def read_journal(path: Path) -> set[int]:
-    """Start frames of finished blocks; a line cut short by a kill is ignored (that block is redone)."""
-    done = set()
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                done.add(int(json.loads(line)["start"]))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
-    return done

@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 from frobnoscope.interp import gt_pooling
 from frobnoscope.interp.activations import ActivationStore
-from frobnoscope.interp.capture import JOURNAL, CaptureConfig, capture
+from frobnoscope.interp.block_job import JOURNAL
+from frobnoscope.interp.capture import CaptureConfig, capture
 from frobnoscope.models.errors import ModelError
 
 from interp_support import TINY_HOOKS, interp_dataset, tiny_model_spec  # noqa: F401 (fixtures)
