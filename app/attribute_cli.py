@@ -34,7 +34,7 @@ def attribute_command(
     n_steps: int = typer.Option(32, help="integration steps (integrated gradients, layer methods)"),
     smoothgrad_samples: int = typer.Option(16, help="noisy copies per image (smoothgrad)"),
     smoothgrad_stdev: float = typer.Option(0.1, help="noise standard deviation in [0, 1] image units (smoothgrad)"),
-    internal_batch_size: int = typer.Option(None, help="images per forward+backward (default: 2^18 / pixels)"),
+    internal_batch_size: int = typer.Option(None, help="images per forward+backward (default: 2^16 / pixels)"),
     perturbations_per_eval: int = typer.Option(None, help="perturbations per forward (default: 2^20 / pixels / "
                                                "frames)"),
     seed: int = typer.Option(0, help="smoothgrad noise of frame k and the random baseline's map of frame k"),

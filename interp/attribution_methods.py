@@ -20,7 +20,7 @@ frame's pixels: each grid cell's value divided evenly among the pixels it covers
 pixels per cell), so a map's total is the layer attribution's total.
 
 Memory: a gradient method runs at most `GRADIENT_PIXELS / (H * W)` images (frames x steps, or noise samples)
-per forward and backward pass (captum's `internal_batch_size`; 4 at 256x256, 16 at 128x128, 64 at 64x64); a
+per forward and backward pass (captum's `internal_batch_size`; 1 at 256x256, 4 at 128x128, 16 at 64x64); a
 perturbation method at most `PERTURBATION_PIXELS / (H * W)` per forward pass without gradients (frames x
 `perturbations_per_eval`; 16 at 256x256). A block of frames is split into captum calls of at most that many frames.
 """
@@ -37,7 +37,7 @@ from torch import nn
 
 from frobnoscope.models.errors import ModelError
 
-GRADIENT_PIXELS = 2**18
+GRADIENT_PIXELS = 2**16  # also the fastest: per image, batches beyond this run slower on a CPU (cache)
 PERTURBATION_PIXELS = 2**20
 INPUT_METHODS = ("integrated_gradients", "saliency", "input_x_gradient", "smoothgrad", "occlusion", "feature_ablation")
 LAYER_METHODS = ("layer_conductance", "layer_integrated_gradients")
