@@ -8,7 +8,9 @@ default internal batching (all 32 steps in one pass), torch's default thread cou
 
     python bench/bench_attribution.py [--frames 32] [--res 128] [--quick]
 
-Prints a table; also CPU seconds per image of this process (one-process rows only: pooled workers are the fork
+Prints a table, then the ceiling no float32 implementation can pass here: the work per image (FLOPs of the
+convolutions, matmuls and attention, counted by torch) over the measured float32 matmul peak of the same threads.
+Also CPU seconds per image of this process (one-process rows only: pooled workers are the fork
 server's children, whose CPU time this process cannot read), which other processes on the machine inflate less
 than wall time.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from frobnoscope.interp.attribution import AttributeConfig, attribute, read_maps
+from frobnoscope.interp.attribution import AttributeConfig, attribute, load_attribution_model, read_maps
 from frobnoscope.interp.attribution_methods import MethodSettings
 from frobnoscope.interp.attribution_targets import ErrorTarget
 from frobnoscope.models import load_model
@@ -72,6 +74,32 @@ def naive_loop(store: DatasetStore, spec: str, frames: int) -> tuple[float, floa
     return time.perf_counter() - wall, cpu_seconds() - cpu, np.concatenate(maps)
 
 
+def work_per_image(spec: str, res: int) -> float:
+    """Floating-point operations of one image's integrated gradients: `STEPS` forward and backward passes of the
+    target, convolutions, matmuls and attention only (torch's FlopCounterMode): a lower bound on the work."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    target = ErrorTarget(load_attribution_model(spec))
+    image = torch.rand(1, 3, res, res, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        target(image, torch.ones(1, res, res)).sum().backward()
+    return float(counter.get_total_flops()) * STEPS
+
+
+def matmul_peak(threads: int, size: int = 2048, repeats: int = 8) -> float:
+    """FLOP/s of a large float32 matmul with `threads` intra-op threads: what this machine's cores can do."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    elapsed = time.perf_counter() - start
+    torch.set_num_threads(before)
+    return 2 * size**3 * repeats / elapsed
+
+
 def pipeline(data: Path, spec: str, frames: int, workers: int, out: Path) -> tuple[float, float, np.ndarray]:
     shutil.rmtree(out, ignore_errors=True)
     config = AttributeConfig(model=spec, target="error", methods=("integrated_gradients",),
@@ -113,7 +141,14 @@ def main() -> None:
         difference = float(np.abs(maps - reference).max() / np.abs(reference).max())
         cpu_text = f"{cpu / frames:.2f}" if "2 workers" not in name else "-"
         print(f"| {name} | {frames / wall:.3f} | {cpu_text} | {frames / wall / baseline:.2f}x | {difference:.1e} |")
-    print(json.dumps({name: {"wall_s": wall, "cpu_s": cpu} for name, (wall, cpu, _) in results.items()}))
+    work, peak = work_per_image(spec, res), matmul_peak(torch.get_num_threads())
+    ceiling = peak / work
+    print(f"work: {work / 1e9:.0f} GFLOP per image (convolutions, matmuls, attention); fp32 matmul peak with "
+          f"{torch.get_num_threads()} threads: {peak / 1e9:.0f} GFLOP/s; so no float32 pipeline on these cores "
+          f"exceeds {ceiling:.3f} images/s = {ceiling / baseline:.2f}x the naive loop, which runs at "
+          f"{baseline * work / 1e9:.0f} GFLOP/s ({baseline / ceiling:.0%} of the peak)")
+    print(json.dumps({**{name: {"wall_s": wall, "cpu_s": cpu} for name, (wall, cpu, _) in results.items()},
+                      "gflop_per_image": work / 1e9, "matmul_peak_gflops": peak / 1e9}))
 
 
 if __name__ == "__main__":
