@@ -11,7 +11,8 @@ from rich.table import Table
 
 from .options import RAY_HELP
 
-MODEL_SPEC_HELP = "taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID or run:RUN_DIR (see the README)"
+MODEL_SPEC_HELP = ("taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID, run:RUN_DIR, or nerf:RUN_DIR (attributed to its "
+                   "sample positions; see the README)")
 console = Console(stderr=True)
 
 
@@ -42,8 +43,11 @@ def attribute_command(
     cause: list[str] = typer.Option([], help="cause region to score against (repeatable; default: the target's "
                                              "region), e.g. object=2, shadow=0, material=1"),
     tolerance: int = typer.Option(None, help="pointing-game tolerance in pixels (default: max(1, H // 32))"),
+    surface_tolerance: float = typer.Option(None, help="NeRF runs: how far from the true surface (scene units) a "
+                                            "sample counts as on it (default 0.05)"),
 ):
-    """Attribute a target to the input pixels (or a layer) with captum methods, frame by frame, into zarr maps."""
+    """Attribute a target to the input pixels (or a layer; for a NeRF, its sample positions) with captum methods,
+    frame by frame, into zarr maps."""
     from frobnoscope.interp.attribution import AttributeConfig, attribute
     from frobnoscope.interp.attribution_methods import MethodSettings, parse_methods
     from frobnoscope.models.memory import keep_freed_memory
@@ -67,18 +71,21 @@ def attribute_command(
     stdout = Console()
     stdout.print(f"wrote {out}/maps.zarr: {', '.join(config.methods)} maps of {target}", highlight=False)
     if score:
-        _score(out, cause, tolerance, seed, stdout)
+        _score(out, cause, tolerance, surface_tolerance, seed, stdout)
 
 
-def _score(run: Path, causes: list[str], tolerance: int | None, seed: int, stdout: Console) -> None:
+def _score(run: Path, causes: list[str], tolerance: int | None, surface_tolerance: float | None, seed: int,
+           stdout: Console) -> None:
     from frobnoscope.interp.attribution_scores import score_run
 
-    rows = score_run(run, causes or None, tolerance, seed)
-    table = Table("cause", "method", "frames", "energy |a|", "energy a+", "pointing", "area",
-                  title=f"{rows[0]['target']}: attribution on the true cause (tolerance {rows[0]['tolerance']} px)",
+    rows = score_run(run, causes or None, tolerance, seed, surface_tolerance=surface_tolerance)
+    rays = "rays" in rows[0]
+    unit = "scene units" if rays else "px"
+    table = Table("cause", "method", "rays" if rays else "frames", "energy |a|", "energy a+", "pointing", "area",
+                  title=f"{rows[0]['target']}: attribution on the true cause (tolerance {rows[0]['tolerance']} {unit})",
                   title_justify="left")
     for row in rows:
-        table.add_row(row["cause"], row["method"], str(row["frames"]), f"{row['energy_abs']:.3f}",
+        table.add_row(row["cause"], row["method"], str(row["rays" if rays else "frames"]), f"{row['energy_abs']:.3f}",
                       f"{row['energy_pos']:.3f}", f"{row['pointing']:.3f}", f"{row['area']:.3f}")
     stdout.print(table)
     stdout.print(f"wrote {run}/scores.csv", highlight=False)

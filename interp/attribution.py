@@ -2,13 +2,16 @@
 
 Run directory:
   manifest.json   format frobnoscope.attribution/1: command, config, model, dataset (path, manifest hash), the
-                  target as parsed, methods, frame size; `complete` once every block is written
+                  inputs attributed to ("pixels", or "nerf samples" for a NeRF), the target as parsed, methods,
+                  frame size; `complete` once every block is written
   maps.zarr/      one array per method, `maps.zarr/<method>`: (N, H, W) float32, frame k's map at index k
-                  (how channels are reduced: `attribution_methods`); chunks of `batch_size` frames
+                  (how channels are reduced: `attribution_methods`); chunks of `batch_size` frames. A NeRF
+                  (`--model nerf:RUN_DIR`) is attributed to its input coordinates, the sample positions along
+                  each pixel's ray, with per-sample arrays besides: see `nerf_attribution`
   progress.jsonl  the journal of finished blocks while the job runs
   scores.csv      with `--score`: see `attribution_scores`
 
-The job is cut into blocks of `batch_size` frames. `AttributeWorker`, built in each worker process from picklable
+The job is cut into blocks of `batch_size` frames. `AttributeWorker` (`NerfAttributeWorker` for a NeRF), built in each worker process from picklable
 settings (it loads the model and opens the dataset itself), returns a block's maps; the driver writes them and
 journals the block, so a rerun of the same command resumes where it stopped and writes identical maps, and a
 different config into the same run directory is refused. Maps do not depend on the worker count: each block is
@@ -193,21 +196,40 @@ class AttributeWorker:
         torch.set_num_threads(self.threads_before)
 
 
-def prepare_attribution(data_dir, config: AttributeConfig) -> tuple[DatasetStore, int, str]:
-    """Check the config, the dataset and the target against the model (loading it once) before any work starts;
-    returns (dataset, frame count, model name)."""
+@dataclass
+class AttributionJob:
+    """What `prepare_attribution` checked: the dataset, the frame count, the model's name, the arrays of the run's
+    maps.zarr ({name: shape of one frame's entry}), the inputs attributed to, and the worker class."""
+
+    store: DatasetStore
+    frames: int
+    model_name: str
+    arrays: dict[str, tuple[int, ...]]
+    inputs: str  # "pixels" or "nerf samples"
+    worker: type
+
+
+def prepare_attribution(data_dir, config: AttributeConfig) -> AttributionJob:
+    """Check the config, the dataset and the target against the model (loading it once) before any work starts."""
     config.check()
     store = DatasetStore.open(data_dir)
     if not store.complete:
         raise ModelError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
-    size = (store.manifest["height"], store.manifest["width"])
+    n = len(store) if config.frames is None else min(config.frames, len(store))
     spec = parse_target(config.target)
+    spec.region.mask({name: np.asarray(store.channel(name)[:1]) for name in spec.region.channels()},
+                     (1, store.manifest["height"], store.manifest["width"]))
+    from .nerf_attribution import NerfAttributeWorker, is_nerf_spec, prepare_nerf_attribution
+
+    if is_nerf_spec(config.model):
+        model_name, arrays = prepare_nerf_attribution(store, config)
+        return AttributionJob(store, n, model_name, arrays, "nerf samples", NerfAttributeWorker)
+    size = (store.manifest["height"], store.manifest["width"])
     adapter = load_attribution_model(config.model)
     adapter.preprocess(torch.zeros(1, 3, *size))  # a frame size the model cannot take fails here
     build_target(adapter, spec, size, sae=config.sae, probes=config.probes, layer=config.layer)
-    spec.region.mask({name: np.asarray(store.channel(name)[:1]) for name in spec.region.channels()}, (1, *size))
-    n = len(store) if config.frames is None else min(config.frames, len(store))
-    return store, n, adapter.name
+    return AttributionJob(store, n, adapter.name, {method: size for method in config.methods}, "pixels",
+                          AttributeWorker)
 
 
 def attribute(data_dir, out, config: AttributeConfig, *, workers: int = 1, ray_address: str | None = None,
@@ -216,28 +238,34 @@ def attribute(data_dir, out, config: AttributeConfig, *, workers: int = 1, ray_a
     in a local process pool; with `ray_address`, on `workers` actors of that Ray cluster."""
     if workers < 1:
         raise ModelError("--workers must be at least 1")
-    store, n, model_name = prepare_attribution(data_dir, config)
+    job = prepare_attribution(data_dir, config)
     out = Path(out)
-    manifest = _prepare(out, store, config, n, model_name)
+    manifest = _prepare(out, job, config)
     if manifest["complete"]:
         if on_progress:
-            on_progress(n, n)
+            on_progress(job.frames, job.frames)
         return out
     group = zarr.open_group(str(out / MAPS), mode="r+")
 
     def write_maps(start: int, stop: int, maps: dict) -> None:
-        for method, values in maps.items():
-            group[method][start:stop] = values
+        for name, values in maps.items():
+            group[name][start:stop] = values
 
-    spec = WorkerSpec(AttributeWorker, (str(store.path), config.to_dict()),
+    spec = WorkerSpec(job.worker, (str(job.store.path), config.to_dict()),
                       pool_env={"OMP_NUM_THREADS": str(THREADS_PER_WORKER)})
-    run_journalled_blocks(out, manifest, n, config.batch_size, spec, workers=workers, ray_address=ray_address,
-                          write_block=write_maps, on_progress=on_progress)
+    run_journalled_blocks(out, manifest, job.frames, config.batch_size, spec, workers=workers,
+                          ray_address=ray_address, write_block=write_maps, on_progress=on_progress)
     return out
 
 
-def _prepare(out: Path, store: DatasetStore, config: AttributeConfig, n: int, model_name: str) -> dict:
-    dataset = dataset_reference(store)
+MAPS_OF_PIXELS = (f"{MAPS}/<method>: (N, H, W) float32, input maps summed over colour channels, layer maps summed "
+                  "over channels and spread over each cell's pixels (see frobnoscope.interp.attribution_methods)")
+MAPS_OF_NERF_SAMPLES = (f"{MAPS}/<method>: (N, H, W) per pixel, <method>_along_ray: (N, H, W, K) per sample, "
+                        "sample_t: (N, H, W, K) sample distances (see frobnoscope.interp.nerf_attribution)")
+
+
+def _prepare(out: Path, job: AttributionJob, config: AttributeConfig) -> dict:
+    dataset = dataset_reference(job.store)
     if (out / MANIFEST).is_file():
         manifest = read_run_manifest(out)
         same_data = manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"]
@@ -246,21 +274,21 @@ def _prepare(out: Path, store: DatasetStore, config: AttributeConfig, n: int, mo
         return manifest
     if out.exists() and any(out.iterdir()):
         raise ModelError(f"{out} exists and is not an attribution run; choose an empty or new --out")
-    height, width = store.manifest["height"], store.manifest["width"]
     out.mkdir(parents=True, exist_ok=True)
     group = zarr.open_group(str(out / MAPS), mode="w")
-    for method in config.methods:
-        group.create_array(method, shape=(n, height, width), chunks=(config.batch_size, height, width),
-                           dtype="float32", compressors=COMPRESSOR, fill_value=np.nan)
+    for name, shape in job.arrays.items():
+        group.create_array(name, shape=(job.frames, *shape), chunks=(config.batch_size, *shape), dtype="float32",
+                           compressors=COMPRESSOR, fill_value=np.nan)
     spec = parse_target(config.target)
+    nerf = job.inputs == "nerf samples"
+    cause = "surface" if nerf else spec.default_cause()
     manifest = {
         **run_header(ATTRIBUTION_FORMAT), "config": config.to_dict(),
-        "model": {"spec": config.model, "name": model_name},
-        "dataset": dataset, "frames": n, "height": height, "width": width,
-        "target": str(spec), "default_cause": None if spec.default_cause() is None else str(spec.default_cause()),
-        "methods": list(config.methods),
-        "maps": f"{MAPS}/<method>: (N, H, W) float32, input maps summed over colour channels, layer maps summed over "
-                "channels and spread over each cell's pixels (see frobnoscope.interp.attribution_methods)",
+        "model": {"spec": config.model, "name": job.model_name},
+        "dataset": dataset, "frames": job.frames,
+        "height": job.store.manifest["height"], "width": job.store.manifest["width"],
+        "inputs": job.inputs, "target": str(spec), "default_cause": None if cause is None else str(cause),
+        "methods": list(config.methods), "maps": MAPS_OF_NERF_SAMPLES if nerf else MAPS_OF_PIXELS,
         "complete": False,
     }
     write_json_atomic(out / MANIFEST, manifest)

@@ -73,12 +73,19 @@ def random_maps(frames: np.ndarray, height: int, width: int, seed: int) -> np.nd
 
 
 def score_run(run, causes: list[str] | None = None, tolerance: int | None = None, seed: int = 0,
-              block: int = 64) -> list[dict]:
-    """Score every method's maps of a finished run against each cause (default: the target's own region); write
-    RUN/scores.csv and return its rows."""
+              block: int = 64, surface_tolerance: float | None = None) -> list[dict]:
+    """Score every method's maps of a finished run against each cause (default: the target's own region; for a
+    NeRF run, the surface each ray meets: `nerf_attribution.score_nerf_run`, within `surface_tolerance` scene
+    units); write RUN/scores.csv and return its rows."""
     run = Path(run)
     manifest = read_run_manifest(run)
     maps = {method: read_maps(run, method) for method in manifest["methods"]}
+    if manifest.get("inputs") == "nerf samples":
+        from .nerf_attribution import score_nerf_run
+
+        rows = score_nerf_run(run, manifest, maps, causes, surface_tolerance, seed, block)
+        write_csv(run / SCORES, rows)
+        return rows
     regions = _causes(manifest, causes)
     store = DatasetStore.open(manifest["dataset"]["path"])
     n, height, width = manifest["frames"], manifest["height"], manifest["width"]
