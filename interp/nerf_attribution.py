@@ -298,6 +298,12 @@ def score_nerf_run(run, manifest: dict, maps: dict, causes: Sequence[str] | None
         scored = np.isfinite(values["energy_abs"]) & np.isfinite(values["pointing"])
         rows.append({"target": manifest["target"], "cause": CAUSE_NAMES[cause], "method": name,
                      "frames": n, "rays": int(scored.sum()),
-                     **{key: float(v[scored].mean()) if scored.any() else float("nan") for key, v in values.items()},
+                     **{key: _nan_mean(v[scored]) for key, v in values.items()},
                      "tolerance": tolerance})
     return rows
+
+
+def _nan_mean(values: np.ndarray) -> float:
+    """Mean over the finite values (a ray whose map has no positive part has no energy_pos), NaN if none."""
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else float("nan")
