@@ -222,7 +222,7 @@ def prepare_attribution(data_dir, config: AttributeConfig) -> AttributionJob:
     from .nerf_attribution import NerfAttributeWorker, is_nerf_spec, prepare_nerf_attribution
 
     if is_nerf_spec(config.model):
-        model_name, arrays = prepare_nerf_attribution(store, config)
+        model_name, arrays = prepare_nerf_attribution(store, config, n)
         return AttributionJob(store, n, model_name, arrays, "nerf samples", NerfAttributeWorker)
     size = (store.manifest["height"], store.manifest["width"])
     adapter = load_attribution_model(config.model)

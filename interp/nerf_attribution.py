@@ -118,17 +118,18 @@ def check_nerf_config(config) -> None:
             raise ModelError(f"--{name} does not apply to a NeRF")
 
 
-def prepare_nerf_attribution(store: DatasetStore, config) -> tuple[str, dict[str, tuple[int, ...]]]:
-    """Check the run, the dataset and the target against each other before any work starts; returns the model's
-    name and the maps' arrays {name: shape of one frame's entry}."""
+def prepare_nerf_attribution(store: DatasetStore, config, frames: int) -> tuple[str, dict[str, tuple[int, ...]]]:
+    """Check the run, the first `frames` frames of the dataset and the target against each other before any work
+    starts; returns the model's name and the maps' arrays {name: shape of one frame's entry}."""
     check_nerf_config(config)
     location = parse_model_spec(config.model)[1]
     adapter = load_nerf(location)
     run_scene = {**read_nerf_manifest(location)["scene"], "camera": None}
-    frame_scene = {**parse_scene_spec(store.manifest["frames"][0]["spec"]).model_dump(mode="json"), "camera": None}
-    if run_scene != frame_scene:
-        raise ModelError(f"{store.path} shows another scene than the NeRF {location} was trained on; attribute on "
-                         "views of its own scene (its training dataset, or more views from the same orbit)")
+    for frame in store.manifest["frames"][:frames]:
+        if {**parse_scene_spec(frame["spec"]).model_dump(mode="json"), "camera": None} != run_scene:
+            raise ModelError(f"frame {frame['index']} of {store.path} shows another scene than the NeRF {location} was "
+                             "trained on; attribute on views of its own scene (its training dataset, or more views "
+                             "from the same orbit)")
     spec = parse_target(config.target)
     if spec.kind == "feature":
         _check_feature(adapter, spec)

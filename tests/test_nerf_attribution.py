@@ -184,8 +184,12 @@ def test_what_a_nerf_cannot_take_is_a_one_line_error_before_anything_is_written(
 
 def test_views_of_another_scene_are_refused(nerf_run, tmp_path):
     other = generate("orbit", n=3, seed=5, out=tmp_path / "other", settings={"res": "16"})
-    with pytest.raises(ModelError, match="another scene"):
+    with pytest.raises(ModelError, match="frame 0 of .* another scene"):
         run_attribution(other.path, nerf_run, tmp_path / "y", "error", frames=1)
+    # a tabletop dataset of the same seed starts with the orbit's scene (its frame 0), then shows others
+    tabletop = generate("tabletop", n=3, seed=0, out=tmp_path / "tabletop", settings={"res": "16"})
+    with pytest.raises(ModelError, match="frame 1 of .* another scene"):
+        run_attribution(tabletop.path, nerf_run, tmp_path / "z", "error", frames=3)
 
 
 def test_the_cli_attributes_a_feature_and_scores_it(nerf_run, tiny_orbit, tmp_path):  # noqa: F811
