@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from .options import RAY_HELP
+from .progress import job_progress
 
 MODEL_SPEC_HELP = ("taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID, run:RUN_DIR, or nerf:RUN_DIR (attributed to its "
                    "sample positions; see the README)")
@@ -52,8 +52,6 @@ def attribute_command(
     from frobnoscope.interp.attribution_methods import MethodSettings, parse_methods
     from frobnoscope.models.memory import keep_freed_memory
 
-    from .cli import _Rate
-
     keep_freed_memory()
     settings = MethodSettings(n_steps=n_steps, smoothgrad_samples=smoothgrad_samples,
                               smoothgrad_stdev=smoothgrad_stdev, seed=seed, internal_batch_size=internal_batch_size,
@@ -62,12 +60,8 @@ def attribute_command(
                              frames=frames, layer=layer, sae=str(sae) if sae else None,
                              probes=str(probes) if probes else None, settings=settings)
     config.check()
-    columns = (TextColumn("[bold]attribute"), BarColumn(), MofNCompleteColumn(), _Rate("images"),
-               TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("frames", total=None)
-        attribute(data, out, config, workers=workers, ray_address=ray,
-                  on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    with job_progress("attribute", console, unit="images") as on_progress:
+        attribute(data, out, config, workers=workers, ray_address=ray, on_progress=on_progress)
     stdout = Console()
     stdout.print(f"wrote {out}/maps.zarr: {', '.join(config.methods)} maps of {target}", highlight=False)
     if score:

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from frobnoscope.scenes.errors import FrobError
 
 from .options import RAY_HELP
-from .progress import training_progress
+from .progress import job_progress, training_progress
 
 app = typer.Typer(help="frobnoscope: interpretability for image models where the right answer is known.", no_args_is_help=True)
 scenes_app = typer.Typer(help="Procedural scenes with exact ground truth, and datasets of them.", no_args_is_help=True)
@@ -31,23 +30,6 @@ def _settings(pairs: list[str]) -> dict[str, str]:
             raise FrobError(f"--set expects key=value, got {pair!r}")
         out[key.strip()] = value.strip()
     return out
-
-
-class _Rate(TextColumn):
-    """Frames (or `unit`) per second since the job (re)started."""
-
-    def __init__(self, unit: str = "frames"):
-        super().__init__("")
-        self.unit = unit
-        self.started = time.perf_counter()
-        self.initial = None
-
-    def render(self, task):
-        if self.initial is None:
-            self.initial = task.completed
-        elapsed = time.perf_counter() - self.started
-        rate = (task.completed - self.initial) / elapsed if elapsed > 0 else 0.0
-        return f"{rate:6.1f} {self.unit}/s"
 
 
 @scenes_app.command("generate")
@@ -72,13 +54,7 @@ def generate_command(
     frame_count(make_family(family, seed, config), n, workers)  # fail on bad input before drawing a progress bar
     if chunk_frames < 1:
         raise FrobError("--chunk-frames must be at least 1")
-    columns = (TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("frames", total=None)
-
-        def on_progress(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
+    with job_progress("generate", console) as on_progress:
         store = generate(family, n=n, seed=seed, out=out, workers=workers, settings=config,
                          chunk_frames=chunk_frames, on_progress=on_progress, ray_address=ray)
     _print_summary(store)
@@ -202,10 +178,8 @@ def export_command(
     from frobnoscope.scenes.export import plan_export, run_export
 
     job = plan_export(data_dir, format_name, out, _channel_list(channels), split)  # fail before drawing a progress bar
-    columns = (TextColumn(f"[bold]export {job.fmt.name}"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("frames", total=len(job.indices))
-        run_export(job, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    with job_progress(f"export {job.fmt.name}", console) as on_progress:
+        run_export(job, on_progress=on_progress)
     stdout = Console()
     stdout.print(f"wrote {len(job.indices)} frames ({', '.join(job.channels)}) to {job.out} as {job.fmt.name}", highlight=False)
     if job.fmt.notes:
@@ -264,10 +238,8 @@ def eval_command(
     keep_freed_memory()
     config = EvalConfig(model=model, latent=latent, seed=seed, batch_size=batch_size, edge_radius=edge_radius)
     job = prepare_evaluation(data_dir, out, config)  # fail on bad input before drawing a progress bar
-    columns = (TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("frames", total=None)
-        summary = run_evaluation(job, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    with job_progress("eval", console) as on_progress:
+        summary = run_evaluation(job, on_progress=on_progress)
     stdout = Console()
     stdout.print(f"[bold]{escape(model)}[/bold] on {summary['frames']} frames: mean PSNR {summary['mean_psnr']:.2f} dB, "
                  f"mean SSIM {summary['mean_ssim']:.4f} (linear RGB against the optimal output)")

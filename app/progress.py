@@ -1,12 +1,46 @@
-"""Progress bars that the training commands share."""
+"""Progress bars that the commands share: frames of a job with their rate, and training steps."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+class RateColumn(TextColumn):
+    """Items per second since the job (re)started: from the task's first report (`first_done` at `first_time`, set
+    by `job_progress`), so a resumed job's finished frames do not count, and the rate is right also when the bar
+    is drawn only once, at the end (output that is not a terminal)."""
+
+    def __init__(self, unit: str):
+        super().__init__("")
+        self.unit = unit
+
+    def render(self, task):
+        if "first_time" not in task.fields:
+            return f"{'-':>6} {self.unit}/s"
+        elapsed = time.perf_counter() - task.fields["first_time"]
+        rate = (task.completed - task.fields["first_done"]) / elapsed if elapsed > 0 else 0.0
+        return f"{rate:6.1f} {self.unit}/s"
+
+
+@contextmanager
+def job_progress(title: str, console: Console, unit: str = "frames") -> Iterator[Callable[[int, int], None]]:
+    """A bar of a job's items with their rate; yields `on_progress(done, total)`."""
+    columns = (TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), RateColumn(unit), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(unit, total=None)
+        first = {}
+
+        def on_progress(done: int, total: int) -> None:
+            if not first:
+                first.update(first_done=done, first_time=time.perf_counter())
+            progress.update(task, completed=done, total=total, **first)
+
+        yield on_progress
 
 
 @contextmanager

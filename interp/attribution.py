@@ -11,12 +11,12 @@ Run directory:
   progress.jsonl  the journal of finished blocks while the job runs
   scores.csv      with `--score`: see `attribution_scores`
 
-The job is cut into blocks of `batch_size` frames. `AttributeWorker` (`NerfAttributeWorker` for a NeRF), built in each worker process from picklable
-settings (it loads the model and opens the dataset itself), returns a block's maps; the driver writes them and
-journals the block, so a rerun of the same command resumes where it stopped and writes identical maps, and a
-different config into the same run directory is refused. Maps do not depend on the worker count: each block is
-computed the same way wherever it runs, with one intra-op thread (oneDNN rounds differently with other thread
-counts; use `--workers` for more cores), and SmoothGrad's noise is seeded per frame.
+The job is cut into blocks of `batch_size` frames. `AttributeWorker` (`NerfAttributeWorker` for a NeRF), built in
+each worker process from picklable settings (it loads the model and opens the dataset itself), returns a block's
+maps; the driver writes them and journals the block, so a rerun of the same command resumes where it stopped and
+writes identical maps, and a different config into the same run directory is refused. Maps do not depend on the
+worker count: each block is computed the same way wherever it runs, with one intra-op thread (oneDNN rounds
+differently with other thread counts; use `--workers` for more cores), and SmoothGrad's noise is seeded per frame.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from .attribution_targets import (
 )
 
 ATTRIBUTION_FORMAT = "frobnoscope.attribution/1"
+PIXELS, NERF_SAMPLES = "pixels", "nerf samples"  # what a run attributes to (its manifest's `inputs`)
 THREADS_PER_WORKER = 1
 MAPS = "maps.zarr"
 
@@ -205,12 +206,14 @@ class AttributionJob:
     frames: int
     model_name: str
     arrays: dict[str, tuple[int, ...]]
-    inputs: str  # "pixels" or "nerf samples"
+    inputs: str  # PIXELS or NERF_SAMPLES
     worker: type
 
 
 def prepare_attribution(data_dir, config: AttributeConfig) -> AttributionJob:
     """Check the config, the dataset and the target against the model (loading it once) before any work starts."""
+    from .nerf_attribution import NerfAttributeWorker, is_nerf_spec, prepare_nerf_attribution  # it imports this
+
     config.check()
     store = DatasetStore.open(data_dir)
     if not store.complete:
@@ -219,16 +222,14 @@ def prepare_attribution(data_dir, config: AttributeConfig) -> AttributionJob:
     spec = parse_target(config.target)
     spec.region.mask({name: np.asarray(store.channel(name)[:1]) for name in spec.region.channels()},
                      (1, store.manifest["height"], store.manifest["width"]))
-    from .nerf_attribution import NerfAttributeWorker, is_nerf_spec, prepare_nerf_attribution
-
     if is_nerf_spec(config.model):
         model_name, arrays = prepare_nerf_attribution(store, config, n)
-        return AttributionJob(store, n, model_name, arrays, "nerf samples", NerfAttributeWorker)
+        return AttributionJob(store, n, model_name, arrays, NERF_SAMPLES, NerfAttributeWorker)
     size = (store.manifest["height"], store.manifest["width"])
     adapter = load_attribution_model(config.model)
     adapter.preprocess(torch.zeros(1, 3, *size))  # a frame size the model cannot take fails here
     build_target(adapter, spec, size, sae=config.sae, probes=config.probes, layer=config.layer)
-    return AttributionJob(store, n, adapter.name, {method: size for method in config.methods}, "pixels",
+    return AttributionJob(store, n, adapter.name, {method: size for method in config.methods}, PIXELS,
                           AttributeWorker)
 
 
@@ -280,7 +281,7 @@ def _prepare(out: Path, job: AttributionJob, config: AttributeConfig) -> dict:
         group.create_array(name, shape=(job.frames, *shape), chunks=(config.batch_size, *shape), dtype="float32",
                            compressors=COMPRESSOR, fill_value=np.nan)
     spec = parse_target(config.target)
-    nerf = job.inputs == "nerf samples"
+    nerf = job.inputs == NERF_SAMPLES
     cause = "surface" if nerf else spec.default_cause()
     manifest = {
         **run_header(ATTRIBUTION_FORMAT), "config": config.to_dict(),

@@ -24,7 +24,7 @@ from scipy import ndimage
 from frobnoscope.models.errors import ModelError
 from frobnoscope.scenes.store import DatasetStore
 
-from .attribution import read_maps, read_run_manifest
+from .attribution import NERF_SAMPLES, read_maps, read_run_manifest
 from .attribution_targets import Region, parse_region, parse_target
 from .tables import write_csv
 
@@ -80,7 +80,7 @@ def score_run(run, causes: list[str] | None = None, tolerance: int | None = None
     run = Path(run)
     manifest = read_run_manifest(run)
     maps = {method: read_maps(run, method) for method in manifest["methods"]}
-    if manifest.get("inputs") == "nerf samples":
+    if manifest.get("inputs") == NERF_SAMPLES:
         from .nerf_attribution import score_nerf_run
 
         rows = score_nerf_run(run, manifest, maps, causes, surface_tolerance, seed, block)

@@ -47,6 +47,7 @@ from torch import nn
 
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.nerf.adapter import NerfAdapter, load_nerf
+from frobnoscope.models.nerf.model import RENDER_CHUNK
 from frobnoscope.models.nerf.rays import rays_of_camera
 from frobnoscope.models.nerf.rendering import composite, midpoints, render_weights
 from frobnoscope.models.nerf.train import read_nerf_manifest
@@ -185,8 +186,10 @@ class NerfAttributeWorker:
     def _frame(self, k: int, rgb: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
         height, width = mask.shape
         origins, directions = rays_of_camera(self.frame_specs[k].camera)
-        with torch.no_grad():
-            edges = self.adapter.model.sample_edges(origins, directions)
+        with torch.no_grad():  # in chunks of rays, as the model renders
+            edges = torch.cat([self.adapter.model.sample_edges(origins[i:i + RENDER_CHUNK],
+                                                               directions[i:i + RENDER_CHUNK])
+                               for i in range(0, len(origins), RENDER_CHUNK)])
         t = midpoints(edges)
         out = {SAMPLE_T: t.reshape(height, width, -1).numpy()}
         rays = torch.from_numpy(np.flatnonzero(mask.reshape(-1)))
@@ -196,8 +199,8 @@ class NerfAttributeWorker:
         for method in self.config.methods:
             along = torch.zeros(height * width, t.shape[-1])
             if len(rays):
-                along[rays] = attribute_rays(method, self.forward, t[rays] - edges[rays, :1], *inputs, self.config.settings,
-                                             frame=k, box=self.adapter.model.box) / len(rays)
+                along[rays] = attribute_rays(method, self.forward, t[rays] - edges[rays, :1], *inputs,
+                                             self.config.settings, frame=k, box=self.adapter.model.box) / len(rays)
             out[along_ray(method)] = along.reshape(height, width, -1).numpy()
             out[method] = out[along_ray(method)].sum(axis=-1)
         return out

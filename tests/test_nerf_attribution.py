@@ -59,7 +59,8 @@ def pixel_targets(run, data, frame: int, target: str) -> tuple[np.ndarray, np.nd
     return values.numpy(), baseline.numpy()
 
 
-def test_integrated_gradients_of_each_pixel_add_up_to_its_target_minus_the_background(nerf_run, tiny_orbit, tmp_path):  # noqa: F811
+def test_integrated_gradients_are_complete_per_pixel(nerf_run, tiny_orbit, tmp_path):  # noqa: F811
+    """A pixel's attributions add up to its target minus the target with all samples at the ray's entry point."""
     out = run_attribution(tiny_orbit.path, nerf_run, tmp_path / "ig", "error", frames=1, n_steps=128)
     maps = np.asarray(read_maps(out, "integrated_gradients")[0]).reshape(-1)
     along = np.asarray(zarr.open_group(str(out / "maps.zarr"), mode="r")[along_ray("integrated_gradients")][0])
@@ -136,7 +137,7 @@ def test_integrated_gradients_credits_the_samples_that_cross_the_planted_surface
     assert front["energy_abs"].max() < 0.01 and surface["energy_abs"].mean() < 0.1  # all of it behind the surface
 
 
-def test_a_small_fitted_nerf_is_scored_for_every_method_against_a_random_map(nerf_run, tiny_orbit, tmp_path):  # noqa: F811
+def test_a_small_fitted_nerf_is_scored_against_a_random_map(nerf_run, tiny_orbit, tmp_path):  # noqa: F811
     out = run_attribution(tiny_orbit.path, nerf_run, tmp_path / "score", "output:foreground",
                           methods=("integrated_gradients", "saliency", "input_x_gradient", "smoothgrad"), frames=3,
                           smoothgrad_samples=4)
@@ -173,8 +174,7 @@ def test_surface_scores_of_planted_maps():
     ({"target": "feature:density_mlp.act0:999"}, "out of range"),
     ({"target": "feature:density_mlp.nope:0"}, "density_mlp"),
 ])
-def test_what_a_nerf_cannot_take_is_a_one_line_error_before_anything_is_written(nerf_run, tiny_orbit, tmp_path,  # noqa: F811
-                                                                              change, message):
+def test_what_a_nerf_cannot_take_is_a_one_line_error(nerf_run, tiny_orbit, tmp_path, change, message):  # noqa: F811
     config = AttributeConfig(**{"model": f"nerf:{nerf_run}", "target": "error", "frames": 1, **change})
     with pytest.raises(ModelError, match=message) as error:
         attribute(tiny_orbit.path, tmp_path / "x", config)
