@@ -34,7 +34,8 @@ def attribute_command(
     probes: Path = typer.Option(None, help="probe directory (`frob probe`) for probe targets"),
     n_steps: int = typer.Option(32, help="integration steps (integrated gradients, layer methods)"),
     smoothgrad_samples: int = typer.Option(16, help="noisy copies per image (smoothgrad)"),
-    smoothgrad_stdev: float = typer.Option(0.1, help="noise standard deviation in [0, 1] image units (smoothgrad)"),
+    smoothgrad_stdev: float = typer.Option(0.1, help="noise standard deviation in [0, 1] image units (smoothgrad; "
+                                           "for a NeRF, x the field box's diagonal)"),
     internal_batch_size: int = typer.Option(None, help="images per forward+backward (default: 2^16 / pixels)"),
     perturbations_per_eval: int = typer.Option(None, help="perturbations per forward (default: 2^20 / pixels / "
                                                "frames)"),
@@ -60,6 +61,11 @@ def attribute_command(
                              frames=frames, layer=layer, sae=str(sae) if sae else None,
                              probes=str(probes) if probes else None, settings=settings)
     config.check()
+    if score:
+        from frobnoscope.interp.attribution_scores import check_score_options
+        from frobnoscope.interp.nerf_attribution import is_nerf_spec
+
+        check_score_options(is_nerf_spec(model), target, cause or None, tolerance, surface_tolerance)
     with job_progress("attribute", console, unit="images") as on_progress:
         attribute(data, out, config, workers=workers, ray_address=ray, on_progress=on_progress)
     stdout = Console()

@@ -100,8 +100,10 @@ class LayerTap(nn.Identity):
     call site, even for a module the model calls more than once."""
 
 
-def _frame_noise_seed(seed: int, frame: int) -> int:
-    return int(np.random.SeedSequence([seed, frame]).generate_state(1)[0])
+def frame_noise_seed(seed: int, frame: int, part: int = 0) -> int:
+    """SmoothGrad's torch seed for frame `frame` (and part `part` of it) of a job seeded with `seed`."""
+    entropy = [seed, frame] + ([part] if part else [])
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 def attribute(method: str, forward: Callable, images: torch.Tensor, mask: torch.Tensor, frames: Sequence[int],
@@ -182,7 +184,7 @@ def _smoothgrad(forward: Callable, image: torch.Tensor, mask: torch.Tensor, fram
     h, w = image.shape[-2:]
     inputs = image.clone().requires_grad_(True)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_frame_noise_seed(settings.seed, frame))
+        torch.manual_seed(frame_noise_seed(settings.seed, frame))
         return attr.NoiseTunnel(attr.Saliency(forward)).attribute(
             inputs, nt_type="smoothgrad", nt_samples=settings.smoothgrad_samples,
             nt_samples_batch_size=min(settings.smoothgrad_samples, gradient_batch(settings, h, w)),

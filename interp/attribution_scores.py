@@ -80,18 +80,18 @@ def score_run(run, causes: list[str] | None = None, tolerance: int | None = None
     run = Path(run)
     manifest = read_run_manifest(run)
     maps = {method: read_maps(run, method) for method in manifest["methods"]}
+    check_score_options(manifest.get("inputs") == NERF_SAMPLES, manifest["target"], causes, tolerance,
+                        surface_tolerance)
     if manifest.get("inputs") == NERF_SAMPLES:
         from .nerf_attribution import score_nerf_run
 
-        rows = score_nerf_run(run, manifest, maps, causes, surface_tolerance, seed, block)
+        rows = score_nerf_run(run, manifest, causes, surface_tolerance, seed)
         write_csv(run / SCORES, rows)
         return rows
-    regions = _causes(manifest, causes)
+    regions = _causes(manifest["target"], causes)
     store = DatasetStore.open(manifest["dataset"]["path"])
     n, height, width = manifest["frames"], manifest["height"], manifest["width"]
     tolerance = default_tolerance(height) if tolerance is None else tolerance
-    if tolerance < 0:
-        raise ModelError(f"--tolerance must be at least 0, got {tolerance}")
     names = [*maps, RANDOM]
     sums = {(str(region), name): {key: [] for key in ("energy_abs", "energy_pos", "pointing", "area")}
             for region in regions for name in names}
@@ -117,21 +117,40 @@ def score_run(run, causes: list[str] | None = None, tolerance: int | None = None
         values = {key: np.concatenate(parts) for key, parts in entry.items()}
         scored = np.isfinite(values["energy_abs"]) & np.isfinite(values["pointing"])
         rows.append({"target": manifest["target"], "cause": cause, "method": name, "frames": int(scored.sum()),
-                     **{key: _mean(v[scored]) for key, v in values.items()}, "tolerance": tolerance})
+                     **{key: finite_mean(v[scored]) for key, v in values.items()}, "tolerance": tolerance})
     write_csv(run / SCORES, rows)
     return rows
 
 
-def _mean(values: np.ndarray) -> float:
+def finite_mean(values: np.ndarray) -> float:
+    """Mean of the finite values, NaN if there are none."""
     values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else float("nan")
 
 
-def _causes(manifest: dict, causes: list[str] | None) -> list[Region]:
+def check_score_options(nerf: bool, target: str, causes: list[str] | None, tolerance: int | None,
+                        surface_tolerance: float | None) -> None:
+    """One-line errors for scoring options that do not fit the run (`frob attribute --score` checks them before
+    it attributes anything)."""
+    if nerf:
+        from .nerf_attribution import nerf_causes
+
+        if tolerance is not None:
+            raise ModelError("--tolerance (pixels) is for image models; a NeRF run takes --surface-tolerance")
+        nerf_causes(causes, surface_tolerance)
+        return
+    if surface_tolerance is not None:
+        raise ModelError("--surface-tolerance is for NeRF runs; an image model takes --tolerance (pixels)")
+    if tolerance is not None and tolerance < 0:
+        raise ModelError(f"--tolerance must be at least 0, got {tolerance}")
+    _causes(target, causes)
+
+
+def _causes(target: str, causes: list[str] | None) -> list[Region]:
     if causes:
         return [parse_region(text) for text in causes]
-    cause = parse_target(manifest["target"]).default_cause()
+    cause = parse_target(target).default_cause()
     if cause is None:
-        raise ModelError(f"target {manifest['target']!r} covers the whole frame, so it names no cause region; "
+        raise ModelError(f"target {target!r} covers the whole frame, so it names no cause region; "
                          "give one or more with --cause, e.g. --cause object=2 --cause shadow=0")
     return [cause]

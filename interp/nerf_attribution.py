@@ -9,7 +9,8 @@ interval edges, the view directions and the composite over the background stay f
   integrated_gradients  moves every sample along its ray from the entry point (offset 0: all K samples at the
                         box's edge, which a fitted field leaves empty, so the pixel shows about the background) out
                         to its place, never leaving the box (the field is 0 outside it, a jump no gradient sees): a
-                        ray's attributions add up to its target minus that baseline's (completeness)
+                        ray's attributions add up to its share of the target's change from that baseline (its own
+                        change / the region's pixel count), a frame's to the target's change (completeness)
   saliency              |d target / d offset|, summed over the three axes
   input_x_gradient      offset . gradient (the first-order version of the above)
   smoothgrad            saliency averaged over `smoothgrad_samples` copies with Gaussian noise on the offsets, of
@@ -31,10 +32,11 @@ hits one, for the cause `surface` (samples within `tolerance` scene units of it)
 space before it, t < depth_ray - tolerance: mass there credits floaters): the share of the ray's |a| on the cause's
 samples (energy), whether its largest |a| is there (pointing), and the share of its samples there (`area`: what a map
 spread evenly would score); the `random` rows score uniform [0, 1] per-sample maps drawn from
-numpy.random.default_rng([seed, frame]). Integrated gradients moves the samples in from the entry point, so the
-first to cross a surface on the way are the deepest ones: on a sharp surface its mass lies on the samples at and
-behind the surface rather than on the one at it, while the local methods (saliency, input x gradient, SmoothGrad)
-find the surface sample itself (`tests/test_nerf_attribution.py` plants a surface)
+numpy.random.default_rng([seed, frame]). A ray whose map is all zero is left out of that method's row (`rays`
+counts the rest). Integrated gradients moves the samples in from the entry point, so the first to cross a surface
+on the way are the deepest ones: on a sharp surface its mass lies on the samples behind the surface rather than on
+the one at it, while the local methods (saliency, input x gradient, SmoothGrad) find the surface sample itself
+(`tests/test_nerf_attribution.py` plants a surface)
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ from frobnoscope.models.registry import parse_spec as parse_model_spec
 from frobnoscope.scenes.spec import parse_spec as parse_scene_spec
 from frobnoscope.scenes.store import DatasetStore
 
-from .attribution_methods import MethodSettings, _frame_noise_seed
-from .attribution_scores import RANDOM
+from .attribution_methods import MethodSettings, frame_noise_seed
+from .attribution_scores import RANDOM, finite_mean
 from .attribution_targets import TargetSpec, parse_target
 
 NERF_METHODS = ("integrated_gradients", "saliency", "input_x_gradient", "smoothgrad")
@@ -103,10 +105,13 @@ class RayTarget(nn.Module):
 
 def check_nerf_config(config) -> None:
     """One-line errors for what a NeRF run cannot take (`config`: an `AttributeConfig`)."""
-    kind = parse_model_spec(config.model)[0]
+    kind, location = parse_model_spec(config.model)
     if kind == "nerfstudio":
         raise ModelError("attribution to input coordinates works for `frob train nerf` runs (nerf:RUN_DIR); "
                          "nerfstudio runs are not supported")
+    if not read_nerf_manifest(location).get("complete"):
+        raise ModelError(f"the NeRF run {location} is unfinished (its weights would change under a resumed "
+                         "attribution); finish it with the `frob train nerf` command that started it")
     others = [m for m in config.methods if m not in NERF_METHODS]
     if others:
         raise ModelError(f"{', '.join(others)} do not apply to a NeRF; its methods: {', '.join(NERF_METHODS)}")
@@ -117,6 +122,10 @@ def check_nerf_config(config) -> None:
     for name in ("layer", "sae", "probes"):
         if getattr(config, name) is not None:
             raise ModelError(f"--{name} does not apply to a NeRF")
+    for name in ("internal_batch_size", "perturbations_per_eval"):
+        if getattr(config.settings, name) is not None:
+            raise ModelError(f"--{name.replace('_', '-')} does not apply to a NeRF (it runs {POINTS_PER_PASS} "
+                             "sample points per pass)")
 
 
 def prepare_nerf_attribution(store: DatasetStore, config, frames: int) -> tuple[str, dict[str, tuple[int, ...]]]:
@@ -231,7 +240,7 @@ def attribute_rays(method: str, forward: RayTarget, distances: torch.Tensor, ent
             values = attr.InputXGradient(forward).attribute(offsets, additional_forward_args=args)
         else:
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(_frame_noise_seed(settings.seed, frame) + first)
+                torch.manual_seed(frame_noise_seed(settings.seed, frame, part=first + 1))
                 values = attr.NoiseTunnel(attr.Saliency(forward)).attribute(
                     offsets, nt_type="smoothgrad", nt_samples=settings.smoothgrad_samples, nt_samples_batch_size=1,
                     stdevs=settings.smoothgrad_stdev * float((box[1] - box[0]).norm()), additional_forward_args=args)
@@ -264,11 +273,8 @@ def surface_scores(along: np.ndarray, t: np.ndarray, depth: np.ndarray, toleranc
     return out
 
 
-def score_nerf_run(run, manifest: dict, maps: dict, causes: Sequence[str] | None, tolerance: float | None,
-                   seed: int, block: int) -> list[dict]:
-    """Rows of scores.csv for a NeRF run (module docstring), over the rays of the target's region that hit."""
-    import zarr
-
+def nerf_causes(causes: Sequence[str] | None, tolerance: float | None) -> tuple[list[str], float]:
+    """The checked causes (default: both) and surface tolerance (default 0.05) of a NeRF run's scores."""
     causes = list(causes or CAUSE_NAMES)
     unknown = [cause for cause in causes if cause not in CAUSE_NAMES]
     if unknown:
@@ -277,11 +283,22 @@ def score_nerf_run(run, manifest: dict, maps: dict, causes: Sequence[str] | None
     tolerance = DEFAULT_SURFACE_TOLERANCE if tolerance is None else float(tolerance)
     if tolerance <= 0:
         raise ModelError(f"--surface-tolerance must be positive, got {tolerance}")
+    return causes, tolerance
+
+
+def score_nerf_run(run, manifest: dict, causes: Sequence[str] | None, tolerance: float | None, seed: int,
+                   samples_per_block: int = 2**22) -> list[dict]:
+    """Rows of scores.csv for a NeRF run (module docstring), over the rays of the target's region that hit a
+    surface and have attribution mass; frames are read `samples_per_block` ray samples at a time."""
+    import zarr
+
+    causes, tolerance = nerf_causes(causes, tolerance)
     group = zarr.open_group(str(run / "maps.zarr"), mode="r")
     store = DatasetStore.open(manifest["dataset"]["path"])
     spec = parse_target(manifest["target"])
     n = manifest["frames"]
-    names = [*maps, RANDOM]
+    block = max(1, samples_per_block // int(np.prod(group[SAMPLE_T].shape[1:])))
+    names = [*manifest["methods"], RANDOM]
     sums = {(cause, name): {key: [] for key in ("energy_abs", "energy_pos", "pointing", "area")}
             for cause in causes for name in names}
     for start in range(0, n, block):
@@ -302,12 +319,7 @@ def score_nerf_run(run, manifest: dict, maps: dict, causes: Sequence[str] | None
         scored = np.isfinite(values["energy_abs"]) & np.isfinite(values["pointing"])
         rows.append({"target": manifest["target"], "cause": CAUSE_NAMES[cause], "method": name,
                      "frames": n, "rays": int(scored.sum()),
-                     **{key: _nan_mean(v[scored]) for key, v in values.items()},
+                     **{key: finite_mean(v[scored]) for key, v in values.items()},
                      "tolerance": tolerance})
     return rows
 
-
-def _nan_mean(values: np.ndarray) -> float:
-    """Mean over the finite values (a ray whose map has no positive part has no energy_pos), NaN if none."""
-    values = values[np.isfinite(values)]
-    return float(values.mean()) if values.size else float("nan")

@@ -83,14 +83,19 @@ def block_runner(spec: WorkerSpec, workers: int = 1, ray_address: str | None = N
     context = multiprocessing.get_context("forkserver")
     with _environment(spec.pool_env):  # read by the fork server, which may import numpy before any worker runs
         pool = context.Pool(workers, initializer=_init_pool_worker, initargs=(spec,))
+    drained = []
+
+    def run_blocks(todo):
+        yield from pool.imap_unordered(_run_pooled_block, todo)
+        drained.append(True)
+
     try:
-        yield lambda todo: pool.imap_unordered(_run_pooled_block, todo)
-    except BaseException:
-        pool.terminate()
-        raise
-    else:
-        pool.close()  # the workers exit on their own and run their finalizers: no leaked semaphore warnings
+        yield run_blocks
     finally:
+        if drained:
+            pool.close()  # the workers exit on their own and run their finalizers: no leaked semaphore warnings
+        else:
+            pool.terminate()  # an error, or the caller stopped early: do not wait for blocks nobody will read
         pool.join()
 
 

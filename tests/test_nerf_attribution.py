@@ -1,7 +1,9 @@
 """`frob attribute --model nerf:RUN`: rendered pixels attributed to the field's sample positions, scored against
 the surface each ray truly meets."""
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -15,7 +17,7 @@ from nerf_support import TINY, tiny_orbit  # noqa: F401 (fixture)
 
 from frobnoscope.interp.attribution import AttributeConfig, attribute, read_maps
 from frobnoscope.interp.attribution_methods import MethodSettings
-from frobnoscope.interp.attribution_scores import RANDOM, score_run
+from frobnoscope.interp.attribution_scores import RANDOM, check_score_options, score_run
 from frobnoscope.interp.attribution_targets import parse_target
 from frobnoscope.interp.nerf_attribution import SAMPLE_T, RayTarget, along_ray, attribute_rays, surface_scores
 from frobnoscope.models.errors import ModelError
@@ -63,8 +65,6 @@ def test_integrated_gradients_are_complete_per_pixel(nerf_run, tiny_orbit, tmp_p
     """A pixel's attributions add up to its target minus the target with all samples at the ray's entry point."""
     out = run_attribution(tiny_orbit.path, nerf_run, tmp_path / "ig", "error", frames=1, n_steps=128)
     maps = np.asarray(read_maps(out, "integrated_gradients")[0]).reshape(-1)
-    along = np.asarray(zarr.open_group(str(out / "maps.zarr"), mode="r")[along_ray("integrated_gradients")][0])
-    np.testing.assert_allclose(along.sum(-1).reshape(-1), maps, rtol=1e-5, atol=1e-9)
     values, baseline = pixel_targets(nerf_run, tiny_orbit, 0, "error")
     change = (values - baseline) / values.size  # the target is the mean over the frame's pixels
     assert maps.sum() == pytest.approx(change.sum(), rel=0.01)
@@ -173,6 +173,7 @@ def test_surface_scores_of_planted_maps():
     ({"layer": "density_mlp.linear0"}, "--layer does not apply to a NeRF"),
     ({"target": "feature:density_mlp.act0:999"}, "out of range"),
     ({"target": "feature:density_mlp.nope:0"}, "density_mlp"),
+    ({"settings": MethodSettings(internal_batch_size=4)}, "--internal-batch-size does not apply to a NeRF"),
 ])
 def test_what_a_nerf_cannot_take_is_a_one_line_error(nerf_run, tiny_orbit, tmp_path, change, message):  # noqa: F811
     config = AttributeConfig(**{"model": f"nerf:{nerf_run}", "target": "error", "frames": 1, **change})
@@ -180,6 +181,41 @@ def test_what_a_nerf_cannot_take_is_a_one_line_error(nerf_run, tiny_orbit, tmp_p
         attribute(tiny_orbit.path, tmp_path / "x", config)
     assert "\n" not in str(error.value)
     assert not (tmp_path / "x").exists()
+
+
+def test_the_targets_rays_are_the_pixels_the_model_renders_in_the_frames_order(nerf_run, tiny_orbit):  # noqa: F811
+    values, _ = pixel_targets(nerf_run, tiny_orbit, 4, "output:0,0")  # every pixel: the region is not applied here
+    spec = parse_spec(tiny_orbit.manifest["frames"][4]["spec"])
+    rendered = load_nerf(nerf_run).render_camera(spec.camera)["rgb"].mean(-1)  # (H, W), row-major like the frame
+    np.testing.assert_allclose(values.reshape(rendered.shape), rendered, atol=1e-5)
+    errors, _ = pixel_targets(nerf_run, tiny_orbit, 4, "error")
+    truth = np.asarray(tiny_orbit.channel("rgb")[4])
+    squared = ((load_nerf(nerf_run).render_camera(spec.camera)["rgb"] - truth) ** 2).mean(-1)
+    np.testing.assert_allclose(errors.reshape(squared.shape), squared, atol=1e-6)
+
+
+def test_an_unfinished_nerf_run_is_refused(nerf_run, tiny_orbit, tmp_path):  # noqa: F811
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(nerf_run, unfinished)
+    manifest = json.loads((unfinished / "manifest.json").read_text())
+    (unfinished / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
+    with pytest.raises(ModelError, match="unfinished"):
+        run_attribution(tiny_orbit.path, unfinished, tmp_path / "u", "error", frames=1)
+
+
+def test_scoring_options_that_do_not_fit_fail_before_anything_is_attributed(nerf_run, tiny_orbit, tmp_path):  # noqa: F811
+    base = [sys.executable, "-m", "frobnoscope.app.cli", "attribute", str(tiny_orbit.path), "--model",
+            f"nerf:{nerf_run}", "--target", "error", "--frames", "1", "--score"]
+    for extra, message in ((["--tolerance", "2"], "--tolerance (pixels) is for image models"),
+                           (["--cause", "object=2"], "not object=2"),
+                           (["--surface-tolerance", "0"], "must be positive")):
+        result = subprocess.run([*base, "--out", str(tmp_path / "s"), *extra], capture_output=True, text=True)
+        assert result.returncode != 0 and message in result.stderr, result.stderr
+        assert not (tmp_path / "s").exists()
+    with pytest.raises(ModelError, match="--surface-tolerance is for NeRF runs"):
+        check_score_options(False, "error:object=2", None, None, 0.1)
+    with pytest.raises(ModelError, match="covers the whole frame"):
+        check_score_options(False, "error", None, None, None)
 
 
 def test_views_of_another_scene_are_refused(nerf_run, tmp_path):
