@@ -42,7 +42,8 @@ def attribute_command(
     seed: int = typer.Option(0, help="smoothgrad noise of frame k and the random baseline's map of frame k"),
     score: bool = typer.Option(False, "--score", help="score the maps against the ground truth into RUN/scores.csv"),
     cause: list[str] = typer.Option([], help="cause region to score against (repeatable; default: the target's "
-                                             "region), e.g. object=2, shadow=0, material=1"),
+                                             "region), e.g. object=2, shadow=0, material=1; for a NeRF: surface "
+                                             "and/or front (default both)"),
     tolerance: int = typer.Option(None, help="pointing-game tolerance in pixels (default: max(1, H // 32))"),
     surface_tolerance: float = typer.Option(None, help="NeRF runs: how far from the true surface (scene units) a "
                                             "sample counts as on it (default 0.05)"),
