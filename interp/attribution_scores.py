@@ -67,9 +67,9 @@ def pointing_game(maps: np.ndarray, regions: np.ndarray, tolerance: int) -> np.n
     return np.where(flat.max(1) > 0, hits, np.nan)
 
 
-def random_maps(frames: np.ndarray, height: int, width: int, seed: int) -> np.ndarray:
-    """(N, H, W) uniform [0, 1] maps, frame k's from numpy.random.default_rng([seed, k])."""
-    return np.stack([np.random.default_rng([seed, int(k)]).random((height, width)) for k in frames])
+def random_maps(frames, shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """(N, *shape) uniform [0, 1] maps, frame k's from numpy.random.default_rng([seed, k])."""
+    return np.stack([np.random.default_rng([seed, int(k)]).random(shape) for k in frames])
 
 
 def score_run(run, causes: list[str] | None = None, tolerance: int | None = None, seed: int = 0,
@@ -100,7 +100,7 @@ def score_run(run, causes: list[str] | None = None, tolerance: int | None = None
         stop = min(start + block, n)
         gt = {channel: np.asarray(store.channel(channel)[start:stop]) for channel in channels}
         blocks = {method: np.asarray(array[start:stop]) for method, array in maps.items()}
-        blocks[RANDOM] = random_maps(np.arange(start, stop), height, width, seed)
+        blocks[RANDOM] = random_maps(range(start, stop), (height, width), seed)
         for region in regions:
             masks = region.mask(gt, (stop - start, height, width))
             present = masks.reshape(len(masks), -1).any(1)
@@ -114,15 +114,22 @@ def score_run(run, causes: list[str] | None = None, tolerance: int | None = None
                 entry["area"].append(np.where(present, masks.reshape(len(masks), -1).mean(1), np.nan))
     rows = []
     for (cause, name), entry in sums.items():
-        values = {key: np.concatenate(parts) for key, parts in entry.items()}
-        scored = np.isfinite(values["energy_abs"]) & np.isfinite(values["pointing"])
-        rows.append({"target": manifest["target"], "cause": cause, "method": name, "frames": int(scored.sum()),
-                     **{key: finite_mean(v[scored]) for key, v in values.items()}, "tolerance": tolerance})
+        count, means = mean_scores(entry)
+        rows.append({"target": manifest["target"], "cause": cause, "method": name, "frames": count, **means,
+                     "tolerance": tolerance})
     write_csv(run / SCORES, rows)
     return rows
 
 
-def finite_mean(values: np.ndarray) -> float:
+def mean_scores(entry: dict[str, list[np.ndarray]]) -> tuple[int, dict[str, float]]:
+    """{score: per-unit values in parts} -> (units scored, {score: mean over them}); a unit (frame, or ray) is
+    scored where its energy_abs and pointing are defined."""
+    values = {key: np.concatenate(parts) for key, parts in entry.items()}
+    scored = np.isfinite(values["energy_abs"]) & np.isfinite(values["pointing"])
+    return int(scored.sum()), {key: _finite_mean(v[scored]) for key, v in values.items()}
+
+
+def _finite_mean(values: np.ndarray) -> float:
     """Mean of the finite values, NaN if there are none."""
     values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else float("nan")

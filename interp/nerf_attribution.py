@@ -58,7 +58,7 @@ from frobnoscope.scenes.spec import parse_spec as parse_scene_spec
 from frobnoscope.scenes.store import DatasetStore
 
 from .attribution_methods import MethodSettings, frame_noise_seed
-from .attribution_scores import RANDOM, finite_mean
+from .attribution_scores import RANDOM, mean_scores, random_maps
 from .attribution_targets import TargetSpec, parse_target
 
 NERF_METHODS = ("integrated_gradients", "saliency", "input_x_gradient", "smoothgrad")
@@ -182,7 +182,6 @@ class NerfAttributeWorker:
             parameter.requires_grad_(False)
         self.spec = parse_target(self.config.target)
         self.forward = RayTarget(self.adapter, self.spec)
-        self.frame_specs = [parse_scene_spec(f["spec"]) for f in self.store.manifest["frames"]]
 
     def block(self, start: int, stop: int) -> dict[str, np.ndarray]:
         region = self.spec.region
@@ -194,7 +193,7 @@ class NerfAttributeWorker:
 
     def _frame(self, k: int, rgb: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
         height, width = mask.shape
-        origins, directions = rays_of_camera(self.frame_specs[k].camera)
+        origins, directions = rays_of_camera(parse_scene_spec(self.store.manifest["frames"][k]["spec"]).camera)
         with torch.no_grad():  # in chunks of rays, as the model renders
             edges = torch.cat([self.adapter.model.sample_edges(origins[i:i + RENDER_CHUNK],
                                                                directions[i:i + RENDER_CHUNK])
@@ -309,17 +308,14 @@ def score_nerf_run(run, manifest: dict, causes: Sequence[str] | None, tolerance:
         t = np.asarray(group[SAMPLE_T][start:stop])
         for name in names:
             along = (np.asarray(group[along_ray(name)][start:stop]) if name != RANDOM else
-                     np.stack([np.random.default_rng([seed, k]).random(t.shape[1:]) for k in range(start, stop)]))
+                     random_maps(range(start, stop), t.shape[1:], seed))
             for cause in causes:
                 for key, values in surface_scores(along, t, depth, tolerance, cause).items():
                     sums[cause, name][key].append(values[region])
     rows = []
     for (cause, name), entry in sums.items():
-        values = {key: np.concatenate(parts) for key, parts in entry.items()}
-        scored = np.isfinite(values["energy_abs"]) & np.isfinite(values["pointing"])
-        rows.append({"target": manifest["target"], "cause": CAUSE_NAMES[cause], "method": name,
-                     "frames": n, "rays": int(scored.sum()),
-                     **{key: finite_mean(v[scored]) for key, v in values.items()},
-                     "tolerance": tolerance})
+        count, means = mean_scores(entry)
+        rows.append({"target": manifest["target"], "cause": CAUSE_NAMES[cause], "method": name, "frames": n,
+                     "rays": count, **means, "tolerance": tolerance})
     return rows
 

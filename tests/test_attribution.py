@@ -101,7 +101,7 @@ def test_perturbation_methods_put_most_mass_on_the_planted_cause(planted, method
 def test_random_maps_score_near_the_area_of_the_cause(planted):
     frames, masks, maps = planted
     many = np.repeat(masks, 100, axis=0)
-    random = scores.random_maps(np.arange(len(many)), *masks.shape[1:], seed=0)
+    random = scores.random_maps(np.arange(len(many)), masks.shape[1:], seed=0)
     energy_abs, energy_pos = scores.energy_in_region(random, many)
     area = many.mean(axis=(1, 2))
     assert np.abs(energy_abs - area).max() < 0.05
