@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .options import RAY_HELP
-from .progress import job_progress
+from frobnoscope.app.options import RAY_HELP
+from frobnoscope.app.progress import job_progress
 
 MODEL_SPEC_HELP = ("taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID, run:RUN_DIR, or nerf:RUN_DIR (attributed to its "
                    "sample positions; see the README)")

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from frobnoscope.scenes.errors import FrobError
 
-from .options import RAY_HELP
-from .progress import job_progress, training_progress
+from frobnoscope.app.options import RAY_HELP
+from frobnoscope.app.progress import job_progress, training_progress
 
 app = typer.Typer(help="frobnoscope: interpretability for image models where the right answer is known.", no_args_is_help=True)
 scenes_app = typer.Typer(help="Procedural scenes with exact ground truth, and datasets of them.", no_args_is_help=True)
@@ -269,19 +269,19 @@ def hooks_command(
     console.print(f"{len(shown)} of {len(names)} hook points")
 
 
-from frobnoscope.app import nerf_cli  # noqa: E402  (after train_app: `frob train nerf`, `frob eval-nerf`)
+import frobnoscope.app.nerf_cli as nerf_cli
 
 nerf_cli.register(app, train_app)
 
-from frobnoscope.app import interp_cli  # noqa: E402  (`frob capture`, `frob probe`)
+import frobnoscope.app.interp_cli as interp_cli
 
 interp_cli.register(app)
 
-from frobnoscope.app import sae_cli  # noqa: E402  (`frob sae`, `frob features`)
+import frobnoscope.app.sae_cli as sae_cli
 
 sae_cli.register(app)
 
-from frobnoscope.app import attribute_cli  # noqa: E402  (`frob attribute`)
+import frobnoscope.app.attribute_cli as attribute_cli
 
 attribute_cli.register(app)
 

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .progress import training_progress
+from frobnoscope.app.progress import training_progress
 
 console = Console(stderr=True)
 

@@ -37,9 +37,9 @@ from frobnoscope.models.provenance import dataset_reference, run_header
 from frobnoscope.scenes.executor import WorkerSpec
 from frobnoscope.scenes.store import COMPRESSOR, MANIFEST, DatasetStore, load_manifest, write_json_atomic
 
-from .block_job import run_journalled_blocks
-from .attribution_methods import LAYER_METHODS, LayerTap, MethodSettings, attribute as attribute_maps, parse_methods
-from .attribution_targets import (
+from frobnoscope.interp.block_job import run_journalled_blocks
+from frobnoscope.interp.attribution_methods import LAYER_METHODS, LayerTap, MethodSettings, attribute as attribute_maps, parse_methods
+from frobnoscope.interp.attribution_targets import (
     ErrorTarget, FeatureTarget, OutputTarget, ProbeTarget, TargetSpec, hook_output, parse_target,
 )
 
@@ -118,7 +118,7 @@ def build_target(adapter: AutoencoderAdapter, spec: TargetSpec, frame_size: tupl
     else:
         if probes is None:
             raise ModelError("probe targets need --probes DIR (the output directory of `frob probe`)")
-        from .probe_report import load_fitted
+        from frobnoscope.interp.probe_report import load_fitted
 
         factor, _, label = spec.factor.partition("=")
         hook, fitted = load_fitted(probes, factor, spec.hook)
@@ -152,7 +152,7 @@ def _hook_channels(adapter: AutoencoderAdapter, hook: str, frame_size: tuple[int
 
 
 def _load_sae(directory: str, hook: str, channels: int):
-    from .sae_train import load_sae, read_manifest
+    from frobnoscope.interp.sae_train import load_sae, read_manifest
 
     trained_on = read_manifest(directory).get("source", {}).get("hook")
     if trained_on != hook:
@@ -212,7 +212,7 @@ class AttributionJob:
 
 def prepare_attribution(data_dir, config: AttributeConfig) -> AttributionJob:
     """Check the config, the dataset and the target against the model (loading it once) before any work starts."""
-    from .nerf_attribution import NerfAttributeWorker, is_nerf_spec, prepare_nerf_attribution  # it imports this
+    from frobnoscope.interp.nerf_attribution import NerfAttributeWorker, is_nerf_spec, prepare_nerf_attribution  # it imports this
 
     config.check()
     store = DatasetStore.open(data_dir)

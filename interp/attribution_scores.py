@@ -24,9 +24,9 @@ from scipy import ndimage
 from frobnoscope.models.errors import ModelError
 from frobnoscope.scenes.store import DatasetStore
 
-from .attribution import NERF_SAMPLES, read_maps, read_run_manifest
-from .attribution_targets import Region, parse_region, parse_target
-from .tables import write_csv
+from frobnoscope.interp.attribution import NERF_SAMPLES, read_maps, read_run_manifest
+from frobnoscope.interp.attribution_targets import Region, parse_region, parse_target
+from frobnoscope.interp.tables import write_csv
 
 RANDOM = "random"
 SCORES = "scores.csv"
@@ -83,7 +83,7 @@ def score_run(run, causes: list[str] | None = None, tolerance: int | None = None
     check_score_options(manifest.get("inputs") == NERF_SAMPLES, manifest["target"], causes, tolerance,
                         surface_tolerance)
     if manifest.get("inputs") == NERF_SAMPLES:
-        from .nerf_attribution import score_nerf_run
+        from frobnoscope.interp.nerf_attribution import score_nerf_run
 
         rows = score_nerf_run(run, manifest, causes, surface_tolerance, seed)
         write_csv(run / SCORES, rows)
@@ -140,7 +140,7 @@ def check_score_options(nerf: bool, target: str, causes: list[str] | None, toler
     """One-line errors for scoring options that do not fit the run (`frob attribute --score` checks them before
     it attributes anything)."""
     if nerf:
-        from .nerf_attribution import nerf_causes
+        from frobnoscope.interp.nerf_attribution import nerf_causes
 
         if tolerance is not None:
             raise ModelError("--tolerance (pixels) is for image models; a NeRF run takes --surface-tolerance")

@@ -94,7 +94,7 @@ class Region:
         if self.kind in _ID_CHANNELS:
             return gt[_ID_CHANNELS[self.kind]] == self.value[0]
         if self.kind == "texture":
-            from .error_breakdown import texture_labels
+            from frobnoscope.interp.error_breakdown import texture_labels
 
             return np.stack([texture_labels(albedo, ids) == self.value[0]
                              for albedo, ids in zip(gt["albedo"], gt["object_id"])])

@@ -30,9 +30,9 @@ from frobnoscope.models.random_weights import reinitialise
 from frobnoscope.scenes.executor import WorkerSpec
 from frobnoscope.scenes.store import COMPRESSOR, MANIFEST, DatasetStore, write_json_atomic
 
-from . import gt_pooling
-from .activations import ACTIVATIONS_FORMAT, ACTS, FACTORS, GT, ZARR, frame_factors
-from .block_job import run_journalled_blocks
+import frobnoscope.interp.gt_pooling as gt_pooling
+from frobnoscope.interp.activations import ACTIVATIONS_FORMAT, ACTS, FACTORS, GT, ZARR, frame_factors
+from frobnoscope.interp.block_job import run_journalled_blocks
 
 DTYPES = ("float16", "float32")
 FLOAT16_MAX = float(np.finfo(np.float16).max)

@@ -24,16 +24,18 @@ import numpy as np
 import torch
 import zarr
 
-from frobnoscope.models import load_model, metrics
+import frobnoscope.models.metrics as metrics
+
+from frobnoscope.models import load_model
 from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.images import check_images
 from frobnoscope.models.provenance import dataset_reference, run_header
 from frobnoscope.scenes.store import COMPRESSOR, MANIFEST, DatasetStore, write_json_atomic
 
-from . import error_breakdown
-from .error_breakdown import BreakdownConfig
-from .tables import write_csv
+import frobnoscope.interp.error_breakdown as error_breakdown
+from frobnoscope.interp.error_breakdown import BreakdownConfig
+from frobnoscope.interp.tables import write_csv
 
 EVAL_FORMAT = "frobnoscope.eval/1"
 JOURNAL = "progress.jsonl"
@@ -183,7 +185,7 @@ def _read_journal(path: Path) -> dict[int, list[dict]]:
 
 
 def _finish(out: Path, store: DatasetStore, frames: list[dict], breakdown: BreakdownConfig) -> dict:
-    from . import plots
+    import frobnoscope.interp.plots as plots
 
     rows = error_breakdown.combine([f["bins"] for f in frames], breakdown)
     write_csv(out / "frames.csv", [{k: f[k] for k in ("index", "split", "psnr", "ssim", "mse")} for f in frames])

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import gt_pooling
-from .activations import ActivationStore
-from .features import TokenTruth
+import frobnoscope.interp.gt_pooling as gt_pooling
+from frobnoscope.interp.activations import ActivationStore
+from frobnoscope.interp.features import TokenTruth
 
 HOLDOUT_EVERY = 10
 HELDOUT_SPLITS = ("val", "test")

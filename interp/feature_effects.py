@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .sae import SparseAutoencoder
-from .splice import TokenEdit, model_error
+from frobnoscope.interp.sae import SparseAutoencoder
+from frobnoscope.interp.splice import TokenEdit, model_error
 
 
 def latent_ablation(sae: SparseAutoencoder, i: int) -> TokenEdit:

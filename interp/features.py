@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import ridge
+import frobnoscope.interp.ridge as ridge
 
 QUANTILE = 0.995
 IOU_BAR = 0.04

@@ -28,9 +28,13 @@ from frobnoscope.models.errors import ModelError
 from frobnoscope.models.provenance import run_header
 from frobnoscope.scenes.store import MANIFEST, DatasetStore, write_json_atomic
 
-from . import feature_data, feature_effects, features
-from .activations import ActivationStore
-from .tables import write_csv
+import frobnoscope.interp.feature_data as feature_data
+
+import frobnoscope.interp.feature_effects as feature_effects
+
+import frobnoscope.interp.features as features
+from frobnoscope.interp.activations import ActivationStore
+from frobnoscope.interp.tables import write_csv
 
 FEATURES_FORMAT = "frobnoscope.features/1"
 COLUMNS = ("kind", "feature", "active_fraction", "best_continuous", "correlation", "best_categorical", "label", "iou",
@@ -61,7 +65,7 @@ def label_run(run, config: LabelConfig, out=None, on_progress: Callable[[str, in
     adapter = load_model(store.model_spec)
     _, heldout = feature_data.split_frames(store)
     chosen = heldout[np.linspace(0, len(heldout) - 1, min(config.importance_frames, len(heldout))).round().astype(int)]
-    from .splice import dataset_batches
+    from frobnoscope.interp.splice import dataset_batches
 
     batches = dataset_batches(store.dataset_path, np.unique(chosen))
     kinds = {"channel": _channel_kind(tokens)}
@@ -100,7 +104,7 @@ def _sae_and_hook(store: ActivationStore, config: LabelConfig):
             raise ModelError("give --hook (or --sae, whose hook is used)")
         store.shape(config.hook)
         return None, config.hook
-    from .sae_train import load_sae, read_manifest
+    from frobnoscope.interp.sae_train import load_sae, read_manifest
 
     source = read_manifest(config.sae).get("source", {})
     sae = load_sae(config.sae)
@@ -146,7 +150,7 @@ def _random_weights_tokens(store: ActivationStore, hook: str, frames: np.ndarray
     from frobnoscope.models import load_model
     from frobnoscope.models.random_weights import reinitialise
 
-    from .splice import dataset_batches
+    from frobnoscope.interp.splice import dataset_batches
 
     adapter = load_model(store.model_spec)
     reinitialise(adapter, seed)
@@ -158,7 +162,7 @@ def _random_weights_tokens(store: ActivationStore, hook: str, frames: np.ndarray
 
 
 def _figures(directory: Path, rows: list[dict], kinds: dict, index: np.ndarray, store: ActivationStore, hook: str) -> None:
-    from .feature_plots import plot_feature
+    from frobnoscope.interp.feature_plots import plot_feature
 
     dataset = DatasetStore.open(store.dataset_path)
     grid = store.shape(hook)[:2]

@@ -57,9 +57,9 @@ from frobnoscope.models.registry import parse_spec as parse_model_spec
 from frobnoscope.scenes.spec import parse_spec as parse_scene_spec
 from frobnoscope.scenes.store import DatasetStore
 
-from .attribution_methods import MethodSettings, frame_noise_seed
-from .attribution_scores import RANDOM, mean_scores, random_maps
-from .attribution_targets import TargetSpec, parse_target
+from frobnoscope.interp.attribution_methods import MethodSettings, frame_noise_seed
+from frobnoscope.interp.attribution_scores import RANDOM, mean_scores, random_maps
+from frobnoscope.interp.attribution_targets import TargetSpec, parse_target
 
 NERF_METHODS = ("integrated_gradients", "saliency", "input_x_gradient", "smoothgrad")
 NERF_TARGETS = ("error", "output", "feature")
@@ -171,7 +171,7 @@ class NerfAttributeWorker:
     docstring) and writes nothing. Computes with `threads` intra-op threads (restored by `close`)."""
 
     def __init__(self, data_dir: str, config: dict, threads: int = 1):
-        from .attribution import AttributeConfig
+        from frobnoscope.interp.attribution import AttributeConfig
 
         self.threads_before = torch.get_num_threads()
         torch.set_num_threads(threads)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from frobnoscope.models import metrics
+import frobnoscope.models.metrics as metrics
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.nerf.adapter import PointBatch, load_nerf
 from frobnoscope.models.nerf.rays import rays_of_camera, scene_box
@@ -39,9 +39,11 @@ from frobnoscope.models.provenance import run_header
 from frobnoscope.scenes.spec import SceneSpec, parse_spec
 from frobnoscope.scenes.store import MANIFEST, DatasetStore, write_json_atomic
 
-from . import error_breakdown, nerf_points
-from .error_breakdown import BreakdownConfig
-from .tables import write_csv
+import frobnoscope.interp.error_breakdown as error_breakdown
+
+import frobnoscope.interp.nerf_points as nerf_points
+from frobnoscope.interp.error_breakdown import BreakdownConfig
+from frobnoscope.interp.tables import write_csv
 
 JUDGE_FORMAT = "frobnoscope.nerf-eval/1"
 POINT_CHUNK = 65536
@@ -272,7 +274,8 @@ def _summary(records: list[dict], termination: dict, points: dict, rows: list[di
 
 
 def _write_outputs(out: Path, records, rows, points, per_ray, views, renders, summary) -> None:
-    from . import nerf_plots, plots
+    import frobnoscope.interp.nerf_plots as nerf_plots
+    import frobnoscope.interp.plots as plots
 
     write_csv(out / "views.csv", records)
     write_csv(out / "breakdown.csv", rows)

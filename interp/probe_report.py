@@ -23,10 +23,10 @@ from frobnoscope.models.errors import ModelError
 from frobnoscope.models.provenance import run_header
 from frobnoscope.scenes.store import MANIFEST, load_manifest, write_json_atomic
 
-from .activations import ActivationStore
-from . import disentanglement
-from .tables import write_csv
-from .probes import Fitted, ProbeConfig, check_control, frame_mean_activations, join_control, probe_store
+from frobnoscope.interp.activations import ActivationStore
+import frobnoscope.interp.disentanglement as disentanglement
+from frobnoscope.interp.tables import write_csv
+from frobnoscope.interp.probes import Fitted, ProbeConfig, check_control, frame_mean_activations, join_control, probe_store
 
 PROBES_FORMAT = "frobnoscope.probes/1"
 WEIGHTS = "weights.npz"

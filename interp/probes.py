@@ -30,8 +30,12 @@ import numpy as np
 
 from frobnoscope.models.errors import ModelError
 
-from . import gt_pooling, logistic, ridge
-from .activations import ActivationStore
+import frobnoscope.interp.gt_pooling as gt_pooling
+
+import frobnoscope.interp.logistic as logistic
+
+import frobnoscope.interp.ridge as ridge
+from frobnoscope.interp.activations import ActivationStore
 
 COMPONENT_NAMES = {"normal_world": "xyz", "normal_cam": "xyz", "position_world": "xyz", "albedo": "rgb", "rgb": "rgb",
                    "specular": "rgb"}

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from .features import best_iou, top_quantile_masks
-from .sae import SparseAutoencoder
+from frobnoscope.interp.features import best_iou, top_quantile_masks
+from frobnoscope.interp.sae import SparseAutoencoder
 
 STABLE_COSINE = 0.9
 ABSORB_DECODER_COSINE = 0.2

@@ -23,10 +23,14 @@ import numpy as np
 from frobnoscope.scenes.errors import FrobError
 from frobnoscope.scenes.store import write_json_atomic
 
-from . import feature_data, sae_analysis, sae_train
-from .activations import ActivationStore
-from .sae import SAEConfig
-from .sae_tokens import StreamedTokenBatches
+import frobnoscope.interp.feature_data as feature_data
+
+import frobnoscope.interp.sae_analysis as sae_analysis
+
+import frobnoscope.interp.sae_train as sae_train
+from frobnoscope.interp.activations import ActivationStore
+from frobnoscope.interp.sae import SAEConfig
+from frobnoscope.interp.sae_tokens import StreamedTokenBatches
 
 ABSORPTION_TOKENS = 50_000
 HELDOUT_TOKENS = 500_000  # the report's metrics are measured on at most this many held-out tokens (whole frames)
@@ -82,7 +86,7 @@ def train_on_run(run, config: SAERunConfig, train_config: sae_train.TrainConfig,
 def _splice(store: ActivationStore, sae, config: SAERunConfig, heldout_frames: np.ndarray) -> dict:
     from frobnoscope.models import load_model
 
-    from .splice import dataset_batches, spliced_score
+    from frobnoscope.interp.splice import dataset_batches, spliced_score
 
     try:
         adapter = load_model(store.model_spec)

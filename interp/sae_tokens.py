@@ -15,7 +15,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from .activations import ActivationStore
+from frobnoscope.interp.activations import ActivationStore
 
 WINDOW_TOKENS = 262_144
 

@@ -30,7 +30,7 @@ from frobnoscope.models.provenance import run_header
 from frobnoscope.models.weights import load_state_dict, save_safetensors_atomic
 from frobnoscope.scenes.store import MANIFEST, load_manifest, write_json_atomic
 
-from .sae import SAEConfig, SparseAutoencoder
+from frobnoscope.interp.sae import SAEConfig, SparseAutoencoder
 
 SAE_FORMAT = "frobnoscope.sae/1"
 SAE_FILE = "sae.safetensors"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from frobnoscope.models import metrics
+import frobnoscope.models.metrics as metrics
 
 TokenEdit = Callable[[torch.Tensor], torch.Tensor]
 

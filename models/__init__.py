@@ -5,7 +5,7 @@ float32 linear [0, 1] images, `hook_points()`/`capture()`/`intervene()` reach in
 `load_any_model(spec)` also takes the coordinate MLPs (`nerf:RUN_DIR`, `nerfstudio:CONFIG_YML`), whose tokens are points.
 """
 
-from .adapter import AutoencoderAdapter, ModelAdapter
-from .registry import load_any_model, load_model
+from frobnoscope.models.adapter import AutoencoderAdapter, ModelAdapter
+from frobnoscope.models.registry import load_any_model, load_model
 
 __all__ = ["AutoencoderAdapter", "ModelAdapter", "load_any_model", "load_model"]

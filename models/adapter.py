@@ -15,9 +15,9 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from . import images
-from .hooks import CallSiteHooks, HookAccess, Intervention
-from .images import Encoding, ImageBatch
+import frobnoscope.models.images as images
+from frobnoscope.models.hooks import CallSiteHooks, HookAccess, Intervention
+from frobnoscope.models.images import Encoding, ImageBatch
 
 
 @runtime_checkable

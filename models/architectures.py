@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .adapter import AutoencoderAdapter
-from .errors import ModelError
-from .images import Encoding
+from frobnoscope.models.adapter import AutoencoderAdapter
+from frobnoscope.models.errors import ModelError
+from frobnoscope.models.images import Encoding
 
 KL_SMALL_CONFIG = {
     "in_channels": 3, "out_channels": 3,
@@ -53,19 +53,19 @@ def _autoencoder_kl() -> type:
 
 
 def _conv_autoencoder() -> type:
-    from .conv_ae import ConvAutoencoder
+    from frobnoscope.models.conv_ae import ConvAutoencoder
 
     return ConvAutoencoder
 
 
 def _kl_adapter(model, name: str, encoding: Encoding, latent: str = "mean", seed: int = 0) -> AutoencoderAdapter:
-    from .sd_vae import KLAutoencoderAdapter
+    from frobnoscope.models.sd_vae import KLAutoencoderAdapter
 
     return KLAutoencoderAdapter(model, name=name, encoding=encoding, latent=latent, seed=seed)
 
 
 def _conv_adapter(model, name: str, encoding: Encoding, latent: str = "mean", seed: int = 0) -> AutoencoderAdapter:
-    from .conv_ae import ConvAutoencoderAdapter
+    from frobnoscope.models.conv_ae import ConvAutoencoderAdapter
 
     if latent != "mean":
         raise ModelError(f"{name} is a plain autoencoder: its latents are not sampled (omit the latent-sampling option)")

@@ -17,8 +17,8 @@ from torch import nn
 
 from frobnoscope.scenes.store import write_json_atomic
 
-from .errors import ModelError
-from .weights import load_state_dict, save_safetensors_atomic
+from frobnoscope.models.errors import ModelError
+from frobnoscope.models.weights import load_state_dict, save_safetensors_atomic
 
 LATEST = "latest.json"
 

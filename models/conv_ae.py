@@ -14,8 +14,8 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from .adapter import AutoencoderAdapter
-from .images import Encoding
+from frobnoscope.models.adapter import AutoencoderAdapter
+from frobnoscope.models.images import Encoding
 
 
 def _conv(n_in: int, n_out: int, stride: int = 1) -> nn.Conv2d:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import ModelError
+from frobnoscope.models.errors import ModelError
 
 Intervention = Callable[[torch.Tensor], torch.Tensor | None]
 

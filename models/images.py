@@ -15,7 +15,7 @@ import torch
 
 from frobnoscope.scenes.colors import RENDER_GAMMA
 
-from .errors import InputError
+from frobnoscope.models.errors import InputError
 
 Encoding = Literal["display", "linear"]
 ENCODINGS = ("display", "linear")

@@ -12,7 +12,7 @@ import importlib.util
 import warnings
 from pathlib import Path
 
-from .errors import WeightsError, first_sentence
+from frobnoscope.models.errors import WeightsError, first_sentence
 
 
 def load_pretrained(model_class, location: str, spec_kind: str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .adapter import AutoencoderAdapter
+from frobnoscope.models.adapter import AutoencoderAdapter
 
 
 def reinitialise(adapter: AutoencoderAdapter, seed: int) -> int:

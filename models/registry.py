@@ -16,8 +16,8 @@
 
 from __future__ import annotations
 
-from .adapter import AutoencoderAdapter
-from .errors import ModelError
+from frobnoscope.models.adapter import AutoencoderAdapter
+from frobnoscope.models.errors import ModelError
 
 KINDS = ("taef2", "taesd", "sd-vae", "run", "nerf", "nerfstudio")
 POINT_KINDS = ("nerf", "nerfstudio")  # coordinate MLPs: their tokens are 3D points, not images
@@ -44,18 +44,18 @@ def load_model(spec: str, *, latent: str = "mean", seed: int = 0) -> Autoencoder
     if latent != "mean" and kind in ("taef2", "taesd"):
         raise ModelError(f"{kind} models have deterministic latents; latent sampling applies to sd-vae and kl-small runs")
     if kind == "taef2":
-        from .taesd import load_taef2
+        from frobnoscope.models.taesd import load_taef2
 
         return load_taef2(location)
     if kind == "taesd":
-        from .taesd import load_taesd
+        from frobnoscope.models.taesd import load_taesd
 
         return load_taesd(location)
     if kind == "sd-vae":
-        from .sd_vae import load_sd_vae
+        from frobnoscope.models.sd_vae import load_sd_vae
 
         return load_sd_vae(location, latent=latent, seed=seed)
-    from .train import load_run
+    from frobnoscope.models.train import load_run
 
     return load_run(location, latent=latent, seed=seed)
 
@@ -65,11 +65,11 @@ def load_any_model(spec: str):
     `models.nerf.adapter.PointBatch`es); image models as `load_model` loads them by default."""
     kind, location = parse_spec(spec)
     if kind == "nerf":
-        from .nerf.adapter import load_nerf
+        from frobnoscope.models.nerf.adapter import load_nerf
 
         return load_nerf(location)
     if kind == "nerfstudio":
-        from .nerfstudio.adapter import load_nerfstudio
+        from frobnoscope.models.nerfstudio.adapter import load_nerfstudio
 
         return load_nerfstudio(location)
     return load_model(spec)

@@ -12,9 +12,9 @@ from typing import Literal
 
 import torch
 
-from .adapter import AutoencoderAdapter
-from .errors import ModelError
-from .images import Encoding
+from frobnoscope.models.adapter import AutoencoderAdapter
+from frobnoscope.models.errors import ModelError
+from frobnoscope.models.images import Encoding
 
 LatentMode = Literal["mean", "sample"]
 LATENT_MODES = ("mean", "sample")
@@ -57,7 +57,7 @@ def load_sd_vae(location: str, *, latent: LatentMode = "mean", seed: int = 0) ->
     """An SD VAE from a diffusers directory (or a pipeline directory with `vae/`) or a hub id (needs a network)."""
     from diffusers import AutoencoderKL
 
-    from .pretrained import load_pretrained
+    from frobnoscope.models.pretrained import load_pretrained
 
     vae = load_pretrained(AutoencoderKL, location, "sd-vae")
     return KLAutoencoderAdapter(vae, name=f"sd-vae:{location}", latent=latent, seed=seed)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import torch
 
-from .adapter import AutoencoderAdapter
-from .errors import WeightsError
-from .taesd_arch import (
+from frobnoscope.models.adapter import AutoencoderAdapter
+from frobnoscope.models.errors import WeightsError
+from frobnoscope.models.taesd_arch import (
     TinyAutoencoder, decoder_latent_channels, encoder_latent_channels, pool_blocks_in, tiny_decoder, tiny_encoder,
 )
-from .weights import default_weights_dir, load_state_dict
+from frobnoscope.models.weights import default_weights_dir, load_state_dict
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth")
 TAEF2_PREFIX = "taef2"
@@ -102,7 +102,7 @@ def load_taesd(location: str) -> AutoencoderAdapter:
         return TAESDAdapter(load_tiny_pair(path), name=path.name)
     from diffusers import AutoencoderTiny
 
-    from .pretrained import load_pretrained
+    from frobnoscope.models.pretrained import load_pretrained
 
     return AutoencoderTinyAdapter(load_pretrained(AutoencoderTiny, location, "taesd"), name=f"taesd:{location}")
 

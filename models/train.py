@@ -29,14 +29,14 @@ import torch.nn.functional as F
 
 from frobnoscope.scenes.store import MANIFEST, DatasetStore, load_manifest, write_json_atomic
 
-from . import metrics
-from .adapter import AutoencoderAdapter
-from .architectures import architecture
-from .checkpoint import load_checkpoint, read_latest, save_checkpoint
-from .errors import ModelError
-from .images import ENCODINGS, check_images
-from .provenance import dataset_reference, run_header
-from .training import StepReport, require_positive
+import frobnoscope.models.metrics as metrics
+from frobnoscope.models.adapter import AutoencoderAdapter
+from frobnoscope.models.architectures import architecture
+from frobnoscope.models.checkpoint import load_checkpoint, read_latest, save_checkpoint
+from frobnoscope.models.errors import ModelError
+from frobnoscope.models.images import ENCODINGS, check_images
+from frobnoscope.models.provenance import dataset_reference, run_header
+from frobnoscope.models.training import StepReport, require_positive
 
 TRAIN_FORMAT = "frobnoscope.train/1"
 CHECKPOINTS = "checkpoints"
@@ -229,7 +229,7 @@ def load_run(run_dir, *, latent: str = "mean", seed: int = 0) -> AutoencoderAdap
     config = TrainConfig(**manifest["config"])
     arch = architecture(config.arch)
     if (run_dir / MODEL_DIR / "config.json").is_file():
-        from .pretrained import load_pretrained
+        from frobnoscope.models.pretrained import load_pretrained
 
         model = load_pretrained(arch.model_class(), str(run_dir / MODEL_DIR), "run")
     else:

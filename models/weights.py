@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .errors import WeightsError, first_sentence
+from frobnoscope.models.errors import WeightsError, first_sentence
 
 WEIGHTS_DIR_VARIABLE = "FROB_WEIGHTS_DIR"
 SAFETENSORS_SUFFIX = ".safetensors"

@@ -65,7 +65,7 @@ def block_runner(spec: WorkerSpec, workers: int = 1, ray_address: str | None = N
     whatever the caller does before its first call to `run_blocks`. With `ray_address`, the workers are
     `workers` actors on that running Ray cluster, and blocks whose worker died are redone."""
     if ray_address is not None:
-        from .ray_executor import ray_block_runner
+        from frobnoscope.scenes.ray_executor import ray_block_runner
 
         with ray_block_runner(spec, workers, ray_address) as run_blocks:
             yield run_blocks

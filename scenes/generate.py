@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .channels import CHANNELS, pixel_shape
-from .errors import StoreError
-from .executor import WorkerSpec, block_runner
-from .families import Family, make_family
-from .ground_truth import ground_truth
-from .render import Renderer
-from .scene import Scene
-from .store import CHECKSUM, FORMAT, MANIFEST, DatasetStore, package_version, read_manifest, write_json_atomic
+from frobnoscope.scenes.channels import CHANNELS, pixel_shape
+from frobnoscope.scenes.errors import StoreError
+from frobnoscope.scenes.executor import WorkerSpec, block_runner
+from frobnoscope.scenes.families import Family, make_family
+from frobnoscope.scenes.ground_truth import ground_truth
+from frobnoscope.scenes.render import Renderer
+from frobnoscope.scenes.scene import Scene
+from frobnoscope.scenes.store import CHECKSUM, FORMAT, MANIFEST, DatasetStore, package_version, read_manifest, write_json_atomic
 
 JOURNAL = "progress.jsonl"
 # Pooled workers rasterize on their own thread (LP_NUM_THREADS=0: llvmpipe without its rasterizer threads,

@@ -13,8 +13,8 @@ from functools import lru_cache
 import numpy as np
 import trimesh
 
-from .errors import SpecError
-from .spec import Box, Capsule, Cone, Cylinder, MeshFile, Plane, Sphere, Torus
+from frobnoscope.scenes.errors import SpecError
+from frobnoscope.scenes.spec import Box, Capsule, Cone, Cylinder, MeshFile, Plane, Sphere, Torus
 
 SECTIONS = 48  # around an axis: chord error r * (1 - cos(pi / 48)) = 2.1e-3 r
 SPHERE_SUBDIVISIONS = 3  # icosphere, 1280 faces: largest gap to the sphere 4.5e-3 r

@@ -10,9 +10,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from .scene import Scene
-from .shading import brdf_terms
-from .spec import Camera
+from frobnoscope.scenes.scene import Scene
+from frobnoscope.scenes.shading import brdf_terms
+from frobnoscope.scenes.spec import Camera
 
 EDGE_SILHOUETTE = 1  # neighbour is background
 EDGE_OCCLUSION = 2  # neighbour is another object

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .colors import linear_to_srgb
+from frobnoscope.scenes.colors import linear_to_srgb
 
 
 def _finite(image: np.ndarray) -> np.ndarray:

@@ -14,8 +14,8 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .errors import FrobError
-from .executor import Block, RunBlocks, WorkerSpec, start_worker
+from frobnoscope.scenes.errors import FrobError
+from frobnoscope.scenes.executor import Block, RunBlocks, WorkerSpec, start_worker
 
 try:
     import ray

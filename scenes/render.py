@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .colors import render_to_linear
-from .errors import RendererUnavailable
-from .scene import Scene
-from .spec import Camera, DirectionalLight, PointLight, SpotLight
-from .textures import texture_image
+from frobnoscope.scenes.colors import render_to_linear
+from frobnoscope.scenes.errors import RendererUnavailable
+from frobnoscope.scenes.scene import Scene
+from frobnoscope.scenes.spec import Camera, DirectionalLight, PointLight, SpotLight
+from frobnoscope.scenes.textures import texture_image
 
 _offscreen = None  # the process's one pyrender.OffscreenRenderer (see `Renderer.close`)
 _shader_dir = None  # pyrender's shaders with hard shadows (see `_hard_shadow_shaders`)

@@ -14,11 +14,11 @@ from functools import cached_property
 import numpy as np
 from embreex import mesh_construction, rtcore_scene
 
-from .geometry import surface_mesh
-from .sdf import local_sdf
-from .shading import brdf_terms, sample_light
-from .spec import SHAPE_KINDS, SceneSpec
-from .textures import texture_albedo
+from frobnoscope.scenes.geometry import surface_mesh
+from frobnoscope.scenes.sdf import local_sdf
+from frobnoscope.scenes.shading import brdf_terms, sample_light
+from frobnoscope.scenes.spec import SHAPE_KINDS, SceneSpec
+from frobnoscope.scenes.textures import texture_albedo
 
 NO_HIT = -1
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from .errors import SpecError
-from .geometry import load_mesh_file
+from frobnoscope.scenes.errors import SpecError
+from frobnoscope.scenes.geometry import load_mesh_file
 
 
 def _length(*components: np.ndarray) -> np.ndarray:

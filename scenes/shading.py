@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .spec import DirectionalLight, PointLight, SpotLight
+from frobnoscope.scenes.spec import DirectionalLight, PointLight, SpotLight
 
 MIN_ROUGHNESS = 0.04
 

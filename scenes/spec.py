@@ -16,7 +16,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import SpecError
+from frobnoscope.scenes.errors import SpecError
 
 Vec3 = tuple[float, float, float]
 Color = tuple[

@@ -22,8 +22,8 @@ import zarr
 from numcodecs import Blosc
 from zarr.codecs import BloscCodec, BytesCodec
 
-from .channels import CHANNELS, pixel_shape
-from .errors import FrobError, StoreError
+from frobnoscope.scenes.channels import CHANNELS, pixel_shape
+from frobnoscope.scenes.errors import FrobError, StoreError
 
 MANIFEST = "manifest.json"
 FORMAT = "frobnoscope.dataset/1"

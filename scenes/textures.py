@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .colors import linear_to_srgb_u8, texel_as_rendered
-from .spec import Texture
+from frobnoscope.scenes.colors import linear_to_srgb_u8, texel_as_rendered
+from frobnoscope.scenes.spec import Texture
 
 
 def texture_cells(texture: Texture, uv: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from frobnoscope.interp import gt_pooling
+import frobnoscope.interp.gt_pooling as gt_pooling
 from frobnoscope.interp.activations import ActivationStore
 from frobnoscope.interp.block_job import JOURNAL
 from frobnoscope.interp.capture import CaptureConfig, capture
@@ -136,7 +136,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(interp_dataset, tiny_model_spe
         ["capture", "--data", str(tmp_path), "--model", tiny_model_spec, "--hooks", "encoder.4", "--out", str(tmp_path / "c")],
         ["probe", str(tmp_path / "missing")],
     ]
-    from frobnoscope.app import cli
+    import frobnoscope.app.cli as cli
     from frobnoscope.scenes.errors import FrobError
 
     for args in cases:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from frobnoscope.interp import disentanglement
+import frobnoscope.interp.disentanglement as disentanglement
 
 SHAPES3D_VALUES = (10, 10, 10, 8, 4, 15)  # floor hue, wall hue, object hue, scale, shape, orientation
 

@@ -9,7 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from frobnoscope.interp import feature_effects, features
+import frobnoscope.interp.feature_effects as feature_effects
+
+import frobnoscope.interp.features as features
 from frobnoscope.interp.features import TokenTruth
 from frobnoscope.interp.sae import SAEConfig, SparseAutoencoder
 from frobnoscope.interp.splice import model_error, spliced_score

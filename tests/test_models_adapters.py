@@ -5,7 +5,9 @@ import pytest
 import torch
 from models_support import save_tiny_taesd_pair, taef2_dir, tiny_autoencoder_kl  # noqa: F401 (fixture)
 
-from frobnoscope.models import ModelAdapter, load_model, metrics
+import frobnoscope.models.metrics as metrics
+
+from frobnoscope.models import ModelAdapter, load_model
 from frobnoscope.models.errors import InputError, ModelError, WeightsError
 from frobnoscope.models.hooks import CallSiteHooks
 from frobnoscope.scenes.render import Renderer

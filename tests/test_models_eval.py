@@ -13,10 +13,10 @@ import torch
 import zarr
 from models_support import save_tiny_taesd_pair, tiny_dataset  # noqa: F401 (fixture)
 
-from frobnoscope.interp import error_breakdown
+import frobnoscope.interp.error_breakdown as error_breakdown
 from frobnoscope.interp.error_breakdown import BreakdownConfig
 from frobnoscope.interp.evaluate import EvalConfig, evaluate, read_breakdown
-from frobnoscope.models import metrics
+import frobnoscope.models.metrics as metrics
 from frobnoscope.models.errors import ModelError
 
 FROB = str(Path(sys.executable).parent / "frob")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from nerf_support import TINY, tiny_orbit  # noqa: F401 (fixture)
 
-from frobnoscope.interp import nerf_points
+import frobnoscope.interp.nerf_points as nerf_points
 from frobnoscope.interp.nerf_judge import NerfJudgeConfig, judge_nerf
 from frobnoscope.models.nerf.data import load_orbit
 from frobnoscope.models.nerf.train import train_nerf

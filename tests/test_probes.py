@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import zarr
 
-from frobnoscope.interp import ridge
+import frobnoscope.interp.ridge as ridge
 from frobnoscope.interp.activations import ZARR, ActivationStore
 from frobnoscope.interp.capture import CaptureConfig, capture
 from frobnoscope.interp.probe_report import read_csv, run_probes

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from frobnoscope.interp import sae_analysis
+import frobnoscope.interp.sae_analysis as sae_analysis
 from frobnoscope.interp.sae import SAEConfig, SparseAutoencoder
 from frobnoscope.interp.sae_train import TrainConfig, load_sae, measure, train_sae, training_step
 from frobnoscope.models.errors import ModelError

@@ -25,12 +25,12 @@ import torch
 from frobnoscope.scenes.scene import Scene
 from frobnoscope.scenes.spec import Camera, parse_spec
 
-from ..errors import InputError
-from ..hooks import CallSiteHooks, HookAccess
-from .model import NerfModel
-from .rays import rays_of_camera
-from .rendering import midpoints
-from .train import load_nerf_run
+from frobnoscope.models.errors import InputError
+from frobnoscope.models.hooks import CallSiteHooks, HookAccess
+from frobnoscope.models.nerf.model import NerfModel
+from frobnoscope.models.nerf.rays import rays_of_camera
+from frobnoscope.models.nerf.rendering import midpoints
+from frobnoscope.models.nerf.train import load_nerf_run
 
 DOWN = (0.0, -1.0, 0.0)
 

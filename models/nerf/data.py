@@ -18,8 +18,8 @@ from frobnoscope.scenes.scene import Scene
 from frobnoscope.scenes.spec import SceneSpec, parse_spec
 from frobnoscope.scenes.store import DatasetStore
 
-from ..errors import ModelError
-from .rays import rays_of_camera, scene_box
+from frobnoscope.models.errors import ModelError
+from frobnoscope.models.nerf.rays import rays_of_camera, scene_box
 
 FAMILY = "orbit"
 SPLITS = ("train", "val", "test")

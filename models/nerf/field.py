@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .encoding import HashGridConfig, HashGridEncoding, PositionalEncoding
+from frobnoscope.models.nerf.encoding import HashGridConfig, HashGridEncoding, PositionalEncoding
 
 ENCODINGS = ("hash", "frequency")
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .field import FieldConfig, NerfField
-from .rays import near_far
-from .rendering import composite, expected_depth, median_depth, peak_depth, render_weights
-from .sampling import importance_edges, merge_edges, stratified_edges
+from frobnoscope.models.nerf.field import FieldConfig, NerfField
+from frobnoscope.models.nerf.rays import near_far
+from frobnoscope.models.nerf.rendering import composite, expected_depth, median_depth, peak_depth, render_weights
+from frobnoscope.models.nerf.sampling import importance_edges, merge_edges, stratified_edges
 
 RENDER_CHUNK = 4096  # rays per forward pass when rendering whole images
 DERIVED = {"peak_depth": peak_depth, "median_depth": median_depth}  # more outputs `render` can give, from weights and edges

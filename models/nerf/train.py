@@ -30,16 +30,16 @@ import torch
 
 from frobnoscope.scenes.store import MANIFEST, load_manifest, write_json_atomic
 
-from ..checkpoint import load_checkpoint, read_latest, save_checkpoint
-from ..errors import ModelError
-from ..training import StepReport, require_positive
-from ..metrics import mse_to_psnr
-from ..provenance import dataset_reference, run_header
-from ..train import learning_rate
-from ..weights import load_state_dict, save_safetensors_atomic
-from .data import OrbitData, load_orbit
-from .field import ENCODINGS, FieldConfig
-from .model import NerfModel, SamplingConfig
+from frobnoscope.models.checkpoint import load_checkpoint, read_latest, save_checkpoint
+from frobnoscope.models.errors import ModelError
+from frobnoscope.models.training import StepReport, require_positive
+from frobnoscope.models.metrics import mse_to_psnr
+from frobnoscope.models.provenance import dataset_reference, run_header
+from frobnoscope.models.train import learning_rate
+from frobnoscope.models.weights import load_state_dict, save_safetensors_atomic
+from frobnoscope.models.nerf.data import OrbitData, load_orbit
+from frobnoscope.models.nerf.field import ENCODINGS, FieldConfig
+from frobnoscope.models.nerf.model import NerfModel, SamplingConfig
 
 NERF_FORMAT = "frobnoscope.nerf/1"
 CHECKPOINTS = "checkpoints"

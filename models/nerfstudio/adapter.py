@@ -31,11 +31,11 @@ from frobnoscope.scenes.scene import Scene
 from frobnoscope.scenes.spec import parse_spec
 from frobnoscope.scenes.store import MANIFEST, DatasetStore
 
-from ..errors import ModelError
-from ..hooks import CallSiteHooks, HookAccess
-from ..nerf.adapter import DOWN, PointBatch
-from ..nerf.rendering import expected_depth, median_depth, peak_depth
-from .compat import ensure_torchvision_importable
+from frobnoscope.models.errors import ModelError
+from frobnoscope.models.hooks import CallSiteHooks, HookAccess
+from frobnoscope.models.nerf.adapter import DOWN, PointBatch
+from frobnoscope.models.nerf.rendering import expected_depth, median_depth, peak_depth
+from frobnoscope.models.nerfstudio.compat import ensure_torchvision_importable
 
 RENDER_CHUNK = 4096
 

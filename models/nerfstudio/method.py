@@ -26,7 +26,7 @@ from unittest import mock
 import torch
 from torch import nn
 
-from .compat import ensure_torchvision_importable
+from frobnoscope.models.nerfstudio.compat import ensure_torchvision_importable
 
 ensure_torchvision_importable()
 

@@ -26,9 +26,9 @@ import torch
 
 from frobnoscope.scenes.store import write_json_atomic
 
-from ..errors import ModelError
-from ..metrics import mse_to_psnr
-from .compat import ensure_torchvision_importable
+from frobnoscope.models.errors import ModelError
+from frobnoscope.models.metrics import mse_to_psnr
+from frobnoscope.models.nerfstudio.compat import ensure_torchvision_importable
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,7 +53,7 @@ def trainer_config(export: Path, output_dir: Path, ns_options: list[str]):
     import tyro
     from nerfstudio.engine.trainer import TrainerConfig
 
-    from .method import frob_nerfacto_config
+    from frobnoscope.models.nerfstudio.method import frob_nerfacto_config
 
     config = tyro.cli(TrainerConfig, default=frob_nerfacto_config(), args=ns_options)
     config.pipeline.datamanager.data = export
@@ -74,7 +74,7 @@ def train_to_target(config, target: float, budget: float, eval_every: int) -> di
 
     from frobnoscope.models.nerf.data import load_orbit
 
-    from .adapter import NerfstudioAdapter, source_dataset_path
+    from frobnoscope.models.nerfstudio.adapter import NerfstudioAdapter, source_dataset_path
 
     started = time.perf_counter()
     trainer = config.setup(local_rank=0, world_size=1)

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from .compat import ensure_torchvision_importable
+from frobnoscope.models.nerfstudio.compat import ensure_torchvision_importable
 
 
 def main() -> None:

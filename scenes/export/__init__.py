@@ -18,17 +18,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..channels import CHANNELS
-from ..errors import StoreError
-from ..store import CAMERA_ARRAYS, MANIFEST, DatasetStore
-from .encodings import write_json
-from .job import SPLITS, ExportError, ExportFormat, ExportJob, dataset_has_splits
-from .output import atomic_directory, check_new_output, export_manifest, require
+from frobnoscope.scenes.channels import CHANNELS
+from frobnoscope.scenes.errors import StoreError
+from frobnoscope.scenes.store import CAMERA_ARRAYS, MANIFEST, DatasetStore
+from frobnoscope.scenes.export.encodings import write_json
+from frobnoscope.scenes.export.job import SPLITS, ExportError, ExportFormat, ExportJob, dataset_has_splits
+from frobnoscope.scenes.export.output import atomic_directory, check_new_output, export_manifest, require
 
 
 def formats() -> dict[str, ExportFormat]:
     """Every export format, by name, in the order `frob export --help` lists them."""
-    from . import hf, nerf_synthetic, nerfstudio, webdataset
+    import frobnoscope.scenes.export.hf as hf
+    import frobnoscope.scenes.export.nerf_synthetic as nerf_synthetic
+    import frobnoscope.scenes.export.nerfstudio as nerfstudio
+    import frobnoscope.scenes.export.webdataset as webdataset
 
     return {module.FORMAT.name: module.FORMAT for module in (nerfstudio, nerf_synthetic, hf, webdataset)}
 

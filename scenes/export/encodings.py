@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..colors import RENDER_GAMMA, linear_to_render
-from .job import ExportFrame
+from frobnoscope.scenes.colors import RENDER_GAMMA, linear_to_render
+from frobnoscope.scenes.export.job import ExportFrame
 
 PNG_COMPRESS_LEVEL = 1  # zlib level: lossless at any level; 1 writes fastest
 # the source's linear float32 `rgb` from an exported 8-bit PNG `png`, bit for bit (`colors.render_to_linear`)

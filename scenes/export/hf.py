@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .encodings import png_bytes, rgb_to_u8
-from .job import ExportFormat, ExportFrame, ExportJob
-from .output import require
-from .shards import ShardedFiles
+from frobnoscope.scenes.export.encodings import png_bytes, rgb_to_u8
+from frobnoscope.scenes.export.job import ExportFormat, ExportFrame, ExportJob
+from frobnoscope.scenes.export.output import require
+from frobnoscope.scenes.export.shards import ShardedFiles
 
 SHARD_BYTES = 512 << 20  # raw channel bytes per shard: about 512 MiB
 ROWS_PER_GROUP = 16  # frames per parquet row group (and per write)
@@ -117,7 +117,7 @@ class _Shard:
 
 
 def write(job: ExportJob, directory: Path, advance: Callable[[], None]) -> None:
-    from .hf_card import dataset_card
+    from frobnoscope.scenes.export.hf_card import dataset_card
 
     factors_type = factors_type_of(job)
     row_features = features(job, factors_type)

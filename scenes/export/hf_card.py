@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import yaml
 
-from ..channels import CHANNELS_BY_NAME
-from ..store import package_version
-from .encodings import LINEAR_RGB_FROM_PNG
-from .hf import FACTOR_PREFIX
-from .job import SPLITS, ExportJob
-from .shards import ShardedFiles
+from frobnoscope.scenes.channels import CHANNELS_BY_NAME
+from frobnoscope.scenes.store import package_version
+from frobnoscope.scenes.export.encodings import LINEAR_RGB_FROM_PNG
+from frobnoscope.scenes.export.hf import FACTOR_PREFIX
+from frobnoscope.scenes.export.job import SPLITS, ExportJob
+from frobnoscope.scenes.export.shards import ShardedFiles
 
 DATA_LICENSE = "cc-by-4.0"
 CONVENTIONS = f"""\

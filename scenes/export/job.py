@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..channels import CHANNELS_BY_NAME
-from ..errors import FrobError
-from ..store import DatasetStore
+from frobnoscope.scenes.channels import CHANNELS_BY_NAME
+from frobnoscope.scenes.errors import FrobError
+from frobnoscope.scenes.store import DatasetStore
 
 SPLITS = ("train", "val", "test")
 UNSPLIT = "train"  # shard and file name for the frames of a dataset without splits

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .encodings import foreground_u8, npy_channels, png_bytes, rgb_to_u8, write_json
-from .job import ExportError, ExportFormat, ExportFrame, ExportJob, pinhole
+from frobnoscope.scenes.export.encodings import foreground_u8, npy_channels, png_bytes, rgb_to_u8, write_json
+from frobnoscope.scenes.export.job import ExportError, ExportFormat, ExportFrame, ExportJob, pinhole
 
 
 def check_cameras(job: ExportJob) -> None:

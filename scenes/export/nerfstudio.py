@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .encodings import foreground_u8, npy_bytes, npy_channels, png_bytes, rgb_to_u8, write_json
-from .job import SPLITS, ExportFormat, ExportFrame, ExportJob, frame_key, pinhole
+from frobnoscope.scenes.export.encodings import foreground_u8, npy_bytes, npy_channels, png_bytes, rgb_to_u8, write_json
+from frobnoscope.scenes.export.job import SPLITS, ExportFormat, ExportFrame, ExportJob, frame_key, pinhole
 
 CAMERA_MODEL = "PINHOLE"
 DEPTH_UNIT_SCALE_FACTOR = 1e-3  # nerfstudio's default: depth files hold 1/1000 scene units ("millimetres")

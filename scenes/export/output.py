@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-from ..store import MANIFEST, package_version
-from .job import ExportError, ExportJob
+from frobnoscope.scenes.store import MANIFEST, package_version
+from frobnoscope.scenes.export.job import ExportError, ExportJob
 
 EXPORT_FORMAT = "frobnoscope.export/1"
 EXTRA_HINT = "pip install 'frobnoscope[export]'"

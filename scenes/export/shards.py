@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from .job import ExportJob
+from frobnoscope.scenes.export.job import ExportJob
 
 
 class ShardedFiles:

@@ -22,9 +22,9 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .encodings import camera_record, npy_channels, png_bytes, rgb_to_u8
-from .job import ExportFormat, ExportFrame, ExportJob, frame_key
-from .shards import ShardedFiles
+from frobnoscope.scenes.export.encodings import camera_record, npy_channels, png_bytes, rgb_to_u8
+from frobnoscope.scenes.export.job import ExportFormat, ExportFrame, ExportJob, frame_key
+from frobnoscope.scenes.export.shards import ShardedFiles
 
 SHARD_BYTES = 1 << 30  # raw channel bytes per shard: about 1 GiB
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from ..errors import SpecError
-from .base import Family, FamilyConfig, Frame
-from .orbit import Orbit
-from .shapes3d import Shapes3D
-from .tabletop import Tabletop
+from frobnoscope.scenes.errors import SpecError
+from frobnoscope.scenes.families.base import Family, FamilyConfig, Frame
+from frobnoscope.scenes.families.orbit import Orbit
+from frobnoscope.scenes.families.shapes3d import Shapes3D
+from frobnoscope.scenes.families.tabletop import Tabletop
 
 FAMILIES: dict[str, type[Family]] = {f.name: f for f in (Tabletop, Shapes3D, Orbit)}
 

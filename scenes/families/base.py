@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..spec import SceneSpec
+from frobnoscope.scenes.spec import SceneSpec
 
 
 class FamilyConfig(BaseModel):

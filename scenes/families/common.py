@@ -6,8 +6,8 @@ import colorsys
 
 import numpy as np
 
-from ..colors import srgb_to_linear
-from ..spec import Box, Camera, Capsule, Cone, Cylinder, Sphere, Torus
+from frobnoscope.scenes.colors import srgb_to_linear
+from frobnoscope.scenes.spec import Box, Camera, Capsule, Cone, Cylinder, Sphere, Torus
 
 FOV_Y_DEG = 45.0
 

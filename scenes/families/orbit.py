@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from .base import Frame
-from .common import orbit_camera
-from .tabletop import Tabletop, TabletopConfig
+from frobnoscope.scenes.families.base import Frame
+from frobnoscope.scenes.families.common import orbit_camera
+from frobnoscope.scenes.families.tabletop import Tabletop, TabletopConfig
 
 GOLDEN_ANGLE_DEG = 180.0 * (3.0 - np.sqrt(5.0))
 TARGET = (0.0, 0.3, 0.0)
