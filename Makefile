@@ -12,7 +12,7 @@ NS_CONSTRAINTS := models/nerfstudio/constraints.txt
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml | check-system
+$(STAMP): pyproject.toml setup.py | check-system
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | check-system
 
 nerfstudio-env: $(NS_STAMP)
 
-$(NS_STAMP): pyproject.toml $(NS_CONSTRAINTS) | check-system
+$(NS_STAMP): pyproject.toml setup.py $(NS_CONSTRAINTS) | check-system
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(NS_VENV)
 	$(NS_VENV)/bin/python -m pip install --quiet --upgrade pip

@@ -29,15 +29,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from frobnoscope.interp.attribution import AttributeConfig, attribute, load_attribution_model, read_maps
-from frobnoscope.interp.attribution_methods import MethodSettings
-from frobnoscope.interp.attribution_targets import ErrorTarget
+from frobnoscope.engine.memory import keep_freed_memory
+from frobnoscope.engine.runs import MANIFEST, write_json_atomic
+from frobnoscope.interp.attribution.methods import MethodSettings
+from frobnoscope.interp.attribution.run import AttributeConfig, attribute, load_attribution_model, read_maps
+from frobnoscope.interp.attribution.targets import ErrorTarget
 from frobnoscope.models import load_model
-from frobnoscope.models.architectures import architecture
-from frobnoscope.models.memory import keep_freed_memory
-from frobnoscope.models.train import MODEL_DIR, TRAIN_FORMAT, TrainConfig
+from frobnoscope.models.autoencoders.architectures import architecture
+from frobnoscope.models.autoencoders.train import MODEL_DIR, TRAIN_FORMAT, TrainConfig
 from frobnoscope.scenes.generate import generate
-from frobnoscope.scenes.store import MANIFEST, DatasetStore, write_json_atomic
+from frobnoscope.scenes.store import DatasetStore
 
 STEPS = 32
 

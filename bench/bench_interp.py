@@ -25,7 +25,7 @@ import numpy as np
 
 CHILD = """
 import json, resource, sys, time
-from frobnoscope.interp.capture import CaptureConfig, capture
+from frobnoscope.interp.activations.capture import CaptureConfig, capture
 data, out, model, hooks = sys.argv[1:5]
 start = time.perf_counter()
 capture(data, out, CaptureConfig(model=model, hooks=hooks, batch_size=8))
@@ -56,7 +56,7 @@ def generate_datasets(sizes: list[int], res: int, workdir: Path) -> list[Path]:
 
 
 def bench_ridge(channels: int, batches: int = 20) -> float:
-    from frobnoscope.interp.ridge import RidgeStats
+    from frobnoscope.interp.probes.ridge import RidgeStats
 
     x = np.random.default_rng(0).normal(size=(65536, channels)).astype(np.float32)
     y = x[:, :3] @ np.ones((3, 4), dtype=np.float32)

@@ -23,10 +23,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from frobnoscope.engine.memory import keep_freed_memory
 from frobnoscope.models import AutoencoderAdapter, load_model
-from frobnoscope.models.architectures import architecture
+from frobnoscope.models.autoencoders.architectures import architecture
 from frobnoscope.models.errors import WeightsError
-from frobnoscope.models.memory import keep_freed_memory
 
 TARGET_RATIO = 1.15
 console = Console()

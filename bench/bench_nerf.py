@@ -36,12 +36,12 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from frobnoscope.engine.runs import write_json_atomic
 from frobnoscope.models.nerf.adapter import PointBatch, load_nerf
 from frobnoscope.models.nerf.data import load_orbit
 from frobnoscope.models.nerf.train import NerfTrainConfig, train_nerf
 from frobnoscope.scenes.export import plan_export, run_export
 from frobnoscope.scenes.generate import generate
-from frobnoscope.scenes.store import write_json_atomic
 
 TARGET_DB = 25.0
 # what differs from frob-nerfacto's defaults (1,024 rays; 256 + 96 proposal and 48 field samples per ray;

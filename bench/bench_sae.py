@@ -21,8 +21,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.interp.sae import SAEConfig, SparseAutoencoder
-from frobnoscope.interp.sae_train import training_step
+from frobnoscope.interp.sae.model import SAEConfig, SparseAutoencoder
+from frobnoscope.interp.sae.training import training_step
 
 console = Console(width=120)
 

@@ -39,8 +39,8 @@ def probe_table(probes: list[dict], factors: tuple[str, ...]) -> list[str]:
 
 
 def sae_rows(model: str, sae_dirs: list[Path]) -> list[str]:
-    from frobnoscope.interp.sae_analysis import stability
-    from frobnoscope.interp.sae_train import load_sae
+    from frobnoscope.interp.sae.analysis import stability
+    from frobnoscope.interp.sae.training import load_sae
 
     report = json.loads((sae_dirs[0] / "report.json").read_text())
     metrics, splice = report["metrics"], report["splice"]

@@ -6,6 +6,6 @@ float32 linear [0, 1] images, `hook_points()`/`capture()`/`intervene()` reach in
 """
 
 from frobnoscope.models.adapter import AutoencoderAdapter, ModelAdapter
-from frobnoscope.models.registry import load_any_model, load_model
+from frobnoscope.models.loading.registry import load_any_model, load_model
 
 __all__ = ["AutoencoderAdapter", "ModelAdapter", "load_any_model", "load_model"]

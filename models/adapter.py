@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
-import frobnoscope.models.images as images
+from frobnoscope.models import images
 from frobnoscope.models.hooks import CallSiteHooks, HookAccess, Intervention
 from frobnoscope.models.images import Encoding, ImageBatch
 

@@ -13,9 +13,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from frobnoscope.scenes.colors import RENDER_GAMMA
-
 from frobnoscope.models.errors import InputError
+from frobnoscope.scenes.colors import RENDER_GAMMA
 
 Encoding = Literal["display", "linear"]
 ENCODINGS = ("display", "linear")

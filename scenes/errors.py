@@ -1,8 +1,6 @@
-"""The one exception type users see: its message is a single line naming the problem and the fix."""
+"""Errors of the scene layer, each a one-line `FrobError`."""
 
-
-class FrobError(Exception):
-    """Base for every error the CLI reports as one line with a non-zero exit code."""
+from frobnoscope.engine.errors import FrobError
 
 
 class SpecError(FrobError):

@@ -18,14 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+from frobnoscope.engine.blocks import WorkerSpec
+from frobnoscope.engine.executor import block_runner
+from frobnoscope.engine.runs import MANIFEST, package_version, write_json_atomic
 from frobnoscope.scenes.channels import CHANNELS, pixel_shape
 from frobnoscope.scenes.errors import StoreError
-from frobnoscope.scenes.executor import WorkerSpec, block_runner
 from frobnoscope.scenes.families import Family, make_family
 from frobnoscope.scenes.ground_truth import ground_truth
 from frobnoscope.scenes.render import Renderer
 from frobnoscope.scenes.scene import Scene
-from frobnoscope.scenes.store import CHECKSUM, FORMAT, MANIFEST, DatasetStore, package_version, read_manifest, write_json_atomic
+from frobnoscope.scenes.store import CHECKSUM, FORMAT, DatasetStore, read_manifest
 
 JOURNAL = "progress.jsonl"
 # Pooled workers rasterize on their own thread (LP_NUM_THREADS=0: llvmpipe without its rasterizer threads,

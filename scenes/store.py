@@ -9,11 +9,7 @@ seed, package version), each frame's spec, factors, split and per-channel checks
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +18,10 @@ import zarr
 from numcodecs import Blosc
 from zarr.codecs import BloscCodec, BytesCodec
 
+from frobnoscope.engine.runs import MANIFEST, load_manifest, write_bytes_atomic, write_json_atomic
 from frobnoscope.scenes.channels import CHANNELS, pixel_shape
-from frobnoscope.scenes.errors import FrobError, StoreError
+from frobnoscope.scenes.errors import StoreError
 
-MANIFEST = "manifest.json"
 FORMAT = "frobnoscope.dataset/1"
 # lz4: a tabletop frame at 128x128 encodes in 0.9 ms (zstd level 1: 2.2 ms) and decodes faster; 4.1x smaller than
 # raw (zstd level 1: 4.7x)
@@ -33,56 +29,6 @@ COMPRESSOR = BloscCodec(cname="lz4", clevel=9, shuffle="shuffle")
 SHUFFLES = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
 CHECKSUM = "xxh3_128"  # of each frame's raw bytes, per channel; written to the manifest as "checksum"
 CAMERA_ARRAYS = {"camera_to_world": (4, 4), "intrinsics": (3, 3)}
-
-
-def package_version() -> str:
-    try:
-        return version("frobnoscope")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def json_text(data) -> str:
-    """JSON with one top-level key per line and one line per item of a top-level list (a dataset manifest's
-    frames), each written compactly by json's C encoder: readable, greppable, and about 10x faster to write
-    than `indent=1`, which runs json's pure-Python encoder over every frame's spec."""
-    if not isinstance(data, dict):
-        return json.dumps(data) + "\n"
-
-    def value(item) -> str:
-        if isinstance(item, list) and item:
-            return "[\n  " + ",\n  ".join(json.dumps(element) for element in item) + "\n ]"
-        return json.dumps(item)
-
-    return "{\n" + ",\n".join(f" {json.dumps(str(key))}: {value(item)}" for key, item in data.items()) + "\n}\n"
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """Write JSON to a temp file beside `path`, then rename over it: readers never see half a file."""
-    path = Path(path)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(handle, 0o644)  # mkstemp makes the file private; a manifest is read by other users and tools
-        with os.fdopen(handle, "w") as f:
-            f.write(json_text(data))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file beside `path`, then rename over it (no fsync: chunks are checksummed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temp.write_bytes(data)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 def _chunk_encoder(array: zarr.Array) -> Callable[[np.ndarray], bytes]:
@@ -221,20 +167,12 @@ class DatasetStore:
 
 def read_manifest(path) -> dict:
     """The manifest of a dataset made by `frob scenes generate`, checked (see `load_manifest`)."""
-    return load_manifest(path, expected_format=FORMAT, what="a frobnoscope dataset", make_with="frob scenes generate")
+    return load_manifest(path, expected_format=FORMAT, what="a frobnoscope dataset", make_with="frob scenes generate",
+                         error=StoreError)
 
 
-def load_manifest(directory, *, expected_format: str, what: str, make_with: str, error: type[FrobError] = StoreError) -> dict:
-    """`directory/manifest.json` of something a `frob` command made: it must exist, parse and carry
-    `expected_format`; otherwise a one-line `error` saying `directory` is not `what` and how to make one."""
-    path = Path(directory) / MANIFEST
-    if not path.is_file():
-        raise error(f"{directory} is not {what} (no {MANIFEST}); make one with `{make_with}`")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as json_error:
-        raise error(f"{path} is not valid JSON ({json_error.msg}); make it again with `{make_with}`") from None
-    if manifest.get("format") != expected_format:
-        raise error(f"{directory} is not {what} (its manifest has format {manifest.get('format')!r}, not "
-                    f"{expected_format!r}); make one with `{make_with}` (this version)")
-    return manifest
+def dataset_reference(store: DatasetStore) -> dict:
+    """{path, manifest_blake2b, params}: enough to tell whether a run was made from this very dataset."""
+    manifest_bytes = (store.path / MANIFEST).read_bytes()
+    return {"path": str(store.path.resolve()), "manifest_blake2b": hashlib.blake2b(manifest_bytes, digest_size=16).hexdigest(),
+            "params": store.manifest.get("params")}

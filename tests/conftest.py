@@ -3,8 +3,21 @@ import pytest
 
 from frobnoscope.scenes.render import Renderer
 from frobnoscope.scenes.spec import (
-    Box, Camera, Capsule, Cone, Cylinder, DirectionalLight, Material, ObjectSpec, Plane, SceneSpec, Sphere,
-    SpotLight, Texture, Torus, Transform,
+    Box,
+    Camera,
+    Capsule,
+    Cone,
+    Cylinder,
+    DirectionalLight,
+    Material,
+    ObjectSpec,
+    Plane,
+    SceneSpec,
+    Sphere,
+    SpotLight,
+    Texture,
+    Torus,
+    Transform,
 )
 
 PRIMITIVES = {

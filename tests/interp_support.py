@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from models_support import save_tiny_taesd_pair
 
 from frobnoscope.scenes.generate import generate
-
-from models_support import save_tiny_taesd_pair
 
 TINY_HOOKS = "encoder.4,encoder.14"  # 16x16 and 4x4 grids at 32x32
 

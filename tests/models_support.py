@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from frobnoscope.models.taesd_arch import tiny_decoder, tiny_encoder
-from frobnoscope.models.weights import default_weights_dir
+from frobnoscope.models.autoencoders.taesd_arch import tiny_decoder, tiny_encoder
+from frobnoscope.models.loading.weights import default_weights_dir
 from frobnoscope.scenes.generate import generate
 
 REQUIRE_WEIGHTS = "FROB_REQUIRE_WEIGHTS"

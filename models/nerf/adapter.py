@@ -22,15 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from frobnoscope.scenes.scene import Scene
-from frobnoscope.scenes.spec import Camera, parse_spec
-
 from frobnoscope.models.errors import InputError
 from frobnoscope.models.hooks import CallSiteHooks, HookAccess
 from frobnoscope.models.nerf.model import NerfModel
 from frobnoscope.models.nerf.rays import rays_of_camera
 from frobnoscope.models.nerf.rendering import midpoints
 from frobnoscope.models.nerf.train import load_nerf_run
+from frobnoscope.scenes.scene import Scene
+from frobnoscope.scenes.spec import Camera, parse_spec
 
 DOWN = (0.0, -1.0, 0.0)
 

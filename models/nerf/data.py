@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from frobnoscope.models.errors import ModelError
+from frobnoscope.models.nerf.rays import rays_of_camera, scene_box
 from frobnoscope.scenes.scene import Scene
 from frobnoscope.scenes.spec import SceneSpec, parse_spec
 from frobnoscope.scenes.store import DatasetStore
-
-from frobnoscope.models.errors import ModelError
-from frobnoscope.models.nerf.rays import rays_of_camera, scene_box
 
 FAMILY = "orbit"
 SPLITS = ("train", "val", "test")

@@ -28,18 +28,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from frobnoscope.scenes.store import MANIFEST, load_manifest, write_json_atomic
-
-from frobnoscope.models.checkpoint import load_checkpoint, read_latest, save_checkpoint
+from frobnoscope.engine.checkpoint import load_checkpoint, read_latest, save_checkpoint
+from frobnoscope.engine.runs import MANIFEST, load_manifest, run_header, write_json_atomic
+from frobnoscope.engine.tensor_files import load_state_dict, save_safetensors_atomic
+from frobnoscope.models.autoencoders.train import learning_rate
 from frobnoscope.models.errors import ModelError
-from frobnoscope.models.training import StepReport, require_positive
 from frobnoscope.models.metrics import mse_to_psnr
-from frobnoscope.models.provenance import dataset_reference, run_header
-from frobnoscope.models.train import learning_rate
-from frobnoscope.models.weights import load_state_dict, save_safetensors_atomic
 from frobnoscope.models.nerf.data import OrbitData, load_orbit
 from frobnoscope.models.nerf.field import ENCODINGS, FieldConfig
 from frobnoscope.models.nerf.model import NerfModel, SamplingConfig
+from frobnoscope.models.step_report import StepReport, require_positive
+from frobnoscope.scenes.store import dataset_reference
 
 NERF_FORMAT = "frobnoscope.nerf/1"
 CHECKPOINTS = "checkpoints"

@@ -26,16 +26,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from frobnoscope.scenes.colors import RENDER_GAMMA
-from frobnoscope.scenes.scene import Scene
-from frobnoscope.scenes.spec import parse_spec
-from frobnoscope.scenes.store import MANIFEST, DatasetStore
-
+from frobnoscope.engine.runs import MANIFEST
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.hooks import CallSiteHooks, HookAccess
 from frobnoscope.models.nerf.adapter import DOWN, PointBatch
 from frobnoscope.models.nerf.rendering import expected_depth, median_depth, peak_depth
 from frobnoscope.models.nerfstudio.compat import ensure_torchvision_importable
+from frobnoscope.scenes.colors import RENDER_GAMMA
+from frobnoscope.scenes.scene import Scene
+from frobnoscope.scenes.spec import parse_spec
+from frobnoscope.scenes.store import DatasetStore
 
 RENDER_CHUNK = 4096
 

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import torch
 
-from frobnoscope.scenes.store import write_json_atomic
-
+from frobnoscope.engine.runs import write_json_atomic
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.metrics import mse_to_psnr
 from frobnoscope.models.nerfstudio.compat import ensure_torchvision_importable
@@ -73,7 +72,6 @@ def train_to_target(config, target: float, budget: float, eval_every: int) -> di
     from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
 
     from frobnoscope.models.nerf.data import load_orbit
-
     from frobnoscope.models.nerfstudio.adapter import NerfstudioAdapter, source_dataset_path
 
     started = time.perf_counter()

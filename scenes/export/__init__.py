@@ -18,20 +18,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from frobnoscope.engine.runs import MANIFEST
 from frobnoscope.scenes.channels import CHANNELS
 from frobnoscope.scenes.errors import StoreError
-from frobnoscope.scenes.store import CAMERA_ARRAYS, MANIFEST, DatasetStore
 from frobnoscope.scenes.export.encodings import write_json
 from frobnoscope.scenes.export.job import SPLITS, ExportError, ExportFormat, ExportJob, dataset_has_splits
 from frobnoscope.scenes.export.output import atomic_directory, check_new_output, export_manifest, require
+from frobnoscope.scenes.store import CAMERA_ARRAYS, DatasetStore
 
 
 def formats() -> dict[str, ExportFormat]:
     """Every export format, by name, in the order `frob export --help` lists them."""
-    import frobnoscope.scenes.export.hf as hf
-    import frobnoscope.scenes.export.nerf_synthetic as nerf_synthetic
-    import frobnoscope.scenes.export.nerfstudio as nerfstudio
-    import frobnoscope.scenes.export.webdataset as webdataset
+    from frobnoscope.scenes.export import hf, nerf_synthetic, nerfstudio, webdataset
 
     return {module.FORMAT.name: module.FORMAT for module in (nerfstudio, nerf_synthetic, hf, webdataset)}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import yaml
 
+from frobnoscope.engine.runs import package_version
 from frobnoscope.scenes.channels import CHANNELS_BY_NAME
-from frobnoscope.scenes.store import package_version
 from frobnoscope.scenes.export.encodings import LINEAR_RGB_FROM_PNG
 from frobnoscope.scenes.export.hf import FACTOR_PREFIX
 from frobnoscope.scenes.export.job import SPLITS, ExportJob

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from frobnoscope.engine.errors import FrobError
 from frobnoscope.scenes.channels import CHANNELS_BY_NAME
-from frobnoscope.scenes.errors import FrobError
 from frobnoscope.scenes.store import DatasetStore
 
 SPLITS = ("train", "val", "test")

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-from frobnoscope.scenes.store import MANIFEST, package_version
+from frobnoscope.engine.runs import MANIFEST, package_version
 from frobnoscope.scenes.export.job import ExportError, ExportJob
 
 EXPORT_FORMAT = "frobnoscope.export/1"

@@ -12,9 +12,20 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from frobnoscope.scenes.spec import Box, Capsule, Cylinder, DirectionalLight, Material, ObjectSpec, Plane, SceneSpec, Sphere, Transform
 from frobnoscope.scenes.families.base import Family, FamilyConfig, Frame
 from frobnoscope.scenes.families.common import hue_color, light_direction, orbit_camera
+from frobnoscope.scenes.spec import (
+    Box,
+    Capsule,
+    Cylinder,
+    DirectionalLight,
+    Material,
+    ObjectSpec,
+    Plane,
+    SceneSpec,
+    Sphere,
+    Transform,
+)
 
 SHAPES = ("cube", "cylinder", "sphere", "capsule")
 FACTORS = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from frobnoscope.scenes.spec import DirectionalLight, Material, ObjectSpec, Plane, SceneSpec, Texture, Transform
 from frobnoscope.scenes.families.base import Family, FamilyConfig, Frame
 from frobnoscope.scenes.families.common import hue_color, light_direction, orbit_camera, resting_primitive
+from frobnoscope.scenes.spec import DirectionalLight, Material, ObjectSpec, Plane, SceneSpec, Texture, Transform
 
 PRIMITIVES = ("sphere", "box", "cylinder", "cone", "torus", "capsule")
 

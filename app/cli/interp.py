@@ -1,0 +1,79 @@
+"""`frob capture` and `frob probe`: activation stores and linear probes against the ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from frobnoscope.app.cli.options import RAY_HELP
+
+MODEL_SPEC_HELP = "taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID or run:RUN_DIR (see the README)"
+console = Console(stderr=True)
+
+
+def capture_command(
+    data: Path = typer.Option(..., help="dataset directory made by `frob scenes generate`"),
+    model: str = typer.Option(..., help=MODEL_SPEC_HELP),
+    hooks: str = typer.Option(..., help="comma-separated globs over the model's hook points (`frob models hooks`)"),
+    out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
+    dtype: str = typer.Option("float16", help="stored activation dtype: float16 or float32"),
+    batch_size: int = typer.Option(8, help="frames per forward pass (and per zarr chunk)"),
+    frames: int = typer.Option(None, help="capture only the first N frames"),
+    random_weights_seed: int = typer.Option(None, help="re-initialise the model's weights with this seed (control run)"),
+    workers: int = typer.Option(1, help="worker processes, one copy of the model each"),
+    ray: str = typer.Option(None, help=RAY_HELP),
+):
+    """Stream activations at the chosen hook points, with ground truth pooled to each layer's grid, into zarr."""
+    from frobnoscope.interp.activations.capture import CaptureConfig, capture
+    from frobnoscope.interp.activations.store import ActivationStore
+
+    config = CaptureConfig(model=model, hooks=hooks, dtype=dtype, batch_size=batch_size, frames=frames,
+                           random_weights_seed=random_weights_seed)
+    config.check()
+    columns = (TextColumn("[bold]capture"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("frames", total=None)
+        capture(data, out, config, on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                workers=workers, ray_address=ray)
+    store = ActivationStore.open(out)
+    stdout = Console()
+    for hook in store.hooks():
+        stdout.print(f"{hook}: {' x '.join(map(str, store.shape(hook)))} per frame", highlight=False)
+    stdout.print(f"wrote {out}: {len(store)} frames, {len(store.hooks())} hook points, "
+                 f"{len(store.gt_channels())} pooled ground-truth arrays, {len(store.factors())} factors", highlight=False)
+
+
+def probe_command(
+    run: Path = typer.Argument(..., help="capture run made by `frob capture`"),
+    control: Path = typer.Option(None, help="capture run of the same model with random weights (`--random-weights-seed`)"),
+    out: Path = typer.Option(None, help="output directory (default RUN/probes)"),
+    tokens_per_frame: int = typer.Option(256, help="token positions sampled per frame (0: all)"),
+    seed: int = typer.Option(0, help="token sampling, target shuffling and logistic training"),
+):
+    """Linear probes for every hook point x ground-truth factor, with shuffled-target and random-weights controls."""
+    from frobnoscope.interp.probes.linear import ProbeConfig
+    from frobnoscope.interp.probes.run import run_probes
+    from frobnoscope.models.errors import ModelError
+
+    if tokens_per_frame < 0:
+        raise ModelError("--tokens-per-frame must be 0 (all) or more")
+    config = ProbeConfig(tokens_per_frame=tokens_per_frame or None, seed=seed)
+    rows = run_probes(run, out, control, config, on_hook=lambda hook: console.print(f"probed {hook}", highlight=False))
+    table = Table("hook", "factor", "metric", "score", "shuffled", "selectivity",
+                  *(["control"] if control is not None else []), title="best probes", title_justify="left")
+    primary = sorted((r for r in rows if r["metric"] in ("r2", "accuracy")), key=lambda r: -r["selectivity"])
+    for r in primary[:15]:
+        table.add_row(r["hook"], r["factor"], r["metric"], f"{r['score']:.3f}", f"{r['shuffled']:.3f}",
+                      f"{r['selectivity']:.3f}", *([f"{r['control_score']:.3f}"] if control is not None else []))
+    stdout = Console()
+    stdout.print(table)
+    stdout.print(f"wrote {out or Path(run) / 'probes'}/probes.csv and heatmap.png ({len(rows)} rows)", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("capture")(capture_command)
+    app.command("probe")(probe_command)

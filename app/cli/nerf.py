@@ -1,0 +1,110 @@
+"""`frob train nerf` and `frob eval-nerf`: the NeRF commands, registered on the main app by `register`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from frobnoscope.app.cli.progress import training_progress
+
+console = Console(stderr=True)
+
+
+def train_nerf_command(
+    data: Path = typer.Option(..., help="orbit dataset made by `frob scenes generate --family orbit`"),
+    out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
+    steps: int = typer.Option(1500, help="optimizer steps"),
+    encoding: str = typer.Option("hash", help="position encoding: hash (multiresolution grid) or frequency (NeRF's sinusoids)"),
+    rays_per_step: int = typer.Option(1024, help="rays (pixels of the train views) per step"),
+    coarse_samples: int = typer.Option(32, help="stratified samples per ray"),
+    fine_samples: int = typer.Option(32, help="importance samples per ray, drawn from the coarse weights"),
+    hidden_width: int = typer.Option(64, help="width of the MLP's hidden layers"),
+    learning_rate: float = typer.Option(1e-2, help="peak Adam learning rate (linear warmup, cosine decay to 10%)"),
+    seed: int = typer.Option(0, help="initialisation, ray batches and sample jitter"),
+    eval_every: int = typer.Option(100, help="steps between held-out (val) PSNR measurements"),
+    checkpoint_every: int = typer.Option(250, help="steps between checkpoints"),
+    threads: int = typer.Option(2, help="torch threads (results are reproducible for a fixed count)"),
+):
+    """Fit a coordinate MLP (NeRF) to an orbit dataset's train views; progress shows loss and held-out PSNR."""
+    from dataclasses import replace
+
+    from frobnoscope.models.nerf.data import load_orbit
+    from frobnoscope.models.nerf.field import FieldConfig
+    from frobnoscope.models.nerf.model import SamplingConfig
+    from frobnoscope.models.nerf.train import NerfTrainConfig, train_nerf
+
+    defaults = NerfTrainConfig()
+    config = replace(defaults, field=replace(FieldConfig(), encoding=encoding, hidden_width=hidden_width),
+                     sampling=SamplingConfig(coarse_samples, fine_samples), steps=steps, rays_per_step=rays_per_step,
+                     learning_rate=learning_rate, seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every,
+                     threads=threads)
+    config.check()
+    load_orbit(data)  # fail on bad input before drawing a progress bar
+    with training_progress(f"train nerf ({encoding})", steps, console) as on_step:
+        results = train_nerf(data, out, config, on_step=on_step)
+    psnr = ", ".join(f"{split} {value:.2f} dB" for split, value in results["psnr"].items())
+    reached = results["seconds_to_25db"]
+    Console().print(f"{out}: {results['steps']} steps in {results['seconds']:.0f} s; held-out PSNR {psnr}; "
+                    f"25 dB (val) {'after ' + format(reached, '.0f') + ' s' if reached is not None else 'not reached'}; "
+                    f"judge it with `frob eval-nerf {out} --out EVAL_DIR`", highlight=False)
+
+
+def register(app: typer.Typer, train_app: typer.Typer) -> None:
+    train_app.command("nerf")(train_nerf_command)
+    app.command("eval-nerf")(eval_nerf_command)
+
+
+def eval_nerf_command(
+    run: Path = typer.Argument(..., help="run directory made by `frob train nerf`, or a nerfstudio run (its config.yml "
+                                         "or a directory holding one; needs the nerfstudio extra)"),
+    out: Path = typer.Option(..., help="output directory (created; must be new or empty)"),
+    novel_views: int = typer.Option(8, help="new orbit views (poses no dataset frame has) rendered and judged too"),
+    uniform_points: int = typer.Option(200_000, help="points uniform in the field's box, for density vs SDF and IoU"),
+    shell_points: int = typer.Option(100_000, help="points near the true surfaces, for density vs SDF and IoU"),
+    surface_points: int = typer.Option(20_000, help="true surface points, for colour vs radiance and albedo"),
+    density_threshold: float = typer.Option(None, help="density (1 / scene unit) above which a point counts as solid "
+                                                       "[default: ln 2 / 0.05, half opaque over 0.05 units]"),
+    seed: int = typer.Option(0, help="seed of the point samples"),
+):
+    """Judge a NeRF run against the scene: held-out and novel renders (PSNR, SSIM, error by ground-truth factor),
+    termination distance vs depth_ray, density vs occupancy and SDF, colour vs radiance."""
+    from frobnoscope.interp.evaluation.nerf import NerfJudgeConfig, check_inputs, judge_nerf
+
+    config = NerfJudgeConfig(novel_views=novel_views, uniform_points=uniform_points, shell_points=shell_points,
+                             surface_points=surface_points, seed=seed,
+                             **({"density_threshold": density_threshold} if density_threshold is not None else {}))
+    check_inputs(run, out)  # fail on bad input before drawing a progress bar
+    columns = (TextColumn("[bold]eval nerf"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("views", total=None)
+        summary = judge_nerf(run, out, config, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    print_judgement(summary, out)
+
+
+def print_judgement(summary: dict, out: Path) -> None:
+    stdout = Console()
+    table = Table("views", "count", "mean PSNR dB", "mean SSIM", title="images against the true render", title_justify="left")
+    for split, row in summary["images"].items():
+        table.add_row(split, str(row["views"]), f"{row['mean_psnr']:.2f}", f"{row['mean_ssim']:.4f}")
+    stdout.print(table)
+    termination = summary["termination"]
+    stdout.print(f"termination vs depth_ray ({termination['hit_rays']} hitting rays): median |error| expected "
+                 f"{termination['depth_median_abs_error']:.4f}, median {termination['median_depth_median_abs_error']:.4f}, "
+                 f"peak {termination['peak_depth_median_abs_error']:.4f} units; within 0.05: "
+                 f"{100 * termination['median_depth_within_0.05']:.1f}% (median); opacity on rays that miss: "
+                 f"{termination['miss_accumulation_mean']:.3f}", highlight=False)
+    occupancy, color = summary["occupancy"], summary["color"]
+    stdout.print(f"occupancy IoU (density > {occupancy['threshold']:.1f}): {occupancy['iou_uniform']:.3f} uniform in the box, "
+                 f"{occupancy['iou_shell']:.3f} near the surface; best {occupancy['best_iou_uniform']:.3f} at "
+                 f"{occupancy['best_threshold']:g}", highlight=False)
+    stdout.print(f"surface colour: {color['psnr_vs_radiance']:.2f} dB vs true radiance, RMSE vs albedo "
+                 f"{color['rmse_vs_albedo']:.3f} ({color['surface_points']} points)", highlight=False)
+    table = Table("factor", "bin", "PSNR dB", "MSE x all", title="worst bins", title_justify="left")
+    for row in summary["worst_bins"]:
+        table.add_row(row["factor"], row["bin"], f"{row['psnr']:.2f}", f"{row['mse_vs_overall']:.2f}")
+    stdout.print(table)
+    stdout.print(f"wrote {out}/views.csv, breakdown.csv, sdf_profile.csv, iou.csv, plots/*.png", highlight=False)

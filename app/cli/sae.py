@@ -1,0 +1,168 @@
+"""`frob sae train`, `frob sae compare` and `frob features label`, registered on the main app by `register`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from frobnoscope.engine.errors import FrobError
+
+console = Console(stderr=True)
+sae_app = typer.Typer(help="Sparse autoencoders on a hook point's activations.", no_args_is_help=True)
+features_app = typer.Typer(help="Features labelled against ground truth; frobnoloids.", no_args_is_help=True)
+
+
+@sae_app.command("train")
+def train_command(
+    run: Path = typer.Argument(..., help="activation run made by `frob capture`"),
+    hook: str = typer.Option(..., help="hook point (one the run captured)"),
+    arch: str = typer.Option("topk", help="topk, batchtopk or jumprelu"),
+    width: int = typer.Option(4096, help="dictionary size M (latents)"),
+    k: int = typer.Option(32, help="active latents per token (topk, batchtopk); target L0 (jumprelu)"),
+    steps: int = typer.Option(2000, help="optimizer steps"),
+    seed: int = typer.Option(0, help="initialisation and token order"),
+    seeds: str = typer.Option(None, help="comma-separated seeds: train one SAE per seed and compare the first two"),
+    batch_tokens: int = typer.Option(4096, help="tokens per step"),
+    learning_rate: float = typer.Option(1e-3, help="peak Adam learning rate (5% warmup, decay over the last 20%)"),
+    frequency_cost: float = typer.Option(0.0, help="weight of the frequency-discounted sparsity cost (see README)"),
+    max_tokens: int = typer.Option(None, help="train tokens used (whole frames, evenly spaced; default all); they "
+                                              "are streamed from the run, never all in memory"),
+    checkpoint_every: int = typer.Option(250, help="steps between checkpoints"),
+    out: Path = typer.Option(None, help="SAE directory (default RUN/saes/<hook>.<arch>.w<M>.k<K>.s<seed>)"),
+):
+    """Train an SAE on a hook's tokens; report L0, FVU, dead/dense fractions, spliced score and absorption."""
+    from frobnoscope.interp.activations.store import ActivationStore
+    from frobnoscope.interp.sae.run import SAERunConfig, train_on_run
+    from frobnoscope.interp.sae.training import TrainConfig
+
+    ActivationStore.open(run).shape(hook)  # fail on a bad run or hook before drawing a progress bar
+    seed_list = [seed] if seeds is None else _parse_seeds(seeds)
+    if out is not None and len(seed_list) > 1:
+        raise FrobError("--out names one SAE directory; leave it out with --seeds")
+    config = SAERunConfig(hook=hook, arch=arch, width=width, k=k, frequency_cost=frequency_cost, max_tokens=max_tokens)
+    directories = []
+    for one_seed in seed_list:
+        train_config = TrainConfig(steps=steps, batch_tokens=batch_tokens, learning_rate=learning_rate, seed=one_seed,
+                                   checkpoint_every=checkpoint_every)
+        train_config.check()
+        columns = (TextColumn(f"[bold]sae {arch} seed {one_seed}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("loss {task.fields[loss]}  L0 {task.fields[l0]}  dead {task.fields[dead]}"),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("steps", total=steps, loss="-", l0="-", dead="-")
+
+            def on_step(report) -> None:
+                progress.update(task, completed=report.step, loss=f"{report.loss:.4f}", l0=f"{report.l0:.1f}",
+                                dead=f"{100 * report.dead_fraction:.1f}%")
+
+            directory, report = train_on_run(run, config, train_config, out=out, on_step=on_step)
+        directories.append(directory)
+        _print_report(directory, report)
+    if len(directories) > 1:
+        _print_stability(directories[0], directories[1])
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise FrobError(f"--seeds expects comma-separated integers, got {text!r}") from None
+
+
+def _print_report(directory: Path, report: dict) -> None:
+    stdout = Console()
+    metrics, splice = report["metrics"], report["splice"]
+    table = Table("metric", "value", title=f"{directory}", title_justify="left")
+    table.add_row("L0", f"{metrics['l0']:.2f}")
+    table.add_row("FVU", f"{metrics['fvu']:.4f}")
+    table.add_row(f"dead (no firing in {metrics['dead_tokens']} tokens)", f"{100 * metrics['dead_fraction']:.1f}%")
+    table.add_row("dense (> 10% of tokens)", f"{100 * metrics['dense_fraction']:.1f}%")
+    if "skipped" in splice:
+        table.add_row("spliced score", f"skipped: {splice['skipped']}")
+    else:
+        table.add_row("MSE clean / spliced / zero-ablated",
+                      f"{splice['clean_mse']:.3g} / {splice['spliced_mse']:.3g} / {splice['zero_ablation_mse']:.3g}")
+        table.add_row("error recovered by the SAE", f"{100 * splice['recovered']:.1f}%")
+    absorption = report["absorption"]
+    table.add_row("absorption pairs (confirmed by GT)", f"{absorption['pairs']} ({absorption['confirmed']})")
+    stdout.print(table)
+    stdout.print(f"wrote {directory}/report.json and sae.safetensors", highlight=False)
+
+
+def _print_stability(a: Path, b: Path) -> None:
+    from frobnoscope.interp.sae.analysis import stability
+    from frobnoscope.interp.sae.training import load_sae
+
+    result = stability(load_sae(a), load_sae(b))
+    Console().print(f"stability {a.name} vs {b.name}: mean Hungarian-matched decoder cosine "
+                    f"{result['mean_matched_cosine']:.3f}, {100 * result['fraction_above']:.1f}% of latents above "
+                    f"{result['threshold']}", highlight=False)
+    print(json.dumps(result))
+
+
+@sae_app.command("compare")
+def compare_command(
+    a: Path = typer.Argument(..., help="SAE directory"),
+    b: Path = typer.Argument(..., help="SAE directory (same hook and width, another seed)"),
+):
+    """Stability: Hungarian-matched decoder cosine similarity of two SAEs."""
+    from frobnoscope.interp.sae.training import load_sae
+
+    first, second = load_sae(a), load_sae(b)
+    if first.W_dec.shape != second.W_dec.shape:
+        raise FrobError(f"{a} and {b} differ in shape ({tuple(first.W_dec.shape)} vs {tuple(second.W_dec.shape)})")
+    _print_stability(a, b)
+
+
+@features_app.command("label")
+def label_command(
+    run: Path = typer.Argument(..., help="activation run made by `frob capture`"),
+    sae: Path = typer.Option(None, help="SAE directory (its latents are labelled too; its hook is the default)"),
+    hook: str = typer.Option(None, help="hook point (default: the SAE's)"),
+    max_tokens: int = typer.Option(16384, help="tokens used for labelling (whole frames, evenly spaced)"),
+    importance_frames: int = typer.Option(8, help="held-out frames the ablation/steering effects are measured on"),
+    candidates: int = typer.Option(32, help="features per kind whose importance is measured"),
+    figures: int = typer.Option(8, help="top-ranked features drawn as PNGs"),
+    out: Path = typer.Option(None, help="output directory (default SAE_DIR/features or RUN/features/<hook>)"),
+):
+    """Best ground-truth match, gt_r2, importance and frobnoloid score of every latent and raw channel."""
+    from frobnoscope.interp.activations.store import ActivationStore
+    from frobnoscope.interp.features.run import LabelConfig, label_run
+
+    store = ActivationStore.open(run)  # fail on a bad run or hook before drawing a progress bar
+    if hook is not None:
+        store.shape(hook)
+    if sae is not None:
+        from frobnoscope.interp.sae.training import read_manifest
+
+        read_manifest(sae)
+    config = LabelConfig(hook=hook, sae=str(sae) if sae else None, max_tokens=max_tokens,
+                         importance_frames=importance_frames, candidates=candidates, figures=figures)
+    columns = (TextColumn("[bold]importance {task.fields[kind]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("features", total=None, kind="")
+        directory, rows, summary = label_run(
+            run, config, out, on_progress=lambda kind, done, total: progress.update(task, completed=done, total=total, kind=kind))
+    stdout = Console()
+    table = Table("kind", "feature", "best factor", "r / IoU", "gt_r2", "importance", "frobnoloid", title="top frobnoloids",
+                  title_justify="left")
+    for row in rows[:15]:
+        table.add_row(row["kind"], str(row["feature"]), row["best_factor"] or "-",
+                      f"{row.get('correlation', 0.0):.2f} / {row['iou']:.2f}", f"{row['gt_r2']:.2f}",
+                      f"{row['importance']:.3g}", f"{row['frobnoloid_score']:.3g}")
+    stdout.print(table)
+    totals = Table("features", "count", "matched", "fraction", title="ground-truth matches", title_justify="left")
+    for row in summary:
+        totals.add_row(row["features"], str(row["count"]), str(row["matched"]), f"{100 * row['matched_fraction']:.1f}%")
+    stdout.print(totals)
+    stdout.print(f"wrote {directory}/features.csv, summary.csv and figures/", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(sae_app, name="sae")
+    app.add_typer(features_app, name="features")

@@ -1,0 +1,92 @@
+"""Run directories: every job writes one, with a `manifest.json` saying what made it.
+
+A manifest holds `format` (e.g. "frobnoscope.sae/1": what the directory is, and the version of its layout),
+`package_version`, `command` (the argv that made it), the job's `config`, and references to its inputs (a
+dataset's manifest hash). Writes are atomic: a temp file beside the target, then a rename, so a reader never
+sees half a file. `open_run` (in `engine.open_run`) picks a typed reader by the manifest's format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import tempfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from frobnoscope.engine.errors import FrobError, RunError
+
+MANIFEST = "manifest.json"
+
+
+def package_version() -> str:
+    try:
+        return version("frobnoscope")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def json_text(data) -> str:
+    """JSON with one top-level key per line and one line per item of a top-level list (a dataset manifest's
+    frames), each written compactly by json's C encoder: readable, greppable, and about 10x faster to write
+    than `indent=1`, which runs json's pure-Python encoder over every frame's spec."""
+    if not isinstance(data, dict):
+        return json.dumps(data) + "\n"
+
+    def value(item) -> str:
+        if isinstance(item, list) and item:
+            return "[\n  " + ",\n  ".join(json.dumps(element) for element in item) + "\n ]"
+        return json.dumps(item)
+
+    return "{\n" + ",\n".join(f" {json.dumps(str(key))}: {value(item)}" for key, item in data.items()) + "\n}\n"
+
+
+def write_json_atomic(path: Path, data) -> None:
+    """Write JSON to a temp file beside `path`, then rename over it: readers never see half a file."""
+    path = Path(path)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(handle, 0o644)  # mkstemp makes the file private; a manifest is read by other users and tools
+        with os.fdopen(handle, "w") as f:
+            f.write(json_text(data))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temp file beside `path`, then rename over it (no fsync: chunks are checksummed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def run_header(run_format: str) -> dict:
+    """The manifest fields every run starts with: its format, the package version and the command line."""
+    return {"format": run_format, "package_version": package_version(), "command": shlex.join(sys.argv)}
+
+
+def load_manifest(directory, *, expected_format: str, what: str, make_with: str, error: type[FrobError] = RunError) -> dict:
+    """`directory/manifest.json` of something a `frob` command made: it must exist, parse and carry
+    `expected_format`; otherwise a one-line `error` saying `directory` is not `what` and how to make one."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise error(f"{directory} is not {what} (no {MANIFEST}); make one with `{make_with}`")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as json_error:
+        raise error(f"{path} is not valid JSON ({json_error.msg}); make it again with `{make_with}`") from None
+    if manifest.get("format") != expected_format:
+        raise error(f"{directory} is not {what} (its manifest has format {manifest.get('format')!r}, not "
+                    f"{expected_format!r}); make one with `{make_with}` (this version)")
+    return manifest

@@ -1,0 +1,172 @@
+"""`frob features label`: label an activation run's features (raw channels of a hook, and an SAE's latents) against
+ground truth, measure their causal importance, and rank them by frobnoloid score.
+
+Output directory (default SAE_DIR/features, or RUN/features/<hook> without an SAE):
+  features.csv     one row per feature, ranked by frobnoloid_score (unmeasured importance last): kind (latent or
+                   channel), feature, active_fraction, best_continuous, correlation, best_categorical, label, iou,
+                   matched, best_factor, gt_r2, importance, steer_importance, frobnoloid_score
+  summary.csv      how many features match ground truth: trained channels, the same architecture with random
+                   weights (`models.random_weights.reinitialise`, seed `random_seed`), and SAE latents
+  figures/         <kind>_<feature>.png for the `figures` top-ranked features (`feature_plots`)
+  manifest.json    format frobnoscope.features/1, config, summary
+Labelling uses up to `max_tokens` tokens (whole frames, evenly spaced over the run; see `features` for the
+statistics). Importance is measured on `importance_frames` held-out frames for the `candidates` features of each
+kind with the highest activation energy x (1 - gt_r2) (energy: mean squared contribution to the hook's tokens);
+the others get NaN (measuring every latent costs two model passes each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from frobnoscope.engine.runs import MANIFEST, run_header, write_json_atomic
+from frobnoscope.engine.tables import write_csv
+from frobnoscope.interp.activations.store import ActivationStore
+from frobnoscope.interp.features import data as feature_data
+from frobnoscope.interp.features import effects as feature_effects
+from frobnoscope.interp.features import labels as features
+from frobnoscope.models.errors import ModelError
+from frobnoscope.scenes.store import DatasetStore
+
+FEATURES_FORMAT = "frobnoscope.features/1"
+COLUMNS = ("kind", "feature", "active_fraction", "best_continuous", "correlation", "best_categorical", "label", "iou",
+           "matched", "best_factor", "gt_r2", "importance", "steer_importance", "frobnoloid_score")
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    hook: str | None = None
+    sae: str | None = None
+    max_tokens: int = 16384
+    importance_frames: int = 8
+    candidates: int = 32
+    figures: int = 8
+    random_seed: int = 0
+
+
+def label_run(run, config: LabelConfig, out=None, on_progress: Callable[[str, int, int], None] | None = None) -> tuple[Path, list[dict], list[dict]]:
+    """Label, measure and rank; returns (output directory, ranked rows, summary rows)."""
+    from frobnoscope.models import load_model
+
+    store = ActivationStore.open(run)
+    sae, hook = _sae_and_hook(store, config)
+    out = Path(out) if out else (Path(config.sae) / "features" if config.sae else Path(run) / "features" / hook)
+    frames = feature_data.subsample_frames(store, hook, np.arange(len(store)), config.max_tokens)
+    tokens, index = feature_data.load_tokens(store, hook, frames)
+    truth = feature_data.token_truth(store, hook, index)
+    adapter = load_model(store.model_spec)
+    _, heldout = feature_data.split_frames(store)
+    chosen = heldout[np.linspace(0, len(heldout) - 1, min(config.importance_frames, len(heldout))).round().astype(int)]
+    from frobnoscope.interp.sae.splice import dataset_batches
+
+    batches = dataset_batches(store.dataset_path, np.unique(chosen))
+    kinds = {"channel": _channel_kind(tokens)}
+    if sae is not None:
+        kinds["latent"] = _latent_kind(sae, tokens)
+    rows = []
+    for kind, (activations, energy, make_edits) in kinds.items():
+        labelled = features.label_features(activations, truth)
+        explained = np.array([row["gt_r2"] for row in labelled])
+        candidates = np.argsort(-(energy * (1 - np.clip(explained, 0, 1))))[:config.candidates]
+        amounts = feature_effects.steer_amounts(activations)
+        edits = {int(i): make_edits(int(i), float(amounts[i])) for i in candidates}
+        progress = (lambda done, total, kind=kind: on_progress(kind, done, total)) if on_progress else None
+        effects = feature_effects.importances(adapter, batches, hook, edits, on_feature=progress)
+        for row in labelled:
+            ablate, steer = effects.get(row["feature"], (float("nan"), float("nan")))
+            row.update(kind=kind, importance=ablate, steer_importance=steer,
+                       frobnoloid_score=features.frobnoloid_score(ablate, row["gt_r2"]))
+            rows.append(row)
+    rows.sort(key=lambda row: -row["frobnoloid_score"] if np.isfinite(row["frobnoloid_score"]) else np.inf)
+    summary = _summary(rows, store, hook, frames, truth, config.random_seed)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / "features.csv", [{key: row.get(key, "") for key in COLUMNS} for row in rows])
+    write_csv(out / "summary.csv", summary)
+    _figures(out / "figures", rows[:config.figures], kinds, index, store, hook)
+    write_json_atomic(out / MANIFEST, {**run_header(FEATURES_FORMAT), "config": asdict(config), "hook": hook,
+                                       "run": str(Path(run).resolve()), "summary": summary,
+                                       "thresholds": {"quantile": features.QUANTILE, "iou": features.IOU_BAR,
+                                                      "correlation": features.CORRELATION_BAR}})
+    return out, rows, summary
+
+
+def _sae_and_hook(store: ActivationStore, config: LabelConfig):
+    if config.sae is None:
+        if config.hook is None:
+            raise ModelError("give --hook (or --sae, whose hook is used)")
+        store.shape(config.hook)
+        return None, config.hook
+    from frobnoscope.interp.sae.training import load_sae, read_manifest
+
+    source = read_manifest(config.sae).get("source", {})
+    sae = load_sae(config.sae)
+    hook = config.hook or source.get("hook")
+    if hook is None or (config.hook and source.get("hook") and config.hook != source["hook"]):
+        raise ModelError(f"{config.sae} was trained on hook {source.get('hook')!r}, not {config.hook!r}")
+    return sae, hook
+
+
+def _channel_kind(tokens: torch.Tensor):
+    activations = tokens.numpy()
+    means = activations.mean(0)
+    return activations, activations.var(0), lambda c, amount: (feature_effects.channel_ablation(c, float(means[c])),
+                                                               feature_effects.channel_steering(c, amount))
+
+
+def _latent_kind(sae, tokens: torch.Tensor):
+    with torch.no_grad():
+        codes = sae.encode(tokens).numpy()
+    energy = (codes.astype(np.float64) ** 2).mean(0) / float(sae.input_scale) ** 2
+    return codes, energy, lambda i, amount: (feature_effects.latent_ablation(sae, i),
+                                             feature_effects.latent_steering(sae, i, amount))
+
+
+def _summary(rows: list[dict], store: ActivationStore, hook: str, frames: np.ndarray, truth, seed: int) -> list[dict]:
+    summary = []
+    for kind in ("channel", "latent"):
+        of_kind = [row for row in rows if row["kind"] == kind]
+        if of_kind:
+            summary.append(_summary_row(f"trained {kind}s", [row["matched"] for row in of_kind]))
+    random_acts = _random_weights_tokens(store, hook, frames, seed)
+    summary.append(_summary_row("random-weights channels", [row["matched"] for row in features.label_features(random_acts, truth)]))
+    return summary
+
+
+def _summary_row(name: str, matched: list[bool]) -> dict:
+    return {"features": name, "count": len(matched), "matched": int(sum(matched)),
+            "matched_fraction": float(np.mean(matched)) if matched else 0.0}
+
+
+def _random_weights_tokens(store: ActivationStore, hook: str, frames: np.ndarray, seed: int) -> np.ndarray:
+    """The hook's tokens for `frames` (same order as `load_tokens`) from the model with re-initialised weights."""
+    from frobnoscope.interp.sae.splice import dataset_batches
+    from frobnoscope.models import load_model
+    from frobnoscope.models.loading.random_weights import reinitialise
+
+    adapter = load_model(store.model_spec)
+    reinitialise(adapter, seed)
+    out = []
+    for batch in dataset_batches(store.dataset_path, frames):
+        acts = adapter.capture(batch, [hook])[hook]
+        out.append(acts.permute(0, 2, 3, 1).reshape(-1, acts.shape[1]).float().numpy())
+    return np.concatenate(out)
+
+
+def _figures(directory: Path, rows: list[dict], kinds: dict, index: np.ndarray, store: ActivationStore, hook: str) -> None:
+    from frobnoscope.interp.plots.features import plot_feature
+
+    dataset = DatasetStore.open(store.dataset_path)
+    grid = store.shape(hook)[:2]
+    for row in rows:
+        activations = kinds[row["kind"]][0][:, row["feature"]]
+        title = (f"{row['kind']} {row['feature']}: frobnoloid {row['frobnoloid_score']:.3g}, gt_r2 {row['gt_r2']:.2f}, "
+                 f"best {row['best_factor'] or 'none'}")
+        plot_feature(title, activations, index, grid, lambda k: dataset.channel("rgb")[k],
+                     directory / f"{row['kind']}_{row['feature']}.png")
+
+

@@ -1,0 +1,1 @@
+"""frobnoscope.interp.probes."""

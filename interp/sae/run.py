@@ -1,0 +1,105 @@
+"""`frob sae train` on an activation run: train on the train frames' tokens, then report on held-out frames.
+
+Training tokens are streamed from the run a window of chunks at a time (`sae_tokens`), so memory does not grow
+with the run; the held-out report reads at most HELDOUT_TOKENS tokens.
+
+The SAE directory defaults to RUN/saes/<hook>.<arch>.w<width>.k<k>.s<seed>/ (see `sae_train` for its files);
+report.json (also stored in its manifest) holds:
+  metrics     L0, FVU, dead and dense fractions on held-out tokens (`sae_train.measure`)
+  splice      the model's error against its optimal output on up to `splice_frames` held-out frames: clean, with
+              the SAE's reconstruction spliced in at the hook, with the hook zero-ablated, and the share recovered
+              (`splice.spliced_score`); absent when the run's dataset or model cannot be loaded (with the reason)
+  absorption  likely absorbed pairs on held-out tokens (`sae_analysis.absorption_candidates`)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from frobnoscope.engine.errors import FrobError
+from frobnoscope.engine.runs import write_json_atomic
+from frobnoscope.interp.activations.store import ActivationStore
+from frobnoscope.interp.features import data as feature_data
+from frobnoscope.interp.sae import analysis as sae_analysis
+from frobnoscope.interp.sae import training as sae_train
+from frobnoscope.interp.sae.model import SAEConfig
+from frobnoscope.interp.sae.tokens import StreamedTokenBatches
+
+ABSORPTION_TOKENS = 50_000
+HELDOUT_TOKENS = 500_000  # the report's metrics are measured on at most this many held-out tokens (whole frames)
+
+
+@dataclass(frozen=True)
+class SAERunConfig:
+    hook: str
+    arch: str = "topk"
+    width: int = 4096
+    k: int = 32
+    frequency_cost: float = 0.0
+    max_tokens: int | None = None  # train tokens used (whole frames, evenly spaced); None: every train frame
+    splice_frames: int = 16
+
+
+def default_out(run, config: SAERunConfig, seed: int) -> Path:
+    return Path(run) / "saes" / f"{config.hook}.{config.arch}.w{config.width}.k{config.k}.s{seed}"
+
+
+def train_on_run(run, config: SAERunConfig, train_config: sae_train.TrainConfig, out=None,
+                 on_step: Callable | None = None) -> tuple[Path, dict]:
+    """Train (or resume, or reopen) an SAE on `run`'s hook; returns (SAE directory, report)."""
+    store = ActivationStore.open(run)
+    h, w, channels = store.shape(config.hook)
+    train_frames, heldout_frames = feature_data.split_frames(store)
+    out = Path(out) if out else default_out(run, config, train_config.seed)
+    sae_config = SAEConfig(d_in=channels, width=config.width, arch=config.arch, k=config.k,
+                           frequency_cost=config.frequency_cost)
+    sae_config.check()
+    frames = (train_frames if config.max_tokens is None
+              else feature_data.subsample_frames(store, config.hook, train_frames, config.max_tokens))
+    source = {"run": str(Path(run).resolve()), "hook": config.hook, "frames": len(frames),
+              "max_tokens": config.max_tokens, "splice_frames": config.splice_frames}
+    if (out / "report.json").is_file():
+        manifest = sae_train.read_manifest(out)
+        if manifest.get("complete") and manifest["source"] == source:
+            return out, manifest["report"]
+    batches = StreamedTokenBatches(store, config.hook, frames, train_config.batch_tokens, train_config.seed)
+    sae = sae_train.train_sae(batches, out, sae_config, train_config, source=source, on_step=on_step)
+    del batches
+    heldout_tokens, heldout_index = feature_data.load_tokens(
+        store, config.hook, feature_data.subsample_frames(store, config.hook, heldout_frames, HELDOUT_TOKENS))
+    report = {"hook": config.hook, "grid": [h, w], "channels": channels,
+              "metrics": sae_train.measure(sae, heldout_tokens),
+              "splice": _splice(store, sae, config, heldout_frames),
+              "absorption": _absorption(store, sae, config.hook, heldout_tokens, heldout_index)}
+    write_json_atomic(out / "report.json", report)
+    sae_train.finish(out, report)
+    return out, report
+
+
+def _splice(store: ActivationStore, sae, config: SAERunConfig, heldout_frames: np.ndarray) -> dict:
+    from frobnoscope.interp.sae.splice import dataset_batches, spliced_score
+    from frobnoscope.models import load_model
+
+    try:
+        adapter = load_model(store.model_spec)
+        frames = heldout_frames[np.linspace(0, len(heldout_frames) - 1,
+                                            min(config.splice_frames, len(heldout_frames))).round().astype(int)]
+        batches = dataset_batches(store.dataset_path, np.unique(frames))
+    except (FrobError, OSError) as error:
+        return {"skipped": str(error)}
+    return {"frames": len(np.unique(frames)), **spliced_score(adapter, batches, config.hook, sae.forward)}
+
+
+def _absorption(store: ActivationStore, sae, hook: str, tokens, index: np.ndarray) -> dict:
+    import torch
+
+    keep = slice(0, min(len(tokens), ABSORPTION_TOKENS))
+    with torch.no_grad():
+        codes = sae.encode(tokens[keep]).numpy()
+    categorical = feature_data.token_truth(store, hook, index[keep]).categorical
+    pairs = sae_analysis.absorption_candidates(sae, codes, categorical)
+    return {"pairs": len(pairs), "confirmed": sum(bool(p["confirmed_by"]) for p in pairs), "top": pairs[:20]}

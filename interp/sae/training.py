@@ -1,0 +1,203 @@
+"""Training a sparse autoencoder on a matrix of tokens, resumably, and measuring it.
+
+SAE directory:
+  manifest.json           format frobnoscope.sae/1: sae config, train config, source (activation run, hook), and
+                          when complete the report
+  checkpoints/            step_NNNNNN.safetensors (+ .optimizer.safetensors) and latest.json (models/checkpoint.py)
+  sae.safetensors         the finished SAE's state dict; its metadata holds the SAE config as JSON
+A rerun with the same configuration continues from the latest checkpoint and reaches exactly the weights an
+uninterrupted run reaches (batches are a function of the step: in memory, epoch e shuffles the tokens with seed
+[seed, e]; streamed from an activation run, see `sae_tokens`);
+another configuration in the same directory is a one-line error.
+
+Metrics (`measure`, on held-out tokens): L0 (mean active latents per token), FVU = sum ||x - x_hat||^2 /
+sum ||x - mean(x)||^2, dense fraction (latents active on more than 10% of the tokens) and dead fraction (latents that
+fired on none of the last `dead_tokens` training tokens).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from frobnoscope.engine.checkpoint import load_checkpoint, save_checkpoint
+from frobnoscope.engine.runs import MANIFEST, load_manifest, run_header, write_json_atomic
+from frobnoscope.engine.tensor_files import load_state_dict, save_safetensors_atomic
+from frobnoscope.interp.sae.model import SAEConfig, SparseAutoencoder
+from frobnoscope.models.errors import ModelError
+
+SAE_FORMAT = "frobnoscope.sae/1"
+SAE_FILE = "sae.safetensors"
+DENSE_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000
+    batch_tokens: int = 4096
+    learning_rate: float = 1e-3
+    seed: int = 0
+    checkpoint_every: int = 250
+
+    def check(self) -> None:
+        if self.steps < 1 or self.batch_tokens < 1 or self.checkpoint_every < 1:
+            raise ModelError("--steps, --batch-tokens and --checkpoint-every must be at least 1")
+
+
+@dataclass
+class StepReport:
+    step: int
+    steps: int
+    loss: float
+    l0: float
+    dead_fraction: float
+
+
+class TokenBatches:
+    """Batch `step` of a (N, d) token matrix: epoch = step // batches_per_epoch, shuffled with seed [seed, epoch]."""
+
+    def __init__(self, tokens: torch.Tensor, batch_tokens: int, seed: int):
+        self.tokens = tokens
+        self.batch = min(batch_tokens, len(tokens))
+        self.per_epoch = len(tokens) // self.batch
+        self.seed = seed
+        self._epoch, self._order = -1, None
+
+    def __call__(self, step: int) -> torch.Tensor:
+        epoch, index = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._order = epoch, torch.randperm(len(self.tokens), generator=generator)
+        return self.tokens[self._order[index * self.batch:(index + 1) * self.batch]]
+
+
+def learning_rate_at(step: int, steps: int, peak: float) -> float:
+    """Linear warmup over the first 5% of steps, constant, linear decay to 0 over the last 20%."""
+    warmup = max(1, steps // 20)
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    decay_start = int(0.8 * steps)
+    if step >= decay_start:
+        return peak * (steps - step) / max(1, steps - decay_start)
+    return peak
+
+
+def training_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, tokens: torch.Tensor,
+                  learning_rate: float) -> dict[str, torch.Tensor]:
+    """One step: losses, backward, decoder gradient projected, Adam step, decoder rows renormalised."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
+    losses = sae.losses(tokens)
+    optimizer.zero_grad(set_to_none=True)
+    losses["loss"].backward()
+    sae.project_decoder_gradient()
+    optimizer.step()
+    sae.normalise_decoder()
+    return losses
+
+
+def train_sae(tokens: torch.Tensor | Callable[[int], torch.Tensor], out, sae_config: SAEConfig,
+              train_config: TrainConfig, *, source: dict | None = None,
+              on_step: Callable[[StepReport], None] | None = None) -> SparseAutoencoder:
+    """Train (or resume, or load the finished) SAE in `out` on `tokens`: an (N, d) float32 matrix held in memory, or
+    a function of the step returning that step's batch (e.g. `sae_tokens.StreamedTokenBatches`), which must
+    depend on the step alone for resume to be exact."""
+    sae_config.check()
+    train_config.check()
+    out = Path(out)
+    manifest = _prepare(out, sae_config, train_config, source or {})
+    if manifest.get("complete"):
+        return load_sae(out)
+    torch.manual_seed(train_config.seed)
+    sae = SparseAutoencoder(sae_config, torch.Generator().manual_seed(train_config.seed))
+    batches = (TokenBatches(tokens, train_config.batch_tokens, train_config.seed)
+               if isinstance(tokens, torch.Tensor) else tokens)
+    sae.initialise_from(batches(0))
+    optimizer = torch.optim.Adam(sae.parameters(), lr=train_config.learning_rate, betas=(0.9, 0.999))
+    latest = load_checkpoint(out / "checkpoints", sae, optimizer)
+    start, history = (latest["step"], latest["history"]) if latest else (0, [])
+    sae.train()
+    for step in range(start, train_config.steps):
+        losses = training_step(sae, optimizer, batches(step),
+                               learning_rate_at(step, train_config.steps, train_config.learning_rate))
+        done = step + 1
+        report = StepReport(done, train_config.steps, float(losses["loss"].detach()), float(losses["l0"]),
+                            float(sae.dead_mask().float().mean()))
+        if done % train_config.checkpoint_every == 0 or done == train_config.steps:
+            history.append(asdict(report))
+            save_checkpoint(out / "checkpoints", done, sae, optimizer, history)
+        if on_step:
+            on_step(report)
+    sae.eval()
+    save_safetensors_atomic(sae.state_dict(), out / SAE_FILE, metadata={"sae_config": json.dumps(sae_config.to_dict())})
+    return sae
+
+
+def finish(out, report: dict) -> None:
+    """Record the report in the manifest and mark the SAE directory complete."""
+    path = Path(out) / MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest.update(report=report, complete=True)
+    write_json_atomic(path, manifest)
+
+
+def load_sae(directory) -> SparseAutoencoder:
+    """The finished SAE in `directory` (eval mode, CPU)."""
+    path = Path(directory) / SAE_FILE
+    if not path.is_file():
+        raise ModelError(f"{directory} holds no finished SAE ({SAE_FILE}); train one with `frob sae train`")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        config = SAEConfig(**json.loads(f.metadata()["sae_config"]))
+    sae = SparseAutoencoder(config)
+    sae.load_state_dict(load_state_dict(path), strict=True)
+    return sae.eval()
+
+
+def read_manifest(directory) -> dict:
+    return load_manifest(directory, expected_format=SAE_FORMAT, what="an SAE directory", make_with="frob sae train",
+                         error=ModelError)
+
+
+@torch.no_grad()
+def measure(sae: SparseAutoencoder, tokens: torch.Tensor, batch: int = 8192) -> dict:
+    """L0, FVU, dense and dead fractions of `sae` on `tokens` (see the module docstring)."""
+    sae.eval()
+    mean = tokens.mean(0)
+    squared_error = total_variance = active = 0.0
+    fires = torch.zeros(sae.config.width)
+    for start in range(0, len(tokens), batch):
+        x = tokens[start:start + batch]
+        z = sae.encode(x)
+        squared_error += float((x - sae.decode(z)).pow(2).sum())
+        total_variance += float((x - mean).pow(2).sum())
+        active += float((z > 0).sum())
+        fires += (z > 0).sum(0)
+    n = len(tokens)
+    return {"tokens": n, "l0": active / n, "fvu": squared_error / max(total_variance, 1e-30),
+            "dense_fraction": float((fires / n > DENSE_FRACTION).float().mean()),
+            "dead_fraction": float(sae.dead_mask().float().mean()), "dead_tokens": sae.config.dead_tokens}
+
+
+def _prepare(out: Path, sae_config: SAEConfig, train_config: TrainConfig, source: dict) -> dict:
+    settings = {"sae": sae_config.to_dict(), "train": asdict(train_config), "source": source}
+    if (out / MANIFEST).is_file():
+        manifest = read_manifest(out)
+        stored = {key: manifest.get(key) for key in settings}
+        if stored != json.loads(json.dumps(settings)):
+            changed = [key for key in settings if stored[key] != json.loads(json.dumps(settings[key]))]
+            raise ModelError(f"{out} holds an SAE trained with other settings ({', '.join(changed)}); "
+                             "choose another --out or delete it")
+        return manifest
+    if out.exists() and any(out.iterdir()):
+        raise ModelError(f"{out} exists and is not an SAE directory; choose an empty or new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {**run_header(SAE_FORMAT), **settings, "complete": False}
+    write_json_atomic(out / MANIFEST, manifest)
+    return manifest
+

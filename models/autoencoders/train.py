@@ -1,0 +1,239 @@
+"""`frob train ae`: train an autoencoder on a dataset's `rgb` frames, resumably and deterministically.
+
+Run directory:
+  manifest.json        format frobnoscope.train/1: command, config, dataset (path, manifest hash), split, results
+  checkpoints/         every `checkpoint_every` steps (see `checkpoint`); a rerun of the same command resumes from
+                       the latest one
+  model/               the final model (`save_pretrained`: config.json + safetensors), loaded by `run:RUN_DIR`
+
+Held-out split: a dataset with splits (orbit) trains on `train` and holds out the rest; otherwise frame k is held out
+when k % holdout_every == holdout_every - 1. Determinism: the model is initialised from `seed`; step s draws its
+batch (and horizontal flips, and the KL sample) from numpy.random.default_rng([seed, s]) alone, so a resumed run
+takes exactly the steps an uninterrupted one would. Loss: MSE in the model's range (plus `kl_weight` x KL for
+kl-small); gradients are clipped to norm `clip_grad_norm`; the learning rate warms up linearly, then follows a
+cosine to 10%. PSNR (dB) is measured on linear [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from frobnoscope.engine.checkpoint import load_checkpoint, read_latest, save_checkpoint
+from frobnoscope.engine.runs import MANIFEST, load_manifest, run_header, write_json_atomic
+from frobnoscope.models import metrics
+from frobnoscope.models.adapter import AutoencoderAdapter
+from frobnoscope.models.autoencoders.architectures import architecture
+from frobnoscope.models.errors import ModelError
+from frobnoscope.models.images import ENCODINGS, check_images
+from frobnoscope.models.step_report import StepReport, require_positive
+from frobnoscope.scenes.store import DatasetStore, dataset_reference
+
+TRAIN_FORMAT = "frobnoscope.train/1"
+CHECKPOINTS = "checkpoints"
+MODEL_DIR = "model"
+EVAL_BATCH = 32
+FINAL_LR_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "conv"
+    steps: int = 1500
+    batch_size: int = 4
+    learning_rate: float = 1e-3
+    warmup_steps: int = 50
+    seed: int = 0
+    holdout_every: int = 10
+    checkpoint_every: int = 250
+    encoding: str = "linear"  # what the model sees: our linear data, or `display` (1/2.2 gamma)
+    kl_weight: float = 1e-6
+    clip_grad_norm: float = 1.0
+
+    def check(self) -> None:
+        architecture(self.arch)
+        if self.warmup_steps < 0:
+            raise ModelError(f"warmup_steps must be at least 0, got {self.warmup_steps}")
+        positive = {"steps": self.steps, "batch_size": self.batch_size, "checkpoint_every": self.checkpoint_every,
+                    "learning_rate": self.learning_rate}
+        require_positive(positive)
+        if self.holdout_every < 2:
+            raise ModelError(f"--holdout-every must be at least 2, got {self.holdout_every}")
+        if self.encoding not in ENCODINGS:
+            raise ModelError(f"--encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
+
+
+def split_frames(manifest: dict, holdout_every: int) -> tuple[list[int], list[int]]:
+    """(train, held-out) frame indices."""
+    frames = manifest["frames"]
+    if any(frame["split"] is not None for frame in frames):
+        train = [f["index"] for f in frames if f["split"] == "train"]
+        heldout = [f["index"] for f in frames if f["split"] != "train"]
+    else:
+        heldout = [k for k in range(len(frames)) if k % holdout_every == holdout_every - 1]
+        train = [k for k in range(len(frames)) if k % holdout_every != holdout_every - 1]
+    if not train or not heldout:
+        raise ModelError(f"the dataset's {len(frames)} frames leave no {'training' if not train else 'held-out'} frames; "
+                         "generate more frames or change --holdout-every")
+    return train, heldout
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Learning rate for step `step` (1-based): linear warmup, then cosine decay to FINAL_LR_FRACTION."""
+    if step <= config.warmup_steps:
+        return config.learning_rate * step / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.learning_rate * (FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def evaluate_frames(adapter: AutoencoderAdapter, frames: torch.Tensor) -> dict[str, float]:
+    """Mean PSNR and SSIM of reconstructing `frames` (linear [0, 1], (N, 3, H, W))."""
+    psnrs, ssims = [], []
+    adapter.module.eval()
+    for start in range(0, len(frames), EVAL_BATCH):
+        batch = frames[start:start + EVAL_BATCH]
+        output = adapter.forward(batch)
+        psnrs.append(metrics.psnr(output, batch))
+        ssims.append(metrics.ssim(output, batch))
+    return {"psnr": float(torch.cat(psnrs).mean()), "ssim": float(torch.cat(ssims).mean())}
+
+
+@dataclass
+class TrainJob:
+    store: DatasetStore
+    out: Path
+    config: TrainConfig
+    manifest: dict
+
+
+def prepare_training(data_dir, out, config: TrainConfig) -> TrainJob:
+    """Check the settings, the dataset and the run directory, and write the run's manifest; one-line errors."""
+    config.check()
+    store = DatasetStore.open(data_dir)
+    if not store.complete:
+        raise ModelError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
+    check_images(torch.zeros(1, 3, store.manifest["height"], store.manifest["width"]),
+                 architecture(config.arch).downsampling_factor, config.arch)
+    out = Path(out)
+    return TrainJob(store, out, config, _prepare_run(out, store, config))
+
+
+def run_training(job: TrainJob, on_step: Callable[[StepReport], None] | None = None) -> dict:
+    """Train from the latest checkpoint (if any) to the last step; returns the manifest's `results`."""
+    store, out, config, manifest = job.store, job.out, job.config, job.manifest
+    if manifest["complete"]:
+        return manifest["results"]
+    train_ids, heldout_ids = manifest["split"]["train"], manifest["split"]["heldout"]
+    frames = torch.from_numpy(store.channel("rgb")[:]).permute(0, 3, 1, 2).contiguous()
+    arch = architecture(config.arch)
+    torch.manual_seed(config.seed)
+    model = arch.build()
+    adapter = arch.make_adapter(model, f"run:{out}", config.encoding)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    latest = load_checkpoint(out / CHECKPOINTS, model, optimizer)
+    start, history = (latest["step"], latest["history"]) if latest else (0, [])
+    heldout = frames[heldout_ids]
+    started = time.perf_counter()
+    for step in range(start + 1, config.steps + 1):
+        loss, batch_psnr = _train_step(adapter, optimizer, frames, train_ids, config, step)
+        heldout_psnr = None
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            heldout_psnr = evaluate_frames(adapter, heldout)["psnr"]
+            history.append({"step": step, "loss": loss, "psnr": batch_psnr, "heldout_psnr": heldout_psnr})
+            save_checkpoint(out / CHECKPOINTS, step, model, optimizer, history)
+        if on_step:
+            on_step(StepReport(step, config.steps, loss, batch_psnr, heldout_psnr))
+    final = evaluate_frames(adapter, heldout)
+    _save_model(model, out / MODEL_DIR)
+    manifest["results"] = {"heldout_psnr": final["psnr"], "heldout_ssim": final["ssim"], "heldout_frames": len(heldout_ids),
+                           "steps": config.steps, "seconds_this_session": time.perf_counter() - started, "history": history}
+    manifest["complete"] = True
+    write_json_atomic(out / MANIFEST, manifest)
+    return manifest["results"]
+
+
+def train_autoencoder(data_dir, out, config: TrainConfig, on_step: Callable[[StepReport], None] | None = None) -> dict:
+    """Train (or resume, or return the results of a finished run); returns the manifest's `results`."""
+    return run_training(prepare_training(data_dir, out, config), on_step)
+
+
+def _train_step(adapter: AutoencoderAdapter, optimizer, frames: torch.Tensor, train_ids: list[int],
+                config: TrainConfig, step: int) -> tuple[float, float]:
+    rng = np.random.default_rng([config.seed, step])
+    picks = rng.choice(train_ids, size=config.batch_size, replace=len(train_ids) < config.batch_size)
+    batch = frames[np.sort(picks)]
+    flip = torch.from_numpy(rng.random(config.batch_size) < 0.5)
+    batch = torch.where(flip.view(-1, 1, 1, 1), batch.flip(-1), batch)
+    generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(config, step)
+    adapter.module.train()
+    x = adapter.preprocess(batch)
+    output, regulariser = adapter.training_reconstruction(x, generator)
+    loss = F.mse_loss(output, x) + config.kl_weight * regulariser
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(adapter.module.parameters(), config.clip_grad_norm)
+    optimizer.step()
+    with torch.no_grad():
+        batch_psnr = metrics.psnr(adapter.postprocess(output.detach()), batch).mean()
+    return float(loss.detach()), float(batch_psnr)
+
+
+def _prepare_run(out: Path, store: DatasetStore, config: TrainConfig) -> dict:
+    dataset = dataset_reference(store)
+    if (out / MANIFEST).is_file():
+        manifest = read_manifest_of_run(out)
+        if manifest["config"] != asdict(config):
+            differ = [k for k, v in asdict(config).items() if manifest["config"].get(k) != v]
+            raise ModelError(f"{out} is a run with other settings ({', '.join(differ)}); rerun with the same ones or choose another --out")
+        if manifest["dataset"]["manifest_blake2b"] != dataset["manifest_blake2b"]:
+            raise ModelError(f"{out} was trained on another dataset ({manifest['dataset']['path']}); choose another --out")
+        return manifest
+    if out.exists() and any(out.iterdir()):
+        raise ModelError(f"{out} exists and is not a training run; choose an empty or new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    train, heldout = split_frames(store.manifest, config.holdout_every)
+    manifest = {**run_header(TRAIN_FORMAT), "kind": "autoencoder", "config": asdict(config), "dataset": dataset,
+                "split": {"train": train, "heldout": heldout}, "complete": False}
+    write_json_atomic(out / MANIFEST, manifest)
+    return manifest
+
+
+def read_manifest_of_run(run_dir: Path) -> dict:
+    return load_manifest(run_dir, expected_format=TRAIN_FORMAT, what="a training run", make_with="frob train ae", error=ModelError)
+
+
+def _save_model(model, directory: Path) -> None:
+    """save_pretrained into a temporary directory, then rename it into place."""
+    temp = directory.with_name(f".{directory.name}.tmp")
+    shutil.rmtree(temp, ignore_errors=True)
+    model.save_pretrained(temp)
+    shutil.rmtree(directory, ignore_errors=True)
+    temp.rename(directory)
+
+
+def load_run(run_dir, *, latent: str = "mean", seed: int = 0) -> AutoencoderAdapter:
+    """The model of a training run: `model/` when finished, else the latest checkpoint."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest_of_run(run_dir)
+    config = TrainConfig(**manifest["config"])
+    arch = architecture(config.arch)
+    if (run_dir / MODEL_DIR / "config.json").is_file():
+        from frobnoscope.models.loading.pretrained import load_pretrained
+
+        model = load_pretrained(arch.model_class(), str(run_dir / MODEL_DIR), "run")
+    else:
+        model = arch.build()
+        if read_latest(run_dir / CHECKPOINTS) is None:
+            raise ModelError(f"{run_dir} has no checkpoint yet; let `frob train ae` run to its first checkpoint")
+        load_checkpoint(run_dir / CHECKPOINTS, model)
+    return arch.make_adapter(model.eval(), f"run:{run_dir}", config.encoding, latent, seed)

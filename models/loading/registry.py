@@ -1,0 +1,75 @@
+"""Model specs: one string names any model frobnoscope can load.
+
+  taef2[:DIR]             TAEF2 (FLUX.2 latents) from DIR/taef2_{encoder,decoder}.pth; DIR defaults to
+                          $FROB_WEIGHTS_DIR, else ../shared/weights beside the repository
+  taesd:PATH              a TAESD pair's prefix (DIR/taesdxl -> DIR/taesdxl_encoder.pth + _decoder.pth, or
+                          .safetensors), a directory holding one pair, a diffusers AutoencoderTiny directory, or a hub id
+  sd-vae:PATH_OR_HUB_ID   a diffusers AutoencoderKL directory (or a pipeline directory with vae/), or a hub id
+                          owner/name[/subfolder] (needs a network)
+  run:RUN_DIR             a model trained by `frob train ae`
+  nerf:RUN_DIR            a coordinate MLP trained by `frob train nerf` (`load_any_model` only: its tokens are points)
+  nerfstudio:CONFIG_YML   a nerfstudio run, its config.yml or a directory holding one (`load_any_model` only; needs
+                          the nerfstudio extra's environment)
+
+`latent="sample"` (KL models only: sd-vae, run of kl-small) decodes a posterior sample instead of the mean.
+"""
+
+from __future__ import annotations
+
+from frobnoscope.models.adapter import AutoencoderAdapter
+from frobnoscope.models.errors import ModelError
+
+KINDS = ("taef2", "taesd", "sd-vae", "run", "nerf", "nerfstudio")
+POINT_KINDS = ("nerf", "nerfstudio")  # coordinate MLPs: their tokens are 3D points, not images
+SPEC_HELP = "taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID, run:RUN_DIR, nerf:RUN_DIR or nerfstudio:CONFIG_YML"
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """'sd-vae:stabilityai/sd-vae-ft-mse' -> ('sd-vae', 'stabilityai/sd-vae-ft-mse'); 'taef2' -> ('taef2', None)."""
+    kind, sep, location = spec.partition(":")
+    if kind not in KINDS:
+        raise ModelError(f"unknown model spec {spec!r}; expected {SPEC_HELP}")
+    if not location and kind != "taef2":
+        raise ModelError(f"model spec {spec!r} needs a location: {kind}:...; expected {SPEC_HELP}")
+    return kind, location or None
+
+
+def load_model(spec: str, *, latent: str = "mean", seed: int = 0) -> AutoencoderAdapter:
+    """The image model's adapter for `spec` (see the module docstring), on the CPU, in eval mode."""
+    kind, location = parse_spec(spec)
+    if kind in POINT_KINDS:
+        raise ModelError(f"{spec} is a coordinate MLP (its tokens are 3D points, not images); this command takes "
+                         "an image model (taef2, taesd, sd-vae or run); `frob models hooks` and `frob eval-nerf` take "
+                         "NeRFs")
+    if latent != "mean" and kind in ("taef2", "taesd"):
+        raise ModelError(f"{kind} models have deterministic latents; latent sampling applies to sd-vae and kl-small runs")
+    if kind == "taef2":
+        from frobnoscope.models.autoencoders.taesd import load_taef2
+
+        return load_taef2(location)
+    if kind == "taesd":
+        from frobnoscope.models.autoencoders.taesd import load_taesd
+
+        return load_taesd(location)
+    if kind == "sd-vae":
+        from frobnoscope.models.autoencoders.sd_vae import load_sd_vae
+
+        return load_sd_vae(location, latent=latent, seed=seed)
+    from frobnoscope.models.autoencoders.train import load_run
+
+    return load_run(location, latent=latent, seed=seed)
+
+
+def load_any_model(spec: str):
+    """The adapter for any spec, NeRFs included (`nerf:` and `nerfstudio:` give point adapters, whose tokens are
+    `models.nerf.adapter.PointBatch`es); image models as `load_model` loads them by default."""
+    kind, location = parse_spec(spec)
+    if kind == "nerf":
+        from frobnoscope.models.nerf.adapter import load_nerf
+
+        return load_nerf(location)
+    if kind == "nerfstudio":
+        from frobnoscope.models.nerfstudio.adapter import load_nerfstudio
+
+        return load_nerfstudio(location)
+    return load_model(spec)

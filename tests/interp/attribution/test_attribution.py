@@ -1,0 +1,336 @@
+"""Attribution: every target and method runs, a planted cause gets the mass and the random map does not, resume is
+exact, bad input is a one-line error."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from interp_support import interp_dataset, tiny_model_spec  # noqa: F401 (fixtures)
+from torch import nn
+
+from frobnoscope.interp.attribution import scores
+from frobnoscope.interp.attribution.methods import INPUT_METHODS, METHODS, MethodSettings
+from frobnoscope.interp.attribution.methods import attribute as attribute_maps
+from frobnoscope.interp.attribution.run import AttributeConfig, attribute, read_maps
+from frobnoscope.interp.attribution.targets import ErrorTarget, OutputTarget, parse_region, parse_target
+from frobnoscope.models.adapter import AutoencoderAdapter
+from frobnoscope.models.errors import ModelError
+from frobnoscope.scenes.store import DatasetStore
+
+HOOK = "encoder.4"  # 16x16 at 32x32, after a ReLU
+CONV = "encoder.2"  # the stride-2 convolution before it: no channel is zero everywhere
+LAYER = "encoder.1"
+PLANTED = MethodSettings(n_steps=4, smoothgrad_samples=3)
+FAST = MethodSettings(n_steps=4, smoothgrad_samples=3, occlusion_window=8, ablation_patch=8)  # 49 windows, 16 patches
+
+
+def run_config(model, target, methods=METHODS, **overrides):
+    values = dict(model=model, target=target, methods=tuple(methods), batch_size=4, frames=8, layer=LAYER,
+                  settings=FAST)
+    return AttributeConfig(**{**values, **overrides})
+
+
+# --- a planted cause ------------------------------------------------------------------------------------------------
+
+
+class _Planted(nn.Module):
+    """Reproduces its input exactly, except inside `mask`, where it halves it: its error comes from those pixels."""
+
+    def __init__(self, mask: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mask", mask.float())
+        self.scale = nn.Conv2d(3, 3, 1, bias=False)  # a hook point; the identity
+        with torch.no_grad():
+            self.scale.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+
+    def forward(self, x):
+        return self.scale(x) * (1 - 0.5 * self.mask[:, None])
+
+
+class PlantedAdapter(AutoencoderAdapter):
+    def __init__(self, mask: torch.Tensor):
+        super().__init__(_Planted(mask), name="planted", downsampling_factor=1, encoding="linear",
+                         value_range=(0.0, 1.0))
+
+    def encode_model(self, x):
+        return self.module(x)
+
+    def decode_model(self, latents):
+        return latents
+
+
+@pytest.fixture(scope="module")
+def planted(interp_dataset):
+    """(frames, object 2's masks, maps by method) of the planted model's error, 4 frames where object 2 is seen."""
+    store = interp_dataset
+    ids = store.channel("object_id")[:]
+    frames = [k for k in range(len(store)) if (ids[k] == 2).sum() >= 20][:4]
+    masks = ids[frames] == 2
+    images = torch.from_numpy(store.channel("rgb").get_orthogonal_selection((frames,))).permute(0, 3, 1, 2)
+    region = torch.ones(1, *masks.shape[1:])
+    maps = {method: [] for method in INPUT_METHODS}
+    for i, frame in enumerate(frames):  # one model per frame: captum expands the batch, the planted mask is fixed
+        target = ErrorTarget(PlantedAdapter(torch.from_numpy(masks[i:i + 1])))
+        for method in INPUT_METHODS:
+            maps[method].append(attribute_maps(method, target, images[i:i + 1], region, [frame], PLANTED))
+    return frames, masks, {method: np.concatenate(parts) for method, parts in maps.items()}
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "saliency", "input_x_gradient", "smoothgrad"])
+def test_gradient_methods_put_the_planted_cause_first(planted, method):
+    frames, masks, maps = planted
+    energy_abs, _ = scores.energy_in_region(maps[method], masks)
+    assert energy_abs.min() > 0.99
+    assert scores.pointing_game(maps[method], masks, tolerance=0).min() == 1.0
+
+
+@pytest.mark.parametrize("method", ["occlusion", "feature_ablation"])
+def test_perturbation_methods_put_most_mass_on_the_planted_cause(planted, method):
+    frames, masks, maps = planted
+    energy_abs, _ = scores.energy_in_region(maps[method], masks)
+    dilated = scores.dilate(masks, 4)  # windows and patches reach a few pixels past the object
+    assert energy_abs.min() > 2 * masks.mean(axis=(1, 2)).max()
+    assert scores.energy_in_region(maps[method], dilated)[0].min() > 0.95
+    assert scores.pointing_game(maps[method], masks, tolerance=2).min() == 1.0
+
+
+def test_random_maps_score_near_the_area_of_the_cause(planted):
+    frames, masks, maps = planted
+    many = np.repeat(masks, 100, axis=0)
+    random = scores.random_maps(np.arange(len(many)), masks.shape[1:], seed=0)
+    energy_abs, energy_pos = scores.energy_in_region(random, many)
+    area = many.mean(axis=(1, 2))
+    assert np.abs(energy_abs - area).max() < 0.05
+    np.testing.assert_allclose(energy_abs, energy_pos)
+    pointing = scores.pointing_game(random, many, tolerance=1).mean()
+    dilated_area = scores.dilate(many, 1).mean()
+    assert abs(pointing - dilated_area) < 0.06
+    assert pointing < 0.5 < scores.pointing_game(maps["integrated_gradients"], masks, 1).mean()
+
+
+def test_energy_and_pointing_by_hand():
+    maps = np.array([[[0.0, 3.0], [-1.0, 0.0]]])
+    region = np.array([[[False, True], [False, False]]])
+    energy_abs, energy_pos = scores.energy_in_region(maps, region)
+    assert energy_abs[0] == pytest.approx(0.75) and energy_pos[0] == pytest.approx(1.0)
+    assert scores.pointing_game(maps, region, 0)[0] == 1.0
+    assert scores.pointing_game(-maps * [[[0, 0], [1, 0]]] + 0, region, 0)[0] == 0.0
+    assert scores.pointing_game(-maps * [[[0, 0], [1, 0]]] + 0, region, 1)[0] == 1.0
+    assert np.isnan(scores.pointing_game(np.zeros((1, 2, 2)), region, 0)[0])
+
+
+# --- targets and regions --------------------------------------------------------------------------------------------
+
+
+def test_target_and_region_syntax():
+    assert str(parse_target("error:object=3")) == "error:object=3"
+    assert parse_target("output:4,7").region == parse_region("at=4,7")
+    assert str(parse_target("output:4,7")) == "output:4,7"
+    assert parse_target("output:4,7").default_cause() == parse_region("object-at=4,7")
+    spec = parse_target("feature:decoder.3.pool.1:12:shadow=0")
+    assert (spec.hook, spec.index, str(spec.region)) == ("decoder.3.pool.1", 12, "shadow=0")
+    spec = parse_target("probe:encoder.4:shape_id=2:object=2")
+    assert (spec.hook, spec.factor, str(spec.region)) == ("encoder.4", "shape_id=2", "object=2")
+    assert parse_target("probe:depth_z").hook is None
+    assert parse_target("error").default_cause() is None
+
+
+def test_region_masks_follow_the_ground_truth(interp_dataset):
+    store = interp_dataset
+    gt = {name: store.channel(name)[:4] for name in ("object_id", "shadow", "shading", "albedo")}
+    shape = gt["object_id"].shape
+    np.testing.assert_array_equal(parse_region("object=2").mask(gt, shape), gt["object_id"] == 2)
+    np.testing.assert_array_equal(parse_region("background").mask(gt, shape), gt["object_id"] == 0)
+    assert parse_region("shadow=0").mask(gt, shape).sum() == (gt["shadow"][..., 0] == 1).sum()
+    under = parse_region("object-at=16,20").mask(gt, shape)
+    assert all(under[k, 20, 16] for k in range(4))
+    assert parse_region("at=3,5").mask(gt, shape).sum() == 4
+    flat, textured = parse_region("texture=0").mask(gt, shape), parse_region("texture=3").mask(gt, shape)
+    assert not (flat & textured).any() and ((flat | textured) <= (gt["object_id"] > 0)).all()
+
+
+def test_output_target_is_the_pixel_value():
+    adapter = PlantedAdapter(torch.zeros(1, 4, 4))
+    images = torch.rand(2, 3, 4, 4)
+    mask = torch.from_numpy(parse_region("at=1,2").mask({}, (2, 4, 4)))
+    np.testing.assert_allclose(OutputTarget(adapter)(images, mask).detach().numpy(), images[:, :, 2, 1].mean(1).numpy(),
+                               rtol=1e-6)
+
+
+# --- the job ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["error:object=2", "output:16,20", f"feature:{CONV}:3:object=2",
+                                    f"feature:{CONV}:5:at=8,8"])
+def test_every_method_runs_on_every_target(interp_dataset, tiny_model_spec, tmp_path, target):
+    run = attribute(interp_dataset.path, tmp_path / "run", run_config(tiny_model_spec, target, frames=4))
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["methods"] == list(METHODS) and manifest["target"] == target
+    for method in METHODS:
+        maps = read_maps(run, method)[:]
+        assert maps.shape == (4, 32, 32) and maps.dtype == np.float32
+        assert np.isfinite(maps).all() and np.abs(maps).sum() > 0, method
+    rows = scores.score_run(run)
+    assert [row["method"] for row in rows] == [*METHODS, "random"]
+    assert all(0 <= row["energy_abs"] <= 1 and row["frames"] > 0 for row in rows)
+
+
+@pytest.fixture(scope="module")
+def trained_probes_and_sae(interp_dataset, tiny_model_spec, tmp_path_factory):
+    from frobnoscope.interp.activations.capture import CaptureConfig, capture
+    from frobnoscope.interp.activations.store import ActivationStore
+    from frobnoscope.interp.probes.linear import ProbeConfig
+    from frobnoscope.interp.probes.run import run_probes
+    from frobnoscope.interp.sae.run import SAERunConfig, train_on_run
+    from frobnoscope.interp.sae.training import TrainConfig, load_sae
+
+    root = tmp_path_factory.mktemp("attribution-probes")
+    run = capture(interp_dataset.path, root / "acts",
+                  CaptureConfig(model=tiny_model_spec, hooks=HOOK, batch_size=8, dtype="float32"))
+    run_probes(run, root / "probes", config=ProbeConfig(tokens_per_frame=64, max_fit_tokens=2000, logistic_epochs=1))
+    sae, _ = train_on_run(run, SAERunConfig(hook=HOOK, width=32, k=4, splice_frames=2),
+                          TrainConfig(steps=20, batch_tokens=256))
+    acts = ActivationStore.open(run).acts(HOOK)[:4]
+    with torch.no_grad():
+        codes = load_sae(sae).encode(torch.from_numpy(acts.reshape(-1, acts.shape[-1])))
+    return root / "probes", sae, int((codes > 0).sum(0).argmax())  # the latent firing most on the first frames
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["probe:depth_z:object=2", f"probe:{HOOK}:camera_elevation_deg",
+                                    f"probe:{HOOK}:shape_id=1", f"feature:{HOOK}:LATENT"])
+def test_probe_and_sae_targets_run(interp_dataset, tiny_model_spec, trained_probes_and_sae, tmp_path, target):
+    probes, sae, latent = trained_probes_and_sae
+    target = target.replace("LATENT", str(latent))  # the SAE's most frequent latent: it fires on these frames
+    extra = {"sae": str(sae)} if target.startswith("feature") else {"probes": str(probes)}
+    config = run_config(tiny_model_spec, target, methods=("integrated_gradients", "layer_conductance"), frames=4,
+                        **extra)
+    run = attribute(interp_dataset.path, tmp_path / "run", config)
+    for method in config.methods:
+        maps = read_maps(run, method)[:]
+        assert np.isfinite(maps).all() and np.abs(maps).sum() > 0
+
+
+def test_probe_weights_reproduce_the_probe(trained_probes_and_sae):
+    from frobnoscope.interp.probes.run import load_fitted, read_csv
+
+    probes, _, _ = trained_probes_and_sae
+    hook, fitted = load_fitted(probes, "depth_z")
+    assert hook == HOOK and fitted.level == "pixel" and fitted.weights.shape == (64, 1)
+    _, categorical = load_fitted(probes, "shape_id", HOOK)
+    assert categorical.classes is not None and categorical.weights.shape[1] == len(categorical.classes)
+    assert {row["factor"] for row in read_csv(probes / "probes.csv")} >= {"depth_z", "shape_id"}
+
+
+@pytest.mark.slow
+def test_resume_after_interruption_gives_identical_maps_and_workers_agree(interp_dataset, tiny_model_spec, tmp_path):
+    config = run_config(tiny_model_spec, "error:object=2", methods=("integrated_gradients", "smoothgrad"))
+    whole = attribute(interp_dataset.path, tmp_path / "whole", config)
+    calls = []
+
+    def interrupt(done, total):
+        calls.append(done)
+        if done >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        attribute(interp_dataset.path, tmp_path / "cut", config, on_progress=interrupt)
+    journal = (tmp_path / "cut" / "progress.jsonl").read_text().splitlines()
+    assert len(journal) == 1 and not json.loads((tmp_path / "cut" / "manifest.json").read_text())["complete"]
+    attribute(interp_dataset.path, tmp_path / "cut", config)
+    pooled = attribute(interp_dataset.path, tmp_path / "pooled", config, workers=2)
+    for method in config.methods:
+        np.testing.assert_array_equal(read_maps(whole, method)[:], read_maps(tmp_path / "cut", method)[:])
+        np.testing.assert_array_equal(read_maps(whole, method)[:], read_maps(pooled, method)[:])
+    with pytest.raises(ModelError, match="other settings"):
+        attribute(interp_dataset.path, tmp_path / "cut", run_config(tiny_model_spec, "error:object=3"))
+
+
+@pytest.mark.parametrize("target, extra, message", [
+    ("error", {"methods": ("gradcam",)}, "unknown method"),
+    ("blame:3", {}, "unknown target"),
+    ("error:object=x", {}, "should read object=N"),
+    ("feature:encoder.999:0", {}, "no hook point 'encoder.999'"),
+    (f"feature:{HOOK}:64", {}, "feature id 64 is out of range"),
+    ("probe:depth_z", {}, "need --probes"),
+    ("error", {"layer": "decoder.nope"}, "no hook point 'decoder.nope'"),
+    ("error", {"layer": None}, "need --layer"),
+    (f"feature:{HOOK}:0", {"layer": "decoder.1"}, "runs after the target's hook point"),
+])
+def test_bad_input_is_a_one_line_error(interp_dataset, tiny_model_spec, tmp_path, target, extra, message):
+    with pytest.raises(ModelError, match=message):
+        attribute(interp_dataset.path, tmp_path / "run", run_config(tiny_model_spec, target, **extra))
+    assert not (tmp_path / "run").exists()
+
+
+def test_unfitted_probe_factor_and_sae_id_are_errors(interp_dataset, tiny_model_spec, trained_probes_and_sae,
+                                                     tmp_path):
+    probes, sae, _ = trained_probes_and_sae
+    with pytest.raises(ModelError, match="no probe of factor 'colour_of_mood'"):
+        attribute(interp_dataset.path, tmp_path / "a", run_config(tiny_model_spec, "probe:colour_of_mood",
+                                                                  probes=str(probes)))
+    with pytest.raises(ModelError, match="the SAE in .* has 32 latents"):
+        attribute(interp_dataset.path, tmp_path / "b", run_config(tiny_model_spec, f"feature:{HOOK}:32", sae=str(sae)))
+    with pytest.raises(ModelError, match="is categorical"):
+        attribute(interp_dataset.path, tmp_path / "c",
+                  run_config(tiny_model_spec, "probe:shape_id", probes=str(probes)))
+
+
+@pytest.mark.slow
+def test_cli_attributes_and_scores_against_the_cause(interp_dataset, tiny_model_spec, tmp_path):
+    frob = [sys.executable, "-m", "frobnoscope.app.cli.main"]
+    command = [*frob, "attribute", str(interp_dataset.path), "--model", tiny_model_spec, "--target",
+               "error:object=2", "--method", "ig,saliency", "--out", str(tmp_path / "run"), "--frames", "4",
+               "--n-steps", "4", "--score", "--cause", "object=2", "--cause", "shadow=0"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "images/s" in result.stderr and "energy" in result.stdout
+    rows = (tmp_path / "run" / "scores.csv").read_text().splitlines()
+    assert rows[0].startswith("target,cause,method,frames,energy_abs,energy_pos,pointing,area")
+    assert len(rows) == 1 + 2 * 3
+    bad = subprocess.run([*frob, "attribute", str(interp_dataset.path), "--model", tiny_model_spec, "--target",
+                          "error", "--method", "nope", "--out", str(tmp_path / "bad")], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown method" in bad.stderr
+    whole = subprocess.run([*frob, "attribute", str(interp_dataset.path), "--model", tiny_model_spec, "--target",
+                            "error", "--out", str(tmp_path / "whole"), "--frames", "1", "--n-steps", "2", "--score"],
+                           capture_output=True, text=True)
+    assert whole.returncode == 2 and "give one or more with --cause" in whole.stderr
+
+
+def test_unfinished_dataset_is_refused(interp_dataset, tiny_model_spec, tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(interp_dataset.path, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
+    assert not DatasetStore.open(copy).complete
+    with pytest.raises(ModelError, match="unfinished"):
+        attribute(copy, tmp_path / "run", run_config(tiny_model_spec, "error"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["run", "taef2"])
+def test_cli_runs_on_our_autoencoder_and_taef2(interp_dataset, tmp_path, model):
+    from models_support import taef2_weights_dir
+
+    from frobnoscope.models.autoencoders.train import TrainConfig, train_autoencoder
+
+    if model == "run":
+        train_autoencoder(interp_dataset.path, tmp_path / "ae",
+                          TrainConfig(arch="conv", steps=2, batch_size=2, checkpoint_every=2, holdout_every=4))
+        spec = f"run:{tmp_path / 'ae'}"
+    else:
+        spec = f"taef2:{taef2_weights_dir()}"
+    hook = "encoder.0" if model == "run" else "encoder.1"
+    command = [sys.executable, "-m", "frobnoscope.app.cli.main", "attribute", str(interp_dataset.path), "--model", spec,
+               "--target", "error:object=2", "--method", "ig,saliency,lig", "--layer", hook, "--out",
+               str(tmp_path / "run"), "--frames", "2", "--n-steps", "2", "--score"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for method in ("integrated_gradients", "saliency", "layer_integrated_gradients"):
+        maps = read_maps(tmp_path / "run", method)[:]
+        assert maps.shape == (2, 32, 32) and np.isfinite(maps).all() and np.abs(maps).sum() > 0
