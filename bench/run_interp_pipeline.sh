@@ -34,8 +34,8 @@ run_model() {  # name, model spec, hooks to capture, hook the SAE is trained on
   local name=$1 spec=$2 hooks=$3 sae_hook=$4 dir=$OUT/$1
   local sae=$dir/trained/saes/$sae_hook.topk.w$SAE_WIDTH.k$SAE_K
   echo "== $name ($spec)"
-  "$FROB" capture --data "$DATA" --model "$spec" --hooks "$hooks" --out "$dir/trained" "${frames_option[@]}"
-  "$FROB" capture --data "$DATA" --model "$spec" --hooks "$hooks" --out "$dir/random" --random-weights-seed 0 \
+  "$FROB" capture "$DATA" --model "$spec" --hooks "$hooks" --out "$dir/trained" "${frames_option[@]}"
+  "$FROB" capture "$DATA" --model "$spec" --hooks "$hooks" --out "$dir/random" --random-weights-seed 0 \
     "${frames_option[@]}"
   "$FROB" probe "$dir/trained" --control "$dir/random"
   "$FROB" sae train "$dir/trained" --hook "$sae_hook" --arch topk --width "$SAE_WIDTH" --k "$SAE_K" \
@@ -49,7 +49,7 @@ for model in $MODELS; do
              decoder.12 ;;
     ae)
       if [ ! -f "$AE/manifest.json" ] || ! grep -q '"complete": true' "$AE/manifest.json"; then
-        "$FROB" train ae --data "$DATA" --arch conv --steps 1500 --out "$AE"
+        "$FROB" train ae "$DATA" --arch conv --steps 1500 --out "$AE"
       fi
       run_model ae "run:$AE" 'encoder.1,encoder.3,encoder.5,encoder.7,decoder.1,decoder.4,decoder.7' decoder.4 ;;
     *) echo "unknown model $model (taef2 or ae)" >&2; exit 2 ;;

@@ -8,17 +8,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import RAY_HELP
+from frobnoscope.app.cli.options import DATASET_HELP, IMAGE_MODEL_HELP, RAY_HELP
 from frobnoscope.app.cli.progress import job_progress
 
-MODEL_SPEC_HELP = ("taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID, run:RUN_DIR, or nerf:RUN_DIR (attributed to its "
-                   "sample positions; see the README)")
+MODEL_HELP = f"{IMAGE_MODEL_HELP}, or nerf:RUN_DIR (attributed to its sample positions)"
 console = Console(stderr=True)
 
 
 def attribute_command(
-    data: Path = typer.Argument(..., help="dataset directory made by `frob scenes generate`"),
-    model: str = typer.Option(..., help=MODEL_SPEC_HELP),
+    data: Path = typer.Argument(..., help=DATASET_HELP, metavar="DATA"),
+    model: str = typer.Option(..., help=MODEL_HELP),
     target: str = typer.Option(..., help="error[:REGION], output:X,Y, feature:HOOK:ID[:REGION] or "
                                          "probe:[HOOK:]FACTOR[:REGION] (see the README)"),
     method: str = typer.Option("integrated_gradients", help="comma-separated: integrated_gradients (ig), saliency, "
@@ -52,7 +51,8 @@ def attribute_command(
     frame by frame, into zarr maps."""
     from frobnoscope.engine.memory import keep_freed_memory
     from frobnoscope.interp.attribution.methods import MethodSettings, parse_methods
-    from frobnoscope.interp.attribution.run import AttributeConfig, attribute
+    from frobnoscope.interp.attribution.run import attribute
+    from frobnoscope.interp.attribution.run_format import AttributeConfig
 
     keep_freed_memory()
     settings = MethodSettings(n_steps=n_steps, smoothgrad_samples=smoothgrad_samples,
@@ -63,7 +63,7 @@ def attribute_command(
                              probes=str(probes) if probes else None, settings=settings)
     config.check()
     if score:
-        from frobnoscope.interp.attribution.nerf import is_nerf_spec
+        from frobnoscope.interp.attribution.nerf_job import is_nerf_spec
         from frobnoscope.interp.attribution.scores import check_score_options
 
         check_score_options(is_nerf_spec(model), target, cause or None, tolerance, surface_tolerance)

@@ -6,18 +6,17 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from frobnoscope.app.cli.options import RAY_HELP
+from frobnoscope.app.cli.options import DATASET_HELP, IMAGE_MODEL_HELP, RAY_HELP, data_alias_option, dataset_path
+from frobnoscope.app.cli.progress import job_progress
 
-MODEL_SPEC_HELP = "taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID or run:RUN_DIR (see the README)"
 console = Console(stderr=True)
 
 
 def capture_command(
-    data: Path = typer.Option(..., help="dataset directory made by `frob scenes generate`"),
-    model: str = typer.Option(..., help=MODEL_SPEC_HELP),
+    data: Path = typer.Argument(None, help=DATASET_HELP, show_default=False, metavar="DATA"),
+    model: str = typer.Option(..., help=IMAGE_MODEL_HELP),
     hooks: str = typer.Option(..., help="comma-separated globs over the model's hook points (`frob models hooks`)"),
     out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
     dtype: str = typer.Option("float16", help="stored activation dtype: float16 or float32"),
@@ -26,19 +25,18 @@ def capture_command(
     random_weights_seed: int = typer.Option(None, help="re-initialise the model's weights with this seed (control run)"),
     workers: int = typer.Option(1, help="worker processes, one copy of the model each"),
     ray: str = typer.Option(None, help=RAY_HELP),
+    data_alias: Path = data_alias_option(),
 ):
     """Stream activations at the chosen hook points, with ground truth pooled to each layer's grid, into zarr."""
     from frobnoscope.interp.activations.capture import CaptureConfig, capture
     from frobnoscope.interp.activations.store import ActivationStore
 
+    data = dataset_path(data, data_alias, "capture")
     config = CaptureConfig(model=model, hooks=hooks, dtype=dtype, batch_size=batch_size, frames=frames,
                            random_weights_seed=random_weights_seed)
     config.check()
-    columns = (TextColumn("[bold]capture"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("frames", total=None)
-        capture(data, out, config, on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-                workers=workers, ray_address=ray)
+    with job_progress("capture", console) as on_progress:
+        capture(data, out, config, on_progress=on_progress, workers=workers, ray_address=ray)
     store = ActivationStore.open(out)
     stdout = Console()
     for hook in store.hooks():

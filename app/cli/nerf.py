@@ -6,16 +6,16 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from frobnoscope.app.cli.progress import training_progress
+from frobnoscope.app.cli.options import data_alias_option, dataset_path
+from frobnoscope.app.cli.progress import job_progress, training_progress
 
 console = Console(stderr=True)
 
 
 def train_nerf_command(
-    data: Path = typer.Option(..., help="orbit dataset made by `frob scenes generate --family orbit`"),
+    data: Path = typer.Argument(None, help="orbit dataset made by `frob scenes generate --family orbit`", show_default=False, metavar="DATA"),
     out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
     steps: int = typer.Option(1500, help="optimizer steps"),
     encoding: str = typer.Option("hash", help="position encoding: hash (multiresolution grid) or frequency (NeRF's sinusoids)"),
@@ -28,6 +28,7 @@ def train_nerf_command(
     eval_every: int = typer.Option(100, help="steps between held-out (val) PSNR measurements"),
     checkpoint_every: int = typer.Option(250, help="steps between checkpoints"),
     threads: int = typer.Option(2, help="torch threads (results are reproducible for a fixed count)"),
+    data_alias: Path = data_alias_option(),
 ):
     """Fit a coordinate MLP (NeRF) to an orbit dataset's train views; progress shows loss and held-out PSNR."""
     from dataclasses import replace
@@ -37,6 +38,7 @@ def train_nerf_command(
     from frobnoscope.models.nerf.model import SamplingConfig
     from frobnoscope.models.nerf.train import NerfTrainConfig, train_nerf
 
+    data = dataset_path(data, data_alias, "train nerf")
     defaults = NerfTrainConfig()
     config = replace(defaults, field=replace(FieldConfig(), encoding=encoding, hidden_width=hidden_width),
                      sampling=SamplingConfig(coarse_samples, fine_samples), steps=steps, rays_per_step=rays_per_step,
@@ -78,10 +80,8 @@ def eval_nerf_command(
                              surface_points=surface_points, seed=seed,
                              **({"density_threshold": density_threshold} if density_threshold is not None else {}))
     check_inputs(run, out)  # fail on bad input before drawing a progress bar
-    columns = (TextColumn("[bold]eval nerf"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("views", total=None)
-        summary = judge_nerf(run, out, config, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    with job_progress("eval nerf", console, unit="views") as on_progress:
+        summary = judge_nerf(run, out, config, on_progress=on_progress)
     print_judgement(summary, out)
 
 

@@ -28,37 +28,47 @@ class RateColumn(TextColumn):
 
 
 @contextmanager
-def job_progress(title: str, console: Console, unit: str = "frames") -> Iterator[Callable[[int, int], None]]:
-    """A bar of a job's items with their rate; yields `on_progress(done, total)`."""
-    columns = (TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), RateColumn(unit), TimeRemainingColumn())
+def job_progress(title: str, console: Console, unit: str = "frames") -> Iterator[Callable[..., None]]:
+    """The one bar of a job's items (frames, views, features) with their rate; yields `on_progress(done, total,
+    note=None)`, where `note` names the part of the job under way (shown after the title)."""
+    columns = (TextColumn(f"[bold]{title}" + "{task.fields[note]}"), BarColumn(), MofNCompleteColumn(), RateColumn(unit),
+               TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task(unit, total=None)
+        task = progress.add_task(unit, total=None, note="")
         first = {}
 
-        def on_progress(done: int, total: int) -> None:
+        def on_progress(done: int, total: int, note: str | None = None) -> None:
             if not first:
                 first.update(first_done=done, first_time=time.perf_counter())
-            progress.update(task, completed=done, total=total, **first)
+            progress.update(task, completed=done, total=total, **first, **({"note": f" {note}"} if note else {}))
 
         yield on_progress
 
 
 @contextmanager
-def training_progress(title: str, steps: int, console: Console) -> Iterator[Callable[[object], None]]:
-    """A bar of `steps` with loss, PSNR and held-out PSNR; yields `on_step(report)` for reports with `step`,
-    `loss`, `psnr` and `heldout_psnr` (None between held-out evaluations). The bar ends full, also when
-    the run had already finished."""
-    columns = (TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]}  PSNR {task.fields[psnr]}  held-out {task.fields[heldout]}"),
+def step_progress(title: str, steps: int, console: Console, describe: Callable[[object], str]) -> Iterator[Callable[[object], None]]:
+    """The one bar of an optimisation's `steps`; yields `on_step(report)` for reports with `step`, and shows
+    `describe(report)` (loss, metrics) beside it. The bar ends full, also when the run had already finished."""
+    columns = (TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[described]}"),
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task("steps", total=steps, loss="-", psnr="-", heldout="-")
+        task = progress.add_task("steps", total=steps, described="")
 
         def on_step(report) -> None:
-            fields = {"loss": f"{report.loss:.5f}", "psnr": f"{report.psnr:.2f} dB"}
-            if report.heldout_psnr is not None:
-                fields["heldout"] = f"{report.heldout_psnr:.2f} dB"
-            progress.update(task, completed=report.step, **fields)
+            progress.update(task, completed=report.step, described=describe(report))
 
         yield on_step
         progress.update(task, completed=steps)
+
+
+def training_progress(title: str, steps: int, console: Console):
+    """`step_progress` for reports with `loss`, `psnr` and `heldout_psnr` (None between held-out evaluations:
+    the last value stays shown)."""
+    last = {"heldout": "-"}
+
+    def describe(report) -> str:
+        if report.heldout_psnr is not None:
+            last["heldout"] = f"{report.heldout_psnr:.2f} dB"
+        return f"loss {report.loss:.5f}  PSNR {report.psnr:.2f} dB  held-out {last['heldout']}"
+
+    return step_progress(title, steps, console, describe)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from frobnoscope.app.cli.progress import job_progress, step_progress
 from frobnoscope.engine.errors import FrobError
 
 console = Console(stderr=True)
@@ -50,21 +50,16 @@ def train_command(
         train_config = TrainConfig(steps=steps, batch_tokens=batch_tokens, learning_rate=learning_rate, seed=one_seed,
                                    checkpoint_every=checkpoint_every)
         train_config.check()
-        columns = (TextColumn(f"[bold]sae {arch} seed {one_seed}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]}  L0 {task.fields[l0]}  dead {task.fields[dead]}"),
-                   TimeRemainingColumn())
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("steps", total=steps, loss="-", l0="-", dead="-")
-
-            def on_step(report) -> None:
-                progress.update(task, completed=report.step, loss=f"{report.loss:.4f}", l0=f"{report.l0:.1f}",
-                                dead=f"{100 * report.dead_fraction:.1f}%")
-
+        with step_progress(f"sae {arch} seed {one_seed}", steps, console, _describe_step) as on_step:
             directory, report = train_on_run(run, config, train_config, out=out, on_step=on_step)
         directories.append(directory)
         _print_report(directory, report)
     if len(directories) > 1:
         _print_stability(directories[0], directories[1])
+
+
+def _describe_step(report) -> str:
+    return f"loss {report.loss:.4f}  L0 {report.l0:.1f}  dead {100 * report.dead_fraction:.1f}%"
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -143,11 +138,9 @@ def label_command(
         read_manifest(sae)
     config = LabelConfig(hook=hook, sae=str(sae) if sae else None, max_tokens=max_tokens,
                          importance_frames=importance_frames, candidates=candidates, figures=figures)
-    columns = (TextColumn("[bold]importance {task.fields[kind]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("features", total=None, kind="")
+    with job_progress("importance", console, unit="features") as on_progress:
         directory, rows, summary = label_run(
-            run, config, out, on_progress=lambda kind, done, total: progress.update(task, completed=done, total=total, kind=kind))
+            run, config, out, on_progress=lambda kind, done, total: on_progress(done, total, note=kind))
     stdout = Console()
     table = Table("kind", "feature", "best factor", "r / IoU", "gt_r2", "importance", "frobnoloid", title="top frobnoloids",
                   title_justify="left")

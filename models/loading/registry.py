@@ -21,7 +21,18 @@ from frobnoscope.models.errors import ModelError
 
 KINDS = ("taef2", "taesd", "sd-vae", "run", "nerf", "nerfstudio")
 POINT_KINDS = ("nerf", "nerfstudio")  # coordinate MLPs: their tokens are 3D points, not images
-SPEC_HELP = "taef2[:DIR], taesd:PATH, sd-vae:PATH_OR_HUB_ID, run:RUN_DIR, nerf:RUN_DIR or nerfstudio:CONFIG_YML"
+IMAGE_KINDS = tuple(kind for kind in KINDS if kind not in POINT_KINDS)
+SPEC_FORMS = {"taef2": "taef2[:DIR]", "taesd": "taesd:PATH", "sd-vae": "sd-vae:PATH_OR_HUB_ID", "run": "run:RUN_DIR",
+              "nerf": "nerf:RUN_DIR", "nerfstudio": "nerfstudio:CONFIG_YML"}
+
+
+def spec_help(kinds: tuple[str, ...] = KINDS) -> str:
+    """The spec forms of `kinds`, e.g. 'taef2[:DIR], taesd:PATH or run:RUN_DIR': the one text every help shows."""
+    forms = [SPEC_FORMS[kind] for kind in kinds]
+    return forms[0] if len(forms) == 1 else f"{', '.join(forms[:-1])} or {forms[-1]}"
+
+
+SPEC_HELP = spec_help()
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:

@@ -1,0 +1,191 @@
+"""`frob scenes generate|info|verify|show` and `frob export`: procedural scenes, datasets of them, and exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP
+from frobnoscope.app.cli.progress import job_progress
+from frobnoscope.engine.errors import FrobError
+
+console = Console(stderr=True)
+scenes_app = typer.Typer(help="Procedural scenes with exact ground truth, and datasets of them.", no_args_is_help=True)
+
+
+def _settings(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise FrobError(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@scenes_app.command("generate")
+def generate_command(
+    family: str = typer.Option("tabletop", help="tabletop, shapes3d or orbit"),
+    n: int = typer.Option(None, help="number of frames (shapes3d: omit; it is the grid size)"),
+    res: int = typer.Option(None, help="image width and height in pixels (default: the family's)"),
+    seed: int = typer.Option(0, help="job seed; frame k uses numpy.random.default_rng([seed, k])"),
+    out: Path = typer.Option(..., help="dataset directory (created; an unfinished one is resumed)"),
+    workers: int = typer.Option(1, help="worker processes, one OpenGL context each"),
+    settings: list[str] = typer.Option([], "--set", help="family setting key=value (repeatable), e.g. max_objects=3"),
+    chunk_frames: int = typer.Option(8, help="frames per zarr chunk (and per unit of resumable work)"),
+    ray: str = typer.Option(None, help=RAY_HELP),
+):
+    """Render a family's frames with every ground-truth channel into a zarr dataset."""
+    from frobnoscope.scenes.families import make_family
+    from frobnoscope.scenes.generate import frame_count, generate
+
+    config = _settings(settings)
+    if res is not None:
+        config["res"] = str(res)
+    frame_count(make_family(family, seed, config), n, workers)  # fail on bad input before drawing a progress bar
+    if chunk_frames < 1:
+        raise FrobError("--chunk-frames must be at least 1")
+    with job_progress("generate", console) as on_progress:
+        store = generate(family, n=n, seed=seed, out=out, workers=workers, settings=config,
+                         chunk_frames=chunk_frames, on_progress=on_progress, ray_address=ray)
+    _print_summary(store)
+
+
+def _print_summary(store) -> None:
+    from frobnoscope.scenes.store import DatasetStore
+
+    assert isinstance(store, DatasetStore)
+    manifest = store.manifest
+    params = manifest["params"]
+    out = Console()
+    out.print(f"[bold]{store.path}[/bold]: {manifest['n']} frames of {params['family']} "
+              f"(seed {params['seed']}) at {manifest['width']}x{manifest['height']}, "
+              f"{'complete' if store.complete else 'INCOMPLETE'}")
+    table = Table("channel", "dtype", "shape", "stored")
+    for name, info in manifest["channels"].items():
+        size = sum(f.stat().st_size for f in (store.path / name).rglob("*") if f.is_file())
+        table.add_row(name, info["dtype"], "x".join(map(str, info["shape"])), f"{size / 1e6:.1f} MB")
+    out.print(table)
+    frames = manifest["frames"]
+    splits = {}
+    for frame in frames:
+        splits[frame["split"]] = splits.get(frame["split"], 0) + 1
+    if None not in splits:
+        out.print("splits: " + ", ".join(f"{k} {v}" for k, v in splits.items()))
+    counts = [len(f["spec"]["objects"]) for f in frames]
+    out.print(f"objects per frame: min {min(counts)}, mean {sum(counts) / len(counts):.2f}, max {max(counts)}")
+
+
+@scenes_app.command("info")
+def info_command(data_dir: Path = typer.Argument(..., help="dataset directory")):
+    """Print a dataset's summary: size, channels, splits."""
+    from frobnoscope.scenes.store import DatasetStore
+
+    _print_summary(DatasetStore.open(data_dir))
+
+
+@scenes_app.command("verify")
+def verify_command(data_dir: Path = typer.Argument(..., help="dataset directory")):
+    """Recompute every frame's checksums and name any damaged frame (exit code 1 if any)."""
+    from frobnoscope.scenes.store import DatasetStore
+
+    store = DatasetStore.open(data_dir)
+    if not store.complete:
+        raise FrobError(f"{data_dir} is unfinished; rerun the `frob scenes generate` command that made it to finish it")
+    checked = [0]
+
+    with job_progress("verify", console) as on_progress:
+        def on_block(count: int) -> None:
+            checked[0] += count
+            on_progress(checked[0], len(store))
+
+        damaged = store.damaged_frames(on_block=on_block)
+    if damaged:
+        listed = "; ".join(f"frame {k} ({', '.join(names)})" for k, names in sorted(damaged.items())[:20])
+        more = f"; and {len(damaged) - 20} more" if len(damaged) > 20 else ""
+        console.print(f"damaged: {len(damaged)} of {len(store)} frames: {listed}{more}")
+        raise typer.Exit(1)
+    Console().print(f"ok: all {len(store)} frames match their checksums")
+
+
+@scenes_app.command("show")
+def show_command(
+    spec_or_family: str = typer.Argument(..., help="a scene spec file (.json/.yaml) or a family name"),
+    seed: int = typer.Option(0, help="family seed"),
+    frame: int = typer.Option(0, help="frame index within the family"),
+    res: int = typer.Option(256, help="image size for a family frame"),
+    settings: list[str] = typer.Option([], "--set", help="family setting key=value (repeatable)"),
+    out: Path = typer.Option(None, help="PNG to write (default: preview-<name>.png)"),
+):
+    """Render one frame and write a contact sheet of RGB and every ground-truth channel."""
+    from frobnoscope.scenes.families import FAMILIES, make_family
+    from frobnoscope.scenes.generate import render_frame
+    from frobnoscope.scenes.preview import contact_sheet
+    from frobnoscope.scenes.render import Renderer
+    from frobnoscope.scenes.spec import load_spec
+
+    path = Path(spec_or_family)
+    if path.suffix in (".json", ".yaml", ".yml") or path.exists():
+        spec = load_spec(path)
+        from frobnoscope.scenes.families.base import Family, Frame
+
+        class _OneSpec(Family):
+            name = path.stem
+
+            def frame(self, k):
+                return Frame(spec=spec, factors={})
+
+        family, title = _OneSpec(None, seed), str(path)
+    elif spec_or_family in FAMILIES:
+        family = make_family(spec_or_family, seed, {**_settings(settings), "res": str(res)})
+        title = f"{spec_or_family} seed {seed} frame {frame}"
+    else:
+        raise FrobError(f"{spec_or_family!r} is neither a spec file nor a family; families: {', '.join(FAMILIES)}")
+    out = out or Path(f"preview-{family.name}.png")
+    with Renderer() as renderer:
+        channels = render_frame(family, frame, renderer, {})
+    contact_sheet(channels, out, title)
+    Console().print(f"wrote {out}")
+
+
+def _channel_list(values: list[str]) -> list[str] | None:
+    """--channels rgb,depth_z --channels albedo -> ["rgb", "depth_z", "albedo"]; none given -> None (the format's default)."""
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    return names or None
+
+
+def _export_formats_help() -> str:
+    """The export formats with their one-line summaries, from the registry (so a new format lists itself)."""
+    from frobnoscope.scenes.export import formats
+
+    return "\n\n".join(["Formats:", *(f"  {name} - {fmt.summary}" for name, fmt in formats().items())])
+
+
+def export_command(
+    data_dir: Path = typer.Argument(..., help=DATASET_HELP, metavar="DATA"),
+    format_name: str = typer.Option(..., "--format", help="one of the formats listed below"),
+    out: Path = typer.Option(..., help="output directory (must not exist; written beside it, then renamed)"),
+    channels: list[str] = typer.Option([], help="channels to write, comma-separated or repeated (default: the format's)"),
+    split: str = typer.Option(None, help="only frames of this split (train, val or test), for families with splits; "
+                                         "not for nerf-synthetic, which always writes all three"),
+):
+    """Export a dataset for nerfstudio, the original NeRF, Hugging Face datasets or WebDataset."""
+    from frobnoscope.scenes.export import plan_export, run_export
+
+    job = plan_export(data_dir, format_name, out, _channel_list(channels), split)  # fail before drawing a progress bar
+    with job_progress(f"export {job.fmt.name}", console) as on_progress:
+        run_export(job, on_progress=on_progress)
+    stdout = Console()
+    stdout.print(f"wrote {len(job.indices)} frames ({', '.join(job.channels)}) to {job.out} as {job.fmt.name}", highlight=False)
+    if job.fmt.notes:
+        stdout.print(job.fmt.notes(job), highlight=False, soft_wrap=True)
+
+
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(scenes_app, name="scenes")
+    app.command("export", epilog=_export_formats_help())(export_command)
