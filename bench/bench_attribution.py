@@ -31,8 +31,10 @@ import torch
 
 from frobnoscope.engine.memory import keep_freed_memory
 from frobnoscope.engine.runs import MANIFEST, write_json_atomic
+from frobnoscope.interp.attribution.image_job import load_attribution_model
 from frobnoscope.interp.attribution.methods import MethodSettings
-from frobnoscope.interp.attribution.run import AttributeConfig, attribute, load_attribution_model, read_maps
+from frobnoscope.interp.attribution.run import attribute
+from frobnoscope.interp.attribution.run_format import AttributeConfig, read_maps
 from frobnoscope.interp.attribution.targets import ErrorTarget
 from frobnoscope.models import load_model
 from frobnoscope.models.autoencoders.architectures import architecture

@@ -1,14 +1,15 @@
 """`frob eval-nerf`: judge a trained coordinate MLP against the scene it was fitted to, in images and in 3D.
 
 The model: a `frob train nerf` run or any nerfstudio run (`models.nerfstudio.adapter`, in the scene's frame);
-both answer through the same adapter surface. Views judged: the run's held-out dataset frames (val and test) and `novel_views` new orbit views (frames n, n + 1,
-... of the same family, seed and settings: poses no dataset frame has, rendered with full ground truth now). For
-each: the network's render (`NerfAdapter.render_camera`) against the true render, PSNR and SSIM on linear RGB
-(`models.metrics`), the per-pixel squared error broken down by ground-truth factor (`interp.error_breakdown`, as
-for autoencoders), and per ray the expected, median and peak termination distance against `depth_ray`.
-In 3D (`interp.nerf_points`): `uniform_points` uniform in the field's box and `shell_points` within `shell_width`
-of the true surfaces (a held-out pixel's surface point moved along its normal) give density against SDF and the
-occupancy IoU; `surface_points` true surface points seen along their held-out rays give colour against radiance.
+both answer through the same adapter surface. Views judged: the run's held-out dataset frames (val and test) and
+`novel_views` new orbit views (frames n, n + 1, ... of the same family, seed and settings: poses no dataset frame
+has, rendered with full ground truth now). For each: the network's render (`NerfAdapter.render_rays`) against the
+true render, PSNR and SSIM on linear RGB (`models.metrics`), the per-pixel squared error broken down by
+ground-truth factor (`error_breakdown`, as for autoencoders), and per ray the expected, median and peak termination
+distance against `depth_ray`. In 3D (`nerf_points`): `uniform_points` uniform in the field's box and
+`shell_points` within `shell_width` of the true surfaces (a held-out pixel's surface point moved along its normal)
+give density against SDF and the occupancy IoU; `surface_points` true surface points seen along their held-out rays
+give colour against radiance.
 
 Output directory:
   manifest.json     format frobnoscope.nerf-eval/1: command, config, run (path, manifest hash), summary
@@ -36,9 +37,7 @@ from frobnoscope.interp.evaluation import error_breakdown, nerf_points
 from frobnoscope.interp.evaluation.error_breakdown import BreakdownConfig
 from frobnoscope.models import metrics
 from frobnoscope.models.errors import ModelError
-from frobnoscope.models.nerf.adapter import PointBatch, load_nerf
-from frobnoscope.models.nerf.rays import rays_of_camera, scene_box
-from frobnoscope.models.nerf.train import read_nerf_manifest
+from frobnoscope.models.nerf.adapter import PointBatch, load_nerf, rays_of_camera, read_nerf_manifest, scene_box
 from frobnoscope.scenes.spec import SceneSpec, parse_spec
 from frobnoscope.scenes.store import DatasetStore
 
@@ -189,18 +188,21 @@ def _depth_edges(views: list[View]) -> tuple[float, float, float]:
 def _judge_view(adapter, view: View, breakdown: BreakdownConfig):
     camera = view.spec.camera
     origins, directions = rays_of_camera(camera)
-    rendered = {key: value.numpy() for key, value in adapter.render_rays(origins, directions,
-                                                                          keys=("rgb", "accumulation", *TERMINATIONS)).items()}
+    rendered = adapter.render_rays(origins, directions, keys=("rgb", "accumulation", *TERMINATIONS))
+    rendered = {key: value.numpy() for key, value in rendered.items()}
     shape = (camera.height, camera.width)
     output = torch.from_numpy(rendered["rgb"].reshape(*shape, 3)).permute(2, 0, 1)[None]
     target = torch.from_numpy(np.ascontiguousarray(view.channels["rgb"])).permute(2, 0, 1)[None]
     squared_error = metrics.squared_error_map(output, target)[0].numpy()
     objects = [obj.model_dump(mode="json") for obj in view.spec.objects]
-    labels = error_breakdown.factor_labels({name: view.channels[name] for name in error_breakdown.GT_CHANNELS}, objects, breakdown)
+    labels = error_breakdown.factor_labels({name: view.channels[name] for name in error_breakdown.GT_CHANNELS}, objects,
+                                           breakdown)
     rays = {key: rendered[key] for key in (*TERMINATIONS, "accumulation")}
     rays["depth_ray"] = view.channels["depth_ray"].reshape(-1)
-    termination = nerf_points.termination_errors({key: rays[key] for key in TERMINATIONS}, rays["depth_ray"], rays["accumulation"])
-    record = {"view": view.name, "split": view.split, "psnr": float(metrics.mse_to_psnr(torch.tensor(squared_error.mean()))),
+    termination = nerf_points.termination_errors({key: rays[key] for key in TERMINATIONS}, rays["depth_ray"],
+                                                  rays["accumulation"])
+    record = {"view": view.name, "split": view.split,
+              "psnr": float(metrics.mse_to_psnr(torch.tensor(squared_error.mean()))),
               "ssim": float(metrics.ssim(output, target)[0]) if min(shape) >= metrics.SSIM_WINDOW else float("nan"),
               "mse": float(squared_error.mean()),
               "depth_median_abs_error": termination["depth_median_abs_error"],
@@ -263,7 +265,8 @@ def _summary(records: list[dict], termination: dict, points: dict, rows: list[di
     best = max(points["iou_sweep"], key=lambda row: row["iou_uniform"])
     return {
         "images": by_split, "termination": termination, "color": points["color"],
-        "occupancy": {"threshold": points["threshold"], "iou_uniform": points["iou_uniform"], "iou_shell": points["iou_shell"],
+        "occupancy": {"threshold": points["threshold"], "iou_uniform": points["iou_uniform"],
+                      "iou_shell": points["iou_shell"],
                       "best_threshold": best["threshold"], "best_iou_uniform": best["iou_uniform"]},
         "worst_bins": [{k: r[k] for k in ("factor", "bin", "psnr", "mse_vs_overall")}
                        for r in sorted((r for r in rows if r["pixels"]), key=lambda r: -r["mse_vs_overall"])[:5]],
@@ -282,5 +285,6 @@ def _write_outputs(out: Path, records, rows, points, per_ray, views, renders, su
     overall = float(metrics.mse_to_psnr(torch.tensor(np.mean([r["mse"] for r in records]))))
     plots.plot_breakdown(rows, overall, out / "plots" / "breakdown.png")
     nerf_plots.plot_examples(renders, out / "plots" / "examples.png")
-    nerf_plots.plot_sdf_profile(points["sdf_profile"], points["iou_sweep"], points["threshold"], out / "plots" / "sdf_profile.png")
+    nerf_plots.plot_sdf_profile(points["sdf_profile"], points["iou_sweep"], points["threshold"],
+                                out / "plots" / "sdf_profile.png")
     nerf_plots.plot_termination(per_ray, out / "plots" / "termination.png")

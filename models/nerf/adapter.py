@@ -12,6 +12,23 @@ Hook points are the field's layer calls (`position_encoding`, `density_mlp.linea
 of the field is one forward pass (the sampler's density-only call and the shading call of a render each run the
 layers once), so an intervention applies to both, and a capture during a render holds the shading pass's values,
 shaped (rays, samples, features).
+
+What attribution and NeRF judging need, so that `interp` reads no `models.nerf` module but this one (R rays, K
+samples per ray; world frame, scene units, linear RGB; tensors float32):
+  rays_of_camera(camera)          (H*W, 3) origins and (H*W, 3) unit directions, row-major over the pixels, exactly
+                                  as the ground truth casts them (a ray's t at a surface is that pixel's `depth_ray`)
+  scene_box(bounds, extent)       (2, 3) box around a scene's bounds with the training margin
+  read_nerf_manifest(run_dir)     a `frob train nerf` run's manifest (dict; one-line error if it is not one)
+  midpoints(edges)                (R, K) sample distances t_k: the midpoints of the (R, K + 1) interval edges
+  NerfAdapter.box                 (2, 3) the field's box (min, max corners); the field is empty outside it
+  NerfAdapter.samples_per_ray     K, coarse + fine
+  NerfAdapter.sample_intervals(origins, directions)  (R, K + 1) interval edges t (no gradient), as a render
+                                  samples them: deterministic, in chunks of `RENDER_CHUNK` rays
+  NerfAdapter.evaluate_field(points, directions)  density (...) in 1 / scene units and rgb (..., 3) at points
+                                  (..., 3) seen along unit directions (..., 3); differentiable, interventions apply
+  NerfAdapter.sample_weights(density, edges)  (R, K) compositing weights w_k = T_k alpha_k (`rendering`)
+  NerfAdapter.composite_colour(weights, rgb)  (R, 3) pixel colour: sum_k w_k c_k + (1 - sum_k w_k) background
+  NerfAdapter.freeze()            stops gradients to the weights (attribution differentiates inputs only)
 """
 
 from __future__ import annotations
@@ -24,12 +41,14 @@ import torch
 
 from frobnoscope.models.errors import InputError
 from frobnoscope.models.hooks import CallSiteHooks, HookAccess
-from frobnoscope.models.nerf.model import NerfModel
-from frobnoscope.models.nerf.rays import rays_of_camera
-from frobnoscope.models.nerf.rendering import midpoints
-from frobnoscope.models.nerf.train import load_nerf_run
+from frobnoscope.models.nerf.model import RENDER_CHUNK, NerfModel
+from frobnoscope.models.nerf.rays import rays_of_camera, scene_box
+from frobnoscope.models.nerf.rendering import composite, midpoints, render_weights
+from frobnoscope.models.nerf.train import load_nerf_run, read_nerf_manifest
 from frobnoscope.scenes.scene import Scene
 from frobnoscope.scenes.spec import Camera, parse_spec
+
+__all__ = ["NerfAdapter", "PointBatch", "load_nerf", "midpoints", "rays_of_camera", "read_nerf_manifest", "scene_box"]
 
 DOWN = (0.0, -1.0, 0.0)
 
@@ -44,12 +63,12 @@ class PointBatch:
     @classmethod
     def of(cls, points, directions=None) -> PointBatch:
         """From arrays or tensors; directions default to straight down (-Y), a camera looking at the floor."""
-        points = torch.as_tensor(np.asarray(points, dtype=np.float32) if not isinstance(points, torch.Tensor) else points).float()
+        points = _float_tensor(points)
         if points.ndim != 2 or points.shape[-1] != 3:
             raise InputError(f"expected points of shape (N, 3), got {tuple(points.shape)}")
         if directions is None:
             directions = torch.tensor(DOWN).expand_as(points)
-        directions = torch.as_tensor(np.asarray(directions, dtype=np.float32) if not isinstance(directions, torch.Tensor) else directions).float()
+        directions = _float_tensor(directions)
         if directions.shape != points.shape:
             raise InputError(f"directions {tuple(directions.shape)} must match points {tuple(points.shape)}")
         if not bool(torch.isfinite(points).all() and torch.isfinite(directions).all()):
@@ -58,6 +77,11 @@ class PointBatch:
 
     def __len__(self) -> int:
         return len(self.points)
+
+
+def _float_tensor(values) -> torch.Tensor:
+    tensor = values if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values, dtype=np.float32))
+    return tensor.float()
 
 
 class NerfAdapter(HookAccess):
@@ -97,7 +121,8 @@ class NerfAdapter(HookAccess):
 
     # --- rays ----------------------------------------------------------------------------------
 
-    def render_rays(self, origins: torch.Tensor, directions: torch.Tensor, keys=("rgb", "accumulation", "depth")) -> dict[str, torch.Tensor]:
+    def render_rays(self, origins: torch.Tensor, directions: torch.Tensor,
+                    keys=("rgb", "accumulation", "depth")) -> dict[str, torch.Tensor]:
         """Deterministic render of (R, 3) rays (interventions in force apply)."""
         return self.model.render(origins.float(), directions.float(), keys=keys)
 
@@ -112,11 +137,49 @@ class NerfAdapter(HookAccess):
     def ray_samples(self, origins: torch.Tensor, directions: torch.Tensor) -> tuple[PointBatch, torch.Tensor]:
         """The points a render evaluates the field at, as a `PointBatch` (R * K points, ray-major) and the
         (R, K + 1) interval edges (t, scene units) they are the midpoints of."""
-        with torch.no_grad():
-            edges = self.model.sample_edges(origins.float(), directions.float())
+        edges = self.sample_intervals(origins, directions)
         t = midpoints(edges)
         points = origins[:, None].float() + directions[:, None].float() * t[..., None]
         return PointBatch(points.reshape(-1, 3), directions[:, None].float().expand_as(points).reshape(-1, 3)), edges
+
+    # --- samples along rays (attribution differentiates through these) ---------------------------
+
+    @property
+    def box(self) -> torch.Tensor:
+        """(2, 3) min and max corners of the field's box, world frame, scene units."""
+        return self.model.box
+
+    @property
+    def samples_per_ray(self) -> int:
+        return self.model.sampling.coarse_samples + self.model.sampling.fine_samples
+
+    def sample_intervals(self, origins: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+        """(R, K + 1) interval edges t along (R, 3) rays, scene units, exactly as `render_rays` samples them
+        (deterministic, `RENDER_CHUNK` rays at a time); no gradient."""
+        origins, directions = origins.float(), directions.float()
+        with torch.no_grad():
+            return torch.cat([self.model.sample_edges(origins[i:i + RENDER_CHUNK], directions[i:i + RENDER_CHUNK])
+                              for i in range(0, len(origins), RENDER_CHUNK)])
+
+    def evaluate_field(self, points: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """density (...) in 1 / scene units and linear rgb (..., 3) at world points (..., 3) seen along unit
+        directions (..., 3), with gradients (interventions in force apply)."""
+        return self.model.field(points, directions)
+
+    def sample_weights(self, density: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+        """(R, K) compositing weights w_k = T_k alpha_k of the densities (R, K) on the intervals (R, K + 1)."""
+        return render_weights(density, edges)
+
+    def composite_colour(self, weights: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        """(R, 3) linear pixel colour: sum_k w_k c_k over (R, K, 3) sample colours, plus the rest of the ray's
+        weight, 1 - sum_k w_k, on the background."""
+        return composite(weights, rgb, self.model.background)
+
+    def freeze(self) -> NerfAdapter:
+        """Stop gradients to the weights (attribution needs gradients for inputs only); returns the adapter."""
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        return self
 
     # --- internals -------------------------------------------------------------------------------
 

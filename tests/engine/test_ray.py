@@ -7,9 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-import ray_support
-from interp_support import TINY_HOOKS
-from models_support import save_tiny_taesd_pair
+import ray_workers
 from typer.testing import CliRunner
 
 from frobnoscope.app.cli.main import app
@@ -19,7 +17,8 @@ from frobnoscope.engine.executor import block_runner
 from frobnoscope.interp.activations.capture import CaptureConfig, capture
 from frobnoscope.interp.activations.store import ActivationStore
 from frobnoscope.interp.attribution.methods import MethodSettings
-from frobnoscope.interp.attribution.run import AttributeConfig, attribute, read_maps
+from frobnoscope.interp.attribution.run import attribute
+from frobnoscope.interp.attribution.run_format import AttributeConfig, read_maps
 from frobnoscope.scenes.channels import CHANNELS
 from frobnoscope.scenes.errors import SpecError
 from frobnoscope.scenes.generate import GenerateWorker, generate
@@ -27,12 +26,6 @@ from frobnoscope.scenes.store import DatasetStore
 
 pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray")]  # one Ray head for the module under -n
 GENERATE = {"family": "tabletop", "n": 12, "seed": 3, "settings": {"res": "16"}, "chunk_frames": 4}
-
-
-@pytest.fixture(scope="module")
-def ray_address():
-    with ray_support.local_ray_head() as address:
-        yield address
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +54,12 @@ def test_generate_on_ray_writes_the_single_process_dataset(ray_address, local_da
     assert on_ray.damaged_frames() == {}
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return f"taesd:{save_tiny_taesd_pair(tmp_path_factory.mktemp('model'))}"
-
-
-def test_capture_on_ray_writes_the_single_process_run(ray_address, local_dataset, tiny_model, tmp_path):
-    model = tiny_model
-    config = CaptureConfig(model=model, hooks=TINY_HOOKS, batch_size=4)
+def test_capture_on_ray_writes_the_single_process_run(ray_address, local_dataset, tiny_model_spec, tiny_hooks,
+                                                      tmp_path):
+    model = tiny_model_spec
+    config = CaptureConfig(model=model, hooks=tiny_hooks, batch_size=4)
     local = ActivationStore.open(capture(local_dataset.path, tmp_path / "local", config))
-    _invoke("capture", "--data", str(local_dataset.path), "--model", model, "--hooks", TINY_HOOKS, "--batch-size", "4",
+    _invoke("capture", str(local_dataset.path), "--model", model, "--hooks", tiny_hooks, "--batch-size", "4",
             "--workers", "2", "--ray", ray_address, "--out", str(tmp_path / "ray"))
     on_ray = ActivationStore.open(tmp_path / "ray")
     assert on_ray.hooks() == local.hooks() and on_ray.gt_channels() == local.gt_channels()
@@ -80,11 +69,12 @@ def test_capture_on_ray_writes_the_single_process_run(ray_address, local_dataset
             np.testing.assert_array_equal(on_ray.gt(hook, name)[:], local.gt(hook, name)[:])
 
 
-def test_attribute_on_ray_writes_the_single_process_maps(ray_address, local_dataset, tiny_model, tmp_path):
-    config = AttributeConfig(model=tiny_model, target="error:object=1", methods=("integrated_gradients", "smoothgrad"),
+def test_attribute_on_ray_writes_the_single_process_maps(ray_address, local_dataset, tiny_model_spec, tmp_path):
+    config = AttributeConfig(model=tiny_model_spec, target="error:object=1",
+                             methods=("integrated_gradients", "smoothgrad"),
                              batch_size=4, settings=MethodSettings(n_steps=4, smoothgrad_samples=3))
     local = attribute(local_dataset.path, tmp_path / "local", config)
-    _invoke("attribute", str(local_dataset.path), "--model", tiny_model, "--target", "error:object=1",
+    _invoke("attribute", str(local_dataset.path), "--model", tiny_model_spec, "--target", "error:object=1",
             "--method", "integrated_gradients,smoothgrad", "--batch-size", "4", "--n-steps", "4",
             "--smoothgrad-samples", "3", "--workers", "2", "--ray", ray_address, "--out", str(tmp_path / "ray"))
     for method in config.methods:
@@ -96,10 +86,10 @@ def test_attribute_on_ray_writes_the_single_process_maps(ray_address, local_data
 def test_a_block_whose_worker_dies_is_redone(ray_address, local_dataset, tmp_path):
     import ray
 
-    ray.cloudpickle.register_pickle_by_value(ray_support)  # the test's worker is not installed on the cluster
+    ray.cloudpickle.register_pickle_by_value(ray_workers)  # the test's worker is not installed on the cluster
     marker = tmp_path / "died"
     family = (GENERATE["family"], GENERATE["seed"], {"res": 16}, None)
-    spec = WorkerSpec(ray_support.DiesOnceWorker, (str(marker), 4, GenerateWorker, *family))
+    spec = WorkerSpec(ray_workers.DiesOnceWorker, (str(marker), 4, GenerateWorker, *family))
     todo = [(0, 4), (4, 8), (8, 12)]
     with block_runner(spec, 2, ray_address) as run_blocks:
         results = dict(run_blocks(todo))
@@ -118,11 +108,11 @@ def test_a_worker_that_cannot_start_fails_the_job_with_its_own_error(ray_address
     assert "unknown family 'no-such-family'" in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_no_cluster_at_the_address_fails_fast_in_one_line():
+def test_no_cluster_at_the_address_fails_fast_in_one_line(free_port):
     from frobnoscope.engine.ray_executor import RayUnavailable, check_address
 
     with pytest.raises(RayUnavailable, match="no Ray cluster answers at 127.0.0.1"):
-        check_address(f"127.0.0.1:{ray_support.free_port()}")
+        check_address(f"127.0.0.1:{free_port}")
     with pytest.raises(RayUnavailable, match="running cluster"):
         check_address("local")
 

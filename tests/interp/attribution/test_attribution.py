@@ -9,13 +9,13 @@ import sys
 import numpy as np
 import pytest
 import torch
-from interp_support import interp_dataset, tiny_model_spec  # noqa: F401 (fixtures)
 from torch import nn
 
-from frobnoscope.interp.attribution import scores
+from frobnoscope.interp.attribution import measures, scores
 from frobnoscope.interp.attribution.methods import INPUT_METHODS, METHODS, MethodSettings
 from frobnoscope.interp.attribution.methods import attribute as attribute_maps
-from frobnoscope.interp.attribution.run import AttributeConfig, attribute, read_maps
+from frobnoscope.interp.attribution.run import attribute
+from frobnoscope.interp.attribution.run_format import AttributeConfig, read_maps
 from frobnoscope.interp.attribution.targets import ErrorTarget, OutputTarget, parse_region, parse_target
 from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.errors import ModelError
@@ -83,44 +83,44 @@ def planted(interp_dataset):
 @pytest.mark.parametrize("method", ["integrated_gradients", "saliency", "input_x_gradient", "smoothgrad"])
 def test_gradient_methods_put_the_planted_cause_first(planted, method):
     frames, masks, maps = planted
-    energy_abs, _ = scores.energy_in_region(maps[method], masks)
+    energy_abs, _ = measures.energy_in_region(maps[method], masks)
     assert energy_abs.min() > 0.99
-    assert scores.pointing_game(maps[method], masks, tolerance=0).min() == 1.0
+    assert measures.pointing_game(maps[method], masks, tolerance=0).min() == 1.0
 
 
 @pytest.mark.parametrize("method", ["occlusion", "feature_ablation"])
 def test_perturbation_methods_put_most_mass_on_the_planted_cause(planted, method):
     frames, masks, maps = planted
-    energy_abs, _ = scores.energy_in_region(maps[method], masks)
-    dilated = scores.dilate(masks, 4)  # windows and patches reach a few pixels past the object
+    energy_abs, _ = measures.energy_in_region(maps[method], masks)
+    dilated = measures.dilate(masks, 4)  # windows and patches reach a few pixels past the object
     assert energy_abs.min() > 2 * masks.mean(axis=(1, 2)).max()
-    assert scores.energy_in_region(maps[method], dilated)[0].min() > 0.95
-    assert scores.pointing_game(maps[method], masks, tolerance=2).min() == 1.0
+    assert measures.energy_in_region(maps[method], dilated)[0].min() > 0.95
+    assert measures.pointing_game(maps[method], masks, tolerance=2).min() == 1.0
 
 
 def test_random_maps_score_near_the_area_of_the_cause(planted):
     frames, masks, maps = planted
     many = np.repeat(masks, 100, axis=0)
-    random = scores.random_maps(np.arange(len(many)), masks.shape[1:], seed=0)
-    energy_abs, energy_pos = scores.energy_in_region(random, many)
+    random = measures.random_maps(np.arange(len(many)), masks.shape[1:], seed=0)
+    energy_abs, energy_pos = measures.energy_in_region(random, many)
     area = many.mean(axis=(1, 2))
     assert np.abs(energy_abs - area).max() < 0.05
     np.testing.assert_allclose(energy_abs, energy_pos)
-    pointing = scores.pointing_game(random, many, tolerance=1).mean()
-    dilated_area = scores.dilate(many, 1).mean()
+    pointing = measures.pointing_game(random, many, tolerance=1).mean()
+    dilated_area = measures.dilate(many, 1).mean()
     assert abs(pointing - dilated_area) < 0.06
-    assert pointing < 0.5 < scores.pointing_game(maps["integrated_gradients"], masks, 1).mean()
+    assert pointing < 0.5 < measures.pointing_game(maps["integrated_gradients"], masks, 1).mean()
 
 
 def test_energy_and_pointing_by_hand():
     maps = np.array([[[0.0, 3.0], [-1.0, 0.0]]])
     region = np.array([[[False, True], [False, False]]])
-    energy_abs, energy_pos = scores.energy_in_region(maps, region)
+    energy_abs, energy_pos = measures.energy_in_region(maps, region)
     assert energy_abs[0] == pytest.approx(0.75) and energy_pos[0] == pytest.approx(1.0)
-    assert scores.pointing_game(maps, region, 0)[0] == 1.0
-    assert scores.pointing_game(-maps * [[[0, 0], [1, 0]]] + 0, region, 0)[0] == 0.0
-    assert scores.pointing_game(-maps * [[[0, 0], [1, 0]]] + 0, region, 1)[0] == 1.0
-    assert np.isnan(scores.pointing_game(np.zeros((1, 2, 2)), region, 0)[0])
+    assert measures.pointing_game(maps, region, 0)[0] == 1.0
+    assert measures.pointing_game(-maps * [[[0, 0], [1, 0]]] + 0, region, 0)[0] == 0.0
+    assert measures.pointing_game(-maps * [[[0, 0], [1, 0]]] + 0, region, 1)[0] == 1.0
+    assert np.isnan(measures.pointing_game(np.zeros((1, 2, 2)), region, 0)[0])
 
 
 # --- targets and regions --------------------------------------------------------------------------------------------
@@ -314,9 +314,7 @@ def test_unfinished_dataset_is_refused(interp_dataset, tiny_model_spec, tmp_path
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["run", "taef2"])
-def test_cli_runs_on_our_autoencoder_and_taef2(interp_dataset, tmp_path, model):
-    from models_support import taef2_weights_dir
-
+def test_cli_runs_on_our_autoencoder_and_taef2(interp_dataset, tmp_path, model, request):
     from frobnoscope.models.autoencoders.train import TrainConfig, train_autoencoder
 
     if model == "run":
@@ -324,7 +322,7 @@ def test_cli_runs_on_our_autoencoder_and_taef2(interp_dataset, tmp_path, model):
                           TrainConfig(arch="conv", steps=2, batch_size=2, checkpoint_every=2, holdout_every=4))
         spec = f"run:{tmp_path / 'ae'}"
     else:
-        spec = f"taef2:{taef2_weights_dir()}"
+        spec = f"taef2:{request.getfixturevalue('taef2_dir')}"  # skips (or fails) only this case without them
     hook = "encoder.0" if model == "run" else "encoder.1"
     command = [sys.executable, "-m", "frobnoscope.app.cli.main", "attribute", str(interp_dataset.path), "--model", spec,
                "--target", "error:object=2", "--method", "ig,saliency,lig", "--layer", hook, "--out",

@@ -12,29 +12,34 @@ import numpy as np
 import pytest
 import torch
 import zarr
-from nerf_support import TINY, tiny_orbit  # noqa: F401 (fixture)
 from torch import nn
 
+from frobnoscope.interp.attribution.measures import RANDOM
 from frobnoscope.interp.attribution.methods import MethodSettings
-from frobnoscope.interp.attribution.nerf import SAMPLE_T, RayTarget, along_ray, attribute_rays, surface_scores
-from frobnoscope.interp.attribution.run import AttributeConfig, attribute, read_maps
-from frobnoscope.interp.attribution.scores import RANDOM, check_score_options, score_run
+from frobnoscope.interp.attribution.nerf_methods import RayTarget, attribute_rays
+from frobnoscope.interp.attribution.nerf_scores import surface_scores
+from frobnoscope.interp.attribution.run import attribute
+from frobnoscope.interp.attribution.run_format import SAMPLE_T, AttributeConfig, read_maps
+from frobnoscope.interp.attribution.scores import check_score_options, score_run
 from frobnoscope.interp.attribution.targets import parse_target
 from frobnoscope.models.errors import ModelError
-from frobnoscope.models.nerf.adapter import NerfAdapter, load_nerf
-from frobnoscope.models.nerf.rays import rays_of_camera
+from frobnoscope.models.nerf.adapter import NerfAdapter, load_nerf, rays_of_camera
 from frobnoscope.models.nerf.train import build_model, train_nerf
 from frobnoscope.scenes.generate import generate
 from frobnoscope.scenes.spec import parse_spec
 
-FITTED = replace(TINY, steps=300, rays_per_step=256, eval_every=300, checkpoint_every=300)
+
+@pytest.fixture(scope="module")
+def fitted(tiny_nerf_config):
+    """The tiny NeRF config trained for 300 steps of 256 rays."""
+    return replace(tiny_nerf_config, steps=300, rays_per_step=256, eval_every=300, checkpoint_every=300)
 
 
 @pytest.fixture(scope="module")
-def nerf_run(tiny_orbit, tmp_path_factory):  # noqa: F811
+def nerf_run(fitted, tiny_orbit, tmp_path_factory):
     """A tiny NeRF fitted to the 16x16 orbit for 300 steps (a few seconds): enough to have found the surfaces."""
     run = tmp_path_factory.mktemp("nerf-attr") / "run"
-    train_nerf(tiny_orbit.path, run, FITTED)
+    train_nerf(tiny_orbit.path, run, fitted)
     return run
 
 
@@ -61,7 +66,7 @@ def pixel_targets(run, data, frame: int, target: str) -> tuple[np.ndarray, np.nd
     return values.numpy(), baseline.numpy()
 
 
-def test_integrated_gradients_are_complete_per_pixel(nerf_run, tiny_orbit, tmp_path):  # noqa: F811
+def test_integrated_gradients_are_complete_per_pixel(nerf_run, tiny_orbit, tmp_path):
     """A pixel's attributions add up to its target minus the target with all samples at the ray's entry point."""
     out = run_attribution(tiny_orbit.path, nerf_run, tmp_path / "ig", "error", frames=1, n_steps=128)
     maps = np.asarray(read_maps(out, "integrated_gradients")[0]).reshape(-1)
@@ -74,7 +79,7 @@ def test_integrated_gradients_are_complete_per_pixel(nerf_run, tiny_orbit, tmp_p
     assert np.median(np.abs(maps[moved] - change[moved]) / np.abs(change[moved])) < 0.05
 
 
-def test_a_pixel_target_attributes_to_that_pixels_samples_only(nerf_run, tiny_orbit, tmp_path):  # noqa: F811
+def test_a_pixel_target_attributes_to_that_pixels_samples_only(nerf_run, tiny_orbit, tmp_path):
     out = run_attribution(tiny_orbit.path, nerf_run, tmp_path / "px", "output:9,6", methods=("saliency",), frames=1)
     maps = np.asarray(read_maps(out, "saliency")[0])
     assert maps[6, 9] > 0
@@ -101,9 +106,10 @@ class PlaneField(nn.Module):
         return density, None if directions is None else torch.full((*points.shape[:-1], 3), 0.8)
 
 
-def planted_attribution(method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(along, t, depth) of 64 rays looking down at the planted plane from 3 units above it."""
-    model = build_model(FITTED, [[-2.0, -1.0, -2.0], [2.0, 1.0, 2.0]], [0.1, 0.1, 0.1])
+def planted_attribution(method: str, config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(along, t, depth) of 64 rays looking down at the planted plane from 3 units above it, through a model built
+    from `config`."""
+    model = build_model(config, [[-2.0, -1.0, -2.0], [2.0, 1.0, 2.0]], [0.1, 0.1, 0.1])
     model.field = PlaneField(model.box)
     rng = np.random.default_rng(0)
     origins = torch.tensor([[0.0, 3.0, 0.0]]).expand(64, 3)
@@ -119,8 +125,8 @@ def planted_attribution(method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 @pytest.mark.parametrize("method", ["saliency", "input_x_gradient", "smoothgrad"])
-def test_the_local_methods_find_a_planted_surface(method):
-    along, t, depth = planted_attribution(method)
+def test_the_local_methods_find_a_planted_surface(method, fitted):
+    along, t, depth = planted_attribution(method, fitted)
     surface = surface_scores(along, t, depth, tolerance=0.05, cause="surface")
     assert np.isfinite(surface["energy_abs"]).all()  # every ray has mass
     assert surface["area"].mean() < 0.2
@@ -129,15 +135,15 @@ def test_the_local_methods_find_a_planted_surface(method):
     assert abs(random["energy_abs"].mean() - random["area"].mean()) < 0.05
 
 
-def test_integrated_gradients_credits_the_samples_that_cross_the_planted_surface_on_the_way_in():
-    along, t, depth = planted_attribution("integrated_gradients")
+def test_integrated_gradients_credits_the_samples_that_cross_the_planted_surface_on_the_way_in(fitted):
+    along, t, depth = planted_attribution("integrated_gradients", fitted)
     front = surface_scores(along, t, depth, tolerance=0.05, cause="front")
     surface = surface_scores(along, t, depth, tolerance=0.05, cause="surface")
     assert np.isfinite(front["energy_abs"]).all() and front["area"].mean() > 0.1
     assert front["energy_abs"].max() < 0.01 and surface["energy_abs"].mean() < 0.1  # all of it behind the surface
 
 
-def test_a_small_fitted_nerf_is_scored_against_a_random_map(nerf_run, tiny_orbit, tmp_path):  # noqa: F811
+def test_a_small_fitted_nerf_is_scored_against_a_random_map(nerf_run, tiny_orbit, tmp_path):
     out = run_attribution(tiny_orbit.path, nerf_run, tmp_path / "score", "output:foreground",
                           methods=("integrated_gradients", "saliency", "input_x_gradient", "smoothgrad"), frames=3,
                           smoothgrad_samples=4)
@@ -175,7 +181,7 @@ def test_surface_scores_of_planted_maps():
     ({"target": "feature:density_mlp.nope:0"}, "density_mlp"),
     ({"settings": MethodSettings(internal_batch_size=4)}, "--internal-batch-size does not apply to a NeRF"),
 ])
-def test_what_a_nerf_cannot_take_is_a_one_line_error(nerf_run, tiny_orbit, tmp_path, change, message):  # noqa: F811
+def test_what_a_nerf_cannot_take_is_a_one_line_error(nerf_run, tiny_orbit, tmp_path, change, message):
     config = AttributeConfig(**{"model": f"nerf:{nerf_run}", "target": "error", "frames": 1, **change})
     with pytest.raises(ModelError, match=message) as error:
         attribute(tiny_orbit.path, tmp_path / "x", config)
@@ -183,7 +189,7 @@ def test_what_a_nerf_cannot_take_is_a_one_line_error(nerf_run, tiny_orbit, tmp_p
     assert not (tmp_path / "x").exists()
 
 
-def test_the_targets_rays_are_the_pixels_the_model_renders_in_the_frames_order(nerf_run, tiny_orbit):  # noqa: F811
+def test_the_targets_rays_are_the_pixels_the_model_renders_in_the_frames_order(nerf_run, tiny_orbit):
     values, _ = pixel_targets(nerf_run, tiny_orbit, 4, "output:0,0")  # every pixel: the region is not applied here
     spec = parse_spec(tiny_orbit.manifest["frames"][4]["spec"])
     rendered = load_nerf(nerf_run).render_camera(spec.camera)["rgb"].mean(-1)  # (H, W), row-major like the frame
@@ -194,7 +200,7 @@ def test_the_targets_rays_are_the_pixels_the_model_renders_in_the_frames_order(n
     np.testing.assert_allclose(errors.reshape(squared.shape), squared, atol=1e-6)
 
 
-def test_an_unfinished_nerf_run_is_refused(nerf_run, tiny_orbit, tmp_path):  # noqa: F811
+def test_an_unfinished_nerf_run_is_refused(nerf_run, tiny_orbit, tmp_path):
     unfinished = tmp_path / "unfinished"
     shutil.copytree(nerf_run, unfinished)
     manifest = json.loads((unfinished / "manifest.json").read_text())
@@ -203,7 +209,7 @@ def test_an_unfinished_nerf_run_is_refused(nerf_run, tiny_orbit, tmp_path):  # n
         run_attribution(tiny_orbit.path, unfinished, tmp_path / "u", "error", frames=1)
 
 
-def test_scoring_options_that_do_not_fit_fail_before_anything_is_attributed(nerf_run, tiny_orbit, tmp_path):  # noqa: F811
+def test_scoring_options_that_do_not_fit_fail_before_anything_is_attributed(nerf_run, tiny_orbit, tmp_path):
     base = [sys.executable, "-m", "frobnoscope.app.cli.main", "attribute", str(tiny_orbit.path), "--model",
             f"nerf:{nerf_run}", "--target", "error", "--frames", "1", "--score"]
     for extra, message in ((["--tolerance", "2"], "--tolerance (pixels) is for image models"),
@@ -228,7 +234,7 @@ def test_views_of_another_scene_are_refused(nerf_run, tmp_path):
         run_attribution(tabletop.path, nerf_run, tmp_path / "z", "error", frames=3)
 
 
-def test_the_cli_attributes_a_feature_and_scores_it(nerf_run, tiny_orbit, tmp_path):  # noqa: F811
+def test_the_cli_attributes_a_feature_and_scores_it(nerf_run, tiny_orbit, tmp_path):
     out = tmp_path / "cli"
     result = subprocess.run([
         sys.executable, "-m", "frobnoscope.app.cli.main", "attribute", str(tiny_orbit.path), "--model", f"nerf:{nerf_run}",

@@ -1,0 +1,134 @@
+"""`frob attribute` for a NeRF (`--model nerf:RUN_DIR`): what such a run can take, and the worker that computes a
+block of frames' maps of sample positions (`nerf_methods`).
+
+Per frame (H x W pixels, K samples per ray), the worker returns the arrays of `run_format`: `<method>` (H, W) each
+pixel's attributions summed over its samples and axes, `<method>_along_ray` (H, W, K) per sample summed over the
+three axes, and `sample_t` (H, W, K) the samples' distances t_k along the ray (scene units; compare `depth_ray`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from frobnoscope.interp.attribution.nerf_methods import (
+    NERF_METHODS,
+    NERF_TARGETS,
+    POINTS_PER_PASS,
+    RayTarget,
+    attribute_rays,
+)
+from frobnoscope.interp.attribution.run_format import SAMPLE_T, AttributeConfig, along_ray
+from frobnoscope.interp.attribution.targets import TargetSpec, parse_target
+from frobnoscope.models.errors import ModelError
+from frobnoscope.models.loading.registry import parse_spec as parse_model_spec
+from frobnoscope.models.nerf.adapter import NerfAdapter, load_nerf, midpoints, rays_of_camera, read_nerf_manifest
+from frobnoscope.scenes.spec import parse_spec as parse_scene_spec
+from frobnoscope.scenes.store import DatasetStore
+
+
+def is_nerf_spec(model: str) -> bool:
+    return parse_model_spec(model)[0] in ("nerf", "nerfstudio")
+
+
+def check_nerf_config(config: AttributeConfig) -> None:
+    """One-line errors for what a NeRF run cannot take."""
+    kind, location = parse_model_spec(config.model)
+    if kind == "nerfstudio":
+        raise ModelError("attribution to input coordinates works for `frob train nerf` runs (nerf:RUN_DIR); "
+                         "nerfstudio runs are not supported")
+    if not read_nerf_manifest(location).get("complete"):
+        raise ModelError(f"the NeRF run {location} is unfinished (its weights would change under a resumed "
+                         "attribution); finish it with the `frob train nerf` command that started it")
+    others = [m for m in config.methods if m not in NERF_METHODS]
+    if others:
+        raise ModelError(f"{', '.join(others)} do not apply to a NeRF; its methods: {', '.join(NERF_METHODS)}")
+    spec = parse_target(config.target)
+    if spec.kind not in NERF_TARGETS:
+        raise ModelError(f"a NeRF takes targets error[:REGION], output:X,Y|REGION or feature:HOOK:ID[:REGION], "
+                         f"not {config.target!r}")
+    for name in ("layer", "sae", "probes"):
+        if getattr(config, name) is not None:
+            raise ModelError(f"--{name} does not apply to a NeRF")
+    for name in ("internal_batch_size", "perturbations_per_eval"):
+        if getattr(config.settings, name) is not None:
+            raise ModelError(f"--{name.replace('_', '-')} does not apply to a NeRF (it runs {POINTS_PER_PASS} "
+                             "sample points per pass)")
+
+
+def prepare_nerf_attribution(store: DatasetStore, config: AttributeConfig,
+                             frames: int) -> tuple[str, dict[str, tuple[int, ...]]]:
+    """Check the run, the first `frames` frames of the dataset and the target against each other before any work
+    starts; returns the model's name and the maps' arrays {name: shape of one frame's entry}."""
+    check_nerf_config(config)
+    location = parse_model_spec(config.model)[1]
+    adapter = load_nerf(location)
+    run_scene = {**read_nerf_manifest(location)["scene"], "camera": None}
+    for frame in store.manifest["frames"][:frames]:
+        if {**parse_scene_spec(frame["spec"]).model_dump(mode="json"), "camera": None} != run_scene:
+            raise ModelError(f"frame {frame['index']} of {store.path} shows another scene than the NeRF {location} was "
+                             "trained on; attribute on views of its own scene (its training dataset, or more views "
+                             "from the same orbit)")
+    spec = parse_target(config.target)
+    if spec.kind == "feature":
+        _check_feature(adapter, spec)
+    height, width = store.manifest["height"], store.manifest["width"]
+    samples = adapter.samples_per_ray
+    arrays = {SAMPLE_T: (height, width, samples)}
+    for method in config.methods:
+        arrays[method] = (height, width)
+        arrays[along_ray(method)] = (height, width, samples)
+    return adapter.name, arrays
+
+
+def _check_feature(adapter: NerfAdapter, spec: TargetSpec) -> None:
+    adapter.hooks.site(spec.hook)  # a one-line error naming similar hook points
+    captured = adapter.capture(np.zeros((1, 3), dtype=np.float32), [spec.hook])[spec.hook]
+    channels = 1 if captured.ndim == 1 else captured.shape[-1]
+    if spec.index >= channels:
+        raise ModelError(f"feature id {spec.index} is out of range: hook point {spec.hook!r} has {channels} "
+                         f"channels, ids 0 to {channels - 1}")
+
+
+class NerfAttributeWorker:
+    """One process's NeRF, target and dataset; `block(start, stop)` returns the maps of those frames (module
+    docstring) and writes nothing. Computes with `threads` intra-op threads (restored by `close`)."""
+
+    def __init__(self, data_dir: str, config: dict, threads: int):
+        self.threads_before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        self.config = AttributeConfig.from_dict(config)
+        self.store = DatasetStore.open(data_dir)
+        self.adapter = load_nerf(parse_model_spec(self.config.model)[1]).freeze()
+        self.spec = parse_target(self.config.target)
+        self.forward = RayTarget(self.adapter, self.spec)
+
+    def block(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        region = self.spec.region
+        rgb = np.asarray(self.store.channel("rgb")[start:stop])
+        gt = {name: np.asarray(self.store.channel(name)[start:stop]) for name in region.channels()}
+        masks = region.mask(gt, rgb.shape[:3])
+        frames = [self._frame(k, rgb[i], masks[i]) for i, k in enumerate(range(start, stop))]
+        return {name: np.stack([frame[name] for frame in frames]) for name in frames[0]}
+
+    def _frame(self, k: int, rgb: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        height, width = mask.shape
+        origins, directions = rays_of_camera(parse_scene_spec(self.store.manifest["frames"][k]["spec"]).camera)
+        edges = self.adapter.sample_intervals(origins, directions)
+        t = midpoints(edges)
+        out = {SAMPLE_T: t.reshape(height, width, -1).numpy()}
+        rays = torch.from_numpy(np.flatnonzero(mask.reshape(-1)))
+        truth = torch.from_numpy(rgb.reshape(-1, 3))
+        entries = origins + directions * edges[:, :1]
+        inputs = (entries[rays], directions[rays], edges[rays], truth[rays])
+        for method in self.config.methods:
+            along = torch.zeros(height * width, t.shape[-1])
+            if len(rays):
+                along[rays] = attribute_rays(method, self.forward, t[rays] - edges[rays, :1], *inputs,
+                                             self.config.settings, frame=k, box=self.adapter.box) / len(rays)
+            out[along_ray(method)] = along.reshape(height, width, -1).numpy()
+            out[method] = out[along_ray(method)].sum(axis=-1)
+        return out
+
+    def close(self) -> None:
+        torch.set_num_threads(self.threads_before)
