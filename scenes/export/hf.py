@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from frobnoscope.scenes.export.encodings import png_bytes, rgb_to_u8
+from frobnoscope.scenes.export.hf_card import FACTOR_PREFIX, dataset_card
 from frobnoscope.scenes.export.job import ExportFormat, ExportFrame, ExportJob
 from frobnoscope.scenes.export.output import require
 from frobnoscope.scenes.export.shards import ShardedFiles
@@ -35,7 +36,6 @@ SHARD_BYTES = 512 << 20  # raw channel bytes per shard: about 512 MiB
 ROWS_PER_GROUP = 16  # frames per parquet row group (and per write)
 # Dictionary encoding only pays for the split name; tried on the pixel arrays it triples the write time.
 PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": ["split"]}
-FACTOR_PREFIX = "factor_"
 NAME = "hf"
 
 
@@ -117,7 +117,6 @@ class _Shard:
 
 
 def write(job: ExportJob, directory: Path, advance: Callable[[], None]) -> None:
-    from frobnoscope.scenes.export.hf_card import dataset_card
 
     factors_type = factors_type_of(job)
     row_features = features(job, factors_type)

@@ -8,7 +8,6 @@ import yaml
 from frobnoscope.engine.runs import package_version
 from frobnoscope.scenes.channels import CHANNELS_BY_NAME
 from frobnoscope.scenes.export.encodings import LINEAR_RGB_FROM_PNG
-from frobnoscope.scenes.export.hf import FACTOR_PREFIX
 from frobnoscope.scenes.export.job import SPLITS, ExportJob
 from frobnoscope.scenes.export.shards import ShardedFiles
 
@@ -35,6 +34,8 @@ COLUMN_MEANINGS = {
     "camera_to_world": "camera-to-world 4x4, OpenGL convention (+X right, +Y up, looking down -Z)",
     "intrinsics": "3x3 pinhole intrinsics in pixels (fx, fy, cx, cy from the top-left corner)",
 }
+
+FACTOR_PREFIX = "factor_"  # a row's factors are flattened into columns factor_<name>
 
 
 def _size_category(n: int) -> str:
