@@ -1,7 +1,7 @@
 """The model adapter protocol, and its implementation for image autoencoders.
 
-Every model frobnoscope studies is reached through an adapter with the same small surface (DESIGN.md, "Model
-adapters"): `name`, `preprocess`/`postprocess`, `forward`, `optimal_output`, `hook_points`, `capture` and `intervene`.
+Every model frobnoscope studies is reached through an adapter with the same small surface (docs/concepts/adapters.md):
+`name`, `preprocess`/`postprocess`, `forward`, `optimal_output`, `hook_points`, `capture` and `intervene`.
 Images cross it as float32 linear RGB in [0, 1], numpy (B, H, W, 3) or torch (B, 3, H, W); results come back in the
 layout they came in. What the model itself sees (its value range, its colour encoding) is the adapter's business.
 """
