@@ -1,6 +1,6 @@
 """`SceneSpec`: the declarative description of one frame (objects, lights, camera, background).
 
-Conventions (see README "Conventions"): world is right-handed with +Y up; colours are linear RGB in
+Conventions (docs/concepts/conventions.md): world is right-handed with +Y up; colours are linear RGB in
 [0, 1]; lengths are in scene units (think metres); angles in the spec are degrees.
 Every primitive is built in its own local frame, centred at the origin with its axis along +Y, then
 placed by `Transform` (rotation, uniform scale, translation), which keeps analytic SDFs exact.
@@ -16,15 +16,15 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from frobnoscope.engine.config import format_problems, problems_of
+from frobnoscope.scenes.camera import Camera, Positive, Vec3
 from frobnoscope.scenes.errors import SpecError
 
-Vec3 = tuple[float, float, float]
 Color = tuple[
     Annotated[float, Field(ge=0, le=1)],
     Annotated[float, Field(ge=0, le=1)],
     Annotated[float, Field(ge=0, le=1)],
 ]
-Positive = Annotated[float, Field(gt=0)]
 
 
 class _Strict(BaseModel):
@@ -90,7 +90,7 @@ class MeshFile(_Strict):
     """Any mesh file trimesh reads; a relative path is resolved against the spec file's folder."""
 
     kind: Literal["mesh"] = "mesh"
-    path: str
+    path: str = Field(description="mesh file (.obj, .ply, .stl, .glb, ...); relative to the spec file's folder")
 
 
 Shape = Annotated[Union[Sphere, Box, Cylinder, Cone, Torus, Capsule, Plane, MeshFile], Field(discriminator="kind")]
@@ -144,7 +144,7 @@ class Transform(_Strict):
 
 
 class ObjectSpec(_Strict):
-    name: str
+    name: str = Field(description="unique within the spec")
     shape: Shape
     transform: Transform = Transform()
     material: Material = Material()
@@ -196,89 +196,35 @@ class SpotLight(_Strict):
 Light = Annotated[Union[DirectionalLight, PointLight, SpotLight], Field(discriminator="kind")]
 
 
-class Camera(_Strict):
-    """Pinhole camera. Pixel (row i, col j) has its centre at image point (j + 0.5, i + 0.5);
-    `cx`, `cy` are measured from the top-left image corner, in pixels.
-    `camera_to_world` is 4x4 in the OpenGL convention (+X right, +Y up, looking down -Z)."""
-
-    width: Annotated[int, Field(gt=0, le=8192)]
-    height: Annotated[int, Field(gt=0, le=8192)]
-    fx: Positive
-    fy: Positive
-    cx: float
-    cy: float
-    camera_to_world: tuple[tuple[float, float, float, float], ...]
-    znear: Positive = 0.05
-    zfar: Positive = 100.0
-
-    @field_validator("camera_to_world")
-    @classmethod
-    def _rigid(cls, value):
-        matrix = np.asarray(value, dtype=float)
-        if matrix.shape != (4, 4):
-            raise ValueError("camera_to_world must be a 4x4 matrix")
-        rotation = matrix[:3, :3]
-        if not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-5) or np.linalg.det(rotation) < 0:
-            raise ValueError("camera_to_world must be a rigid transform (orthonormal rotation, det +1)")
-        if not np.allclose(matrix[3], [0, 0, 0, 1]):
-            raise ValueError("camera_to_world's last row must be [0, 0, 0, 1]")
-        return value
-
-    @classmethod
-    def look_at(
-        cls, eye, target=(0.0, 0.0, 0.0), up=(0.0, 1.0, 0.0), *, fov_y_deg: float, width: int, height: int, **kw
-    ) -> Camera:
-        """Camera at `eye` looking at `target`, square pixels, principal point at the image centre."""
-        eye, target, up = (np.asarray(v, dtype=float) for v in (eye, target, up))
-        back = eye - target
-        back /= np.linalg.norm(back)
-        right = np.cross(up, back)
-        if np.linalg.norm(right) < 1e-9:  # looking straight along `up`: any perpendicular will do
-            right = np.cross([0.0, 0.0, 1.0], back)
-        right /= np.linalg.norm(right)
-        pose = np.eye(4)
-        pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, np.cross(back, right), back, eye
-        focal = 0.5 * height / np.tan(np.radians(fov_y_deg) / 2)
-        return cls(
-            width=width, height=height, fx=focal, fy=focal, cx=width / 2, cy=height / 2,
-            camera_to_world=tuple(map(tuple, pose.tolist())), **kw,
-        )
-
-    def pose(self) -> np.ndarray:
-        return np.asarray(self.camera_to_world, dtype=float)
-
-    def intrinsics(self) -> np.ndarray:
-        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1.0]])
-
-
 class SceneSpec(_Strict):
-    objects: list[ObjectSpec] = Field(min_length=1)
-    lights: list[Light] = []
-    ambient: Color = (0.1, 0.1, 0.1)
-    background: Color = (0.0, 0.0, 0.0)
+    """One frame: objects, lights, ambient light, background colour and camera (JSON or YAML; see examples/scenes).
+
+    World right-handed, +Y up; colours linear RGB in [0, 1]; lengths in scene units; angles in degrees.
+    The camera is explicit (fx, fy, cx, cy, camera_to_world) or a look-at (eye, target, up, fov_y_deg)."""
+
+    objects: list[ObjectSpec] = Field(min_length=1, description="object k (from 0) has id k + 1; id 0 is background")
+    lights: list[Light] = Field([], description="directional, point or spot lights (pyrender's units)")
+    ambient: Color = Field((0.1, 0.1, 0.1), description="ambient light, linear RGB")
+    background: Color = Field((0.0, 0.0, 0.0), description="colour where no object is hit, linear RGB")
     camera: Camera
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> SceneSpec:
-        names = [obj.name for obj in self.objects]
+    @field_validator("objects")
+    @classmethod
+    def _unique_names(cls, objects: list[ObjectSpec]) -> list[ObjectSpec]:
+        names = [obj.name for obj in objects]
         if len(set(names)) != len(names):
             raise ValueError("object names must be unique")
-        return self
-
-
-def _one_line(error: ValidationError, source: str) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "spec"
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"invalid scene spec {source}: {where}: {first['msg']}{more}"
+        return objects
 
 
 def parse_spec(data: dict, source: str = "") -> SceneSpec:
-    """Validate a dict into a `SceneSpec`; raises `SpecError` with one line naming the field."""
+    """Validate a dict into a `SceneSpec`; raises `SpecError`: one line with every problem's field path
+    ('objects.0.material.roughness: ...'), the first five and a count of the rest."""
     try:
         return SceneSpec.model_validate(data)
     except ValidationError as error:
-        raise SpecError(_one_line(error, source).replace("  ", " ")) from None
+        what = f"scene spec {source}" if source else "scene spec"
+        raise SpecError(format_problems(what, problems_of(error), rename=lambda path: path or "spec")) from None
 
 
 def load_spec(path: str | Path) -> SceneSpec:

@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 import trimesh
 import yaml
-from conftest import showcase_spec
 
 from frobnoscope.scenes import Scene, SpecError, load_spec
 from frobnoscope.scenes.spec import Camera
 
 
-def test_json_and_yaml_load_the_same_spec(tmp_path):
+def test_json_and_yaml_load_the_same_spec(tmp_path, showcase_spec):
     spec = showcase_spec()
     data = spec.model_dump(mode="json")
     (tmp_path / "s.json").write_text(json.dumps(data))
@@ -30,7 +29,7 @@ def test_json_and_yaml_load_the_same_spec(tmp_path):
         (lambda d: d["objects"][2].update(colour="red"), "objects.2.colour"),
     ],
 )
-def test_invalid_spec_fails_with_one_line_naming_the_field(tmp_path, mutate, field):
+def test_invalid_spec_fails_with_one_line_naming_the_field(tmp_path, mutate, field, showcase_spec):
     data = showcase_spec().model_dump(mode="json")
     mutate(data)
     path = tmp_path / "bad.json"
@@ -50,7 +49,7 @@ def test_unreadable_and_malformed_specs(tmp_path):
         load_spec(tmp_path / "broken.json")
 
 
-def test_mesh_file_objects_load_relative_to_the_spec(tmp_path, renderer):
+def test_mesh_file_objects_load_relative_to_the_spec(tmp_path, renderer, showcase_spec):
     trimesh.creation.box(extents=(1, 1, 1)).export(tmp_path / "cube.obj")
     data = showcase_spec(res=48).model_dump(mode="json")
     data["objects"].append({"name": "cube", "shape": {"kind": "mesh", "path": "cube.obj"},
@@ -86,13 +85,3 @@ def test_missing_opengl_libraries_are_named(monkeypatch):
         choose_platform()
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libOSMesa.so.8" if name == "OSMesa" else None)
     assert choose_platform() == "osmesa"
-
-
-def test_readme_documents_every_channel():
-    from pathlib import Path
-
-    from frobnoscope.scenes.channels import CHANNELS
-
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    for channel in CHANNELS:
-        assert f"| `{channel.name}` | {channel.dtype} |" in readme and channel.meaning in readme, channel.name
