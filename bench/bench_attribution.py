@@ -23,7 +23,6 @@ import json
 import resource
 import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +30,15 @@ import torch
 
 from frobnoscope.engine.memory import keep_freed_memory
 from frobnoscope.engine.runs import MANIFEST, write_json_atomic
+from frobnoscope.interp.attribution.config import AttributeConfig
 from frobnoscope.interp.attribution.image_job import load_attribution_model
 from frobnoscope.interp.attribution.methods import MethodSettings
 from frobnoscope.interp.attribution.run import attribute
-from frobnoscope.interp.attribution.run_format import AttributeConfig, read_maps
+from frobnoscope.interp.attribution.run_format import read_maps
 from frobnoscope.interp.attribution.targets import ErrorTarget
 from frobnoscope.models import load_model
 from frobnoscope.models.autoencoders.architectures import architecture
-from frobnoscope.models.autoencoders.train import MODEL_DIR, TRAIN_FORMAT, TrainConfig
+from frobnoscope.models.autoencoders.train import MODEL_DIR, TRAIN_FORMAT, AutoencoderTrainConfig
 from frobnoscope.scenes.generate import generate
 from frobnoscope.scenes.store import DatasetStore
 
@@ -51,7 +51,8 @@ def random_kl_small_run(directory: Path) -> str:
         torch.manual_seed(0)
         model = architecture("kl-small").build()
         model.save_pretrained(directory / MODEL_DIR)
-        write_json_atomic(directory / MANIFEST, {"format": TRAIN_FORMAT, "config": asdict(TrainConfig(arch="kl-small")),
+        config = AutoencoderTrainConfig(arch="kl-small").to_dict()
+        write_json_atomic(directory / MANIFEST, {"format": TRAIN_FORMAT, "config": config,
                                                  "note": "random initial weights, for benchmarks"})
     return f"run:{directory}"
 

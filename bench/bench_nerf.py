@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -164,7 +163,7 @@ def main() -> None:
     parser.add_argument("--nerfstudio-python", help="the nerfstudio environment's Python")
     args = parser.parse_args()
     res, views, points = (16, 10, 2_000) if args.quick else (64, 40, 100_000)
-    config = replace(NerfTrainConfig(), steps=20, eval_every=10) if args.quick else NerfTrainConfig()
+    config = NerfTrainConfig(steps=20, eval_every=10) if args.quick else NerfTrainConfig()
     eval_every, budget = (10, 0.0) if args.quick else (NERFACTO_EVAL_EVERY, args.budget)
     results = json.loads(args.results.read_text()) if args.results and args.results.is_file() else {}
     python = nerfstudio_python(args.nerfstudio_python)

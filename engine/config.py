@@ -66,3 +66,16 @@ def validate_config(cls: type[C], values: Mapping[str, Any] | C, what: str | Non
         return cls.model_validate(dict(values))
     except ValidationError as error:
         raise ConfigError(what or f"{cls.__name__} settings", problems_of(error)) from None
+
+
+def changed_fields(stored: Mapping, current: Mapping, prefix: str = "") -> list[str]:
+    """Dotted paths of the settings that differ between a stored config dict and the current one (nested mappings
+    key by key): what a resumed run names when it refuses other settings."""
+    changed = []
+    for key in dict.fromkeys([*stored, *current]):
+        old, new = stored.get(key), current.get(key)
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            changed += changed_fields(old, new, f"{prefix}{key}.")
+        elif old != new or (key in stored) != (key in current):
+            changed.append(f"{prefix}{key}")
+    return changed

@@ -1,5 +1,9 @@
 """`generate`: render a family's frames with every ground-truth channel into a `DatasetStore`.
 
+A `GenerateConfig` (family, its settings, n, seed, chunk_frames) defines the dataset; the manifest stores it
+resolved as `params` ({family, seed, n, config: the family's full settings, chunk_frames}), and a rerun into the same
+directory with other params is refused.
+
 Work is done in blocks of `chunk_frames` frames (one zarr chunk per channel). Each finished block
 is appended to `progress.jsonl` with its checksums; a rerun of the same command skips the blocks
 listed there and redoes any other (a block cut off half-written is simply written again). When all
@@ -13,17 +17,20 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
 
 from frobnoscope.engine.blocks import WorkerSpec
+from frobnoscope.engine.config import Config, ConfigError, validate_config
 from frobnoscope.engine.executor import block_runner
 from frobnoscope.engine.runs import MANIFEST, package_version, write_json_atomic
 from frobnoscope.scenes.channels import CHANNELS, pixel_shape
 from frobnoscope.scenes.errors import StoreError
-from frobnoscope.scenes.families import Family, make_family
+from frobnoscope.scenes.families import FAMILIES, Family, make_family
 from frobnoscope.scenes.ground_truth import ground_truth
 from frobnoscope.scenes.render import Renderer
 from frobnoscope.scenes.scene import Scene
@@ -33,7 +40,47 @@ JOURNAL = "progress.jsonl"
 # Pooled workers rasterize on their own thread (LP_NUM_THREADS=0: llvmpipe without its rasterizer threads,
 # 3 to 4 ms a frame cheaper than one such thread) and one BLAS thread: the pool already keeps every core busy.
 POOL_ENV = {"LP_NUM_THREADS": "0", "OMP_NUM_THREADS": "1"}
-DEFAULT_CHUNK_FRAMES = 8
+FamilyName = Literal["tabletop", "shapes3d", "orbit"]  # the names in families.FAMILIES
+
+
+class GenerateConfig(Config):
+    """What defines a dataset. Validated, `settings` holds the family's full settings and `n` the frame count."""
+
+    family: FamilyName = Field("tabletop", description="tabletop, shapes3d or orbit")
+    settings: dict[str, Any] = Field(default_factory=dict, validate_default=True, description="the family's "
+                                     "settings by name, e.g. max_objects: 3 (unset ones: the family's)")
+    n: int | None = Field(None, ge=1, validate_default=True, description="number of frames (shapes3d: omit; it is "
+                                                                         "the grid size)")
+    seed: int = Field(0, ge=0, description="job seed: frame k's random choices are seeded by (seed, k)")
+    chunk_frames: int = Field(8, ge=1, description="frames per zarr chunk (and per unit of resumable work)")
+
+    @field_validator("settings")
+    @classmethod
+    def _family_settings(cls, settings: dict, info: ValidationInfo) -> dict:
+        """The family's settings with its defaults filled in (a None value: the default); problems name the key."""
+        if "family" not in info.data:
+            return settings
+        family_config = FAMILIES[info.data["family"]].Config
+        given = {key: value for key, value in settings.items() if value is not None}
+        unknown = [key for key in given if key not in family_config.model_fields]
+        if unknown:
+            raise ValueError(f"unknown setting {unknown[0]!r} for {info.data['family']}; "
+                             f"known settings: {', '.join(family_config.model_fields)}")
+        return family_config.model_validate(given).model_dump(mode="json")
+
+    @field_validator("n")
+    @classmethod
+    def _frame_count(cls, n: int | None, info: ValidationInfo) -> int | None:
+        """A full-grid family fixes n (None: take it); any other family needs one."""
+        if "family" not in info.data or "settings" not in info.data:
+            return n
+        fixed = make_family(info.data["family"], 0, info.data["settings"]).default_n()
+        if fixed is None and n is None:
+            raise ValueError(f"family {info.data['family']} needs the number of frames")
+        if fixed is not None and n not in (None, fixed):
+            raise ValueError(f"{info.data['family']} is a full grid of {fixed} frames; leave n unset or change the "
+                             "grid levels")
+        return fixed if n is None else n
 
 
 def render_frame(family: Family, k: int, renderer: Renderer, scenes: dict) -> dict[str, np.ndarray]:
@@ -72,8 +119,9 @@ class GenerateWorker:
         self.renderer.close()
 
 
-def _params(family: Family, n: int, chunk_frames: int) -> dict:
-    return {"family": family.name, "seed": family.seed, "n": n, "config": family.config.model_dump(), "chunk_frames": chunk_frames}
+def _params(config: GenerateConfig) -> dict:
+    return {"family": config.family, "seed": config.seed, "n": config.n, "config": config.settings,
+            "chunk_frames": config.chunk_frames}
 
 
 def _read_journal(path: Path) -> dict[int, list[dict[str, str]]]:
@@ -89,17 +137,18 @@ def _read_journal(path: Path) -> dict[int, list[dict[str, str]]]:
     return done
 
 
-def _existing(out: Path, family: Family, n: int, chunk_frames: int) -> DatasetStore | None:
+def _existing(out: Path, config: GenerateConfig) -> DatasetStore | None:
     """The dataset already at `out` if it was made by this job, None if `out` is new or empty;
     an error for anything else there, or for an `out` that cannot be written."""
-    params = _params(family, n, chunk_frames)
+    params = _params(config)
     if out.exists() and any(out.iterdir()):
         manifest = read_manifest(out) if (out / MANIFEST).exists() else None
         if manifest is None:
-            raise StoreError(f"{out} exists and is not a frobnoscope dataset; choose an empty or new --out")
+            raise StoreError(f"{out} exists and is not a frobnoscope dataset; choose an empty or new directory")
         if manifest["params"] != params:
             differ = [k for k in params if manifest["params"].get(k) != params[k]]
-            raise StoreError(f"{out} was made with different parameters ({', '.join(differ)}); choose another --out or delete it")
+            raise StoreError(f"{out} was made with different parameters ({', '.join(differ)}); choose another "
+                             "directory or delete it")
         return DatasetStore(out, manifest)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -107,13 +156,14 @@ def _existing(out: Path, family: Family, n: int, chunk_frames: int) -> DatasetSt
         probe.write_text("")
         probe.unlink()
     except OSError as error:
-        raise StoreError(f"cannot write to {out}: {error.strerror}; choose a writable --out") from None
+        raise StoreError(f"cannot write to {out}: {error.strerror}; choose a writable directory") from None
     return None
 
 
-def _create(out: Path, family: Family, n: int, chunk_frames: int) -> DatasetStore:
+def _create(out: Path, family: Family, config: GenerateConfig) -> DatasetStore:
     """Write the empty arrays and the manifest (every frame's spec and factors) of a new dataset."""
-    params = _params(family, n, chunk_frames)
+    n, chunk_frames = config.n, config.chunk_frames
+    params = _params(config)
     frames = [family.frame(k) for k in range(n)]
     first = frames[0].spec.camera
     manifest = {
@@ -133,32 +183,31 @@ def _create(out: Path, family: Family, n: int, chunk_frames: int) -> DatasetStor
     return DatasetStore.create(out, manifest, cameras=cameras, intrinsics=intrinsics)
 
 
-def frame_count(family: Family, n: int | None, workers: int = 1) -> int:
-    """The job's number of frames, checked against the family (a full grid fixes it)."""
-    if n is None:
-        n = family.default_n()
-        if n is None:
-            raise StoreError(f"family {family.name} needs --n (the number of frames)")
-    if family.default_n() is not None and n != family.default_n():
-        raise StoreError(f"{family.name} is a full grid of {family.default_n()} frames; omit --n or change the grid levels")
-    if n < 1:
-        raise StoreError("--n must be at least 1")
+def check_workers(workers: int) -> None:
+    """A `ConfigError` naming `workers` unless it is at least 1."""
     if workers < 1:
-        raise StoreError("--workers must be at least 1")
-    return n
+        raise ConfigError("generate options", [("workers", f"must be at least 1, got {workers}")])
 
 
 def generate(
-    family_name: str, *, n: int | None, seed: int, out, workers: int = 1, settings: dict | None = None,
-    chunk_frames: int = DEFAULT_CHUNK_FRAMES, on_progress: Callable[[int, int], None] | None = None,
-    ray_address: str | None = None,
+    dataset: GenerateConfig | Mapping[str, Any] | str, *, out, workers: int = 1,
+    on_progress: Callable[[int, int], None] | None = None, ray_address: str | None = None, **fields: Any,
 ) -> DatasetStore:
-    """Generate (or finish) a dataset, in `workers` local processes or, with `ray_address`, on `workers` actors
-    of that Ray cluster. `on_progress(done, total)` is called after every block."""
-    family = make_family(family_name, seed, settings)
-    n = frame_count(family, n, workers)
+    """Generate (or finish) the dataset `dataset` defines, in `workers` local processes or, with `ray_address`, on
+    `workers` actors of that Ray cluster. `dataset`: a `GenerateConfig` (or its fields as a mapping), or a family
+    name with the other fields as keywords: `generate("orbit", n=10, settings={"res": 16}, out=...)`. Settings
+    that do not validate raise a `ConfigError` naming the field. `on_progress(done, total)` is called after every
+    block."""
+    if isinstance(dataset, str):
+        dataset = {"family": dataset, **fields}
+    elif fields:
+        raise TypeError(f"generate() got the dataset and also {', '.join(fields)}: give each field once")
+    config = validate_config(GenerateConfig, dataset, "dataset settings")
+    check_workers(workers)
+    family = make_family(config.family, config.seed, config.settings)
+    n, chunk_frames = config.n, config.chunk_frames
     out = Path(out)
-    store = _existing(out, family, n, chunk_frames)
+    store = _existing(out, config)
     if store is not None and store.complete:
         if on_progress:
             on_progress(n, n)
@@ -167,10 +216,10 @@ def generate(
     done = _read_journal(journal_path) if store is not None else {}
     todo = [(s, min(s + chunk_frames, n)) for s in range(0, n, chunk_frames) if s not in done]
     writes_itself = ray_address is None
-    spec = WorkerSpec(GenerateWorker, (family.name, family.seed, family.config.model_dump(),
+    spec = WorkerSpec(GenerateWorker, (config.family, config.seed, config.settings,
                                        str(out) if writes_itself else None), pool_env=POOL_ENV)
     with block_runner(spec, min(workers, max(len(todo), 1)), ray_address) as run_blocks:
-        store = store or _create(out, family, n, chunk_frames)  # while the workers start
+        store = store or _create(out, family, config)  # while the workers start
         finished = n - sum(stop - start for start, stop in todo)
         if on_progress:
             on_progress(finished, n)

@@ -8,33 +8,36 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import DATASET_HELP, IMAGE_MODEL_HELP, RAY_HELP, data_alias_option, dataset_path
+from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, config_option, data_alias_option, dataset_path
 from frobnoscope.app.cli.progress import job_progress
+from frobnoscope.engine.config import validate_config
+from frobnoscope.interp.activations.capture import CaptureConfig
+from frobnoscope.interp.probes.linear import ProbeConfig
 
 console = Console(stderr=True)
 
 
 def capture_command(
     data: Path = typer.Argument(None, help=DATASET_HELP, show_default=False, metavar="DATA"),
-    model: str = typer.Option(..., help=IMAGE_MODEL_HELP),
-    hooks: str = typer.Option(..., help="comma-separated globs over the model's hook points (`frob models hooks`)"),
+    model: str = config_option(CaptureConfig, "model"),
+    hooks: str = config_option(CaptureConfig, "hooks"),
     out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
-    dtype: str = typer.Option("float16", help="stored activation dtype: float16 or float32"),
-    batch_size: int = typer.Option(8, help="frames per forward pass (and per zarr chunk)"),
-    frames: int = typer.Option(None, help="capture only the first N frames"),
-    random_weights_seed: int = typer.Option(None, help="re-initialise the model's weights with this seed (control run)"),
+    dtype: str = config_option(CaptureConfig, "dtype"),
+    batch_size: int = config_option(CaptureConfig, "batch_size"),
+    frames: int = config_option(CaptureConfig, "frames"),
+    random_weights_seed: int = config_option(CaptureConfig, "random_weights_seed"),
     workers: int = typer.Option(1, help="worker processes, one copy of the model each"),
     ray: str = typer.Option(None, help=RAY_HELP),
     data_alias: Path = data_alias_option(),
 ):
     """Stream activations at the chosen hook points, with ground truth pooled to each layer's grid, into zarr."""
-    from frobnoscope.interp.activations.capture import CaptureConfig, capture
+    from frobnoscope.interp.activations.capture import capture
     from frobnoscope.interp.activations.store import ActivationStore
 
     data = dataset_path(data, data_alias, "capture")
-    config = CaptureConfig(model=model, hooks=hooks, dtype=dtype, batch_size=batch_size, frames=frames,
-                           random_weights_seed=random_weights_seed)
-    config.check()
+    config = validate_config(CaptureConfig, dict(model=model, hooks=hooks, dtype=dtype, batch_size=batch_size,
+                                                 frames=frames, random_weights_seed=random_weights_seed),
+                             "capture settings")
     with job_progress("capture", console) as on_progress:
         capture(data, out, config, on_progress=on_progress, workers=workers, ray_address=ray)
     store = ActivationStore.open(out)
@@ -49,17 +52,13 @@ def probe_command(
     run: Path = typer.Argument(..., help="capture run made by `frob capture`"),
     control: Path = typer.Option(None, help="capture run of the same model with random weights (`--random-weights-seed`)"),
     out: Path = typer.Option(None, help="output directory (default RUN/probes)"),
-    tokens_per_frame: int = typer.Option(256, help="token positions sampled per frame (0: all)"),
-    seed: int = typer.Option(0, help="token sampling, target shuffling and logistic training"),
+    tokens_per_frame: int = config_option(ProbeConfig, "tokens_per_frame"),
+    seed: int = config_option(ProbeConfig, "seed"),
 ):
     """Linear probes for every hook point x ground-truth factor, with shuffled-target and random-weights controls."""
-    from frobnoscope.interp.probes.linear import ProbeConfig
     from frobnoscope.interp.probes.run import run_probes
-    from frobnoscope.models.errors import ModelError
 
-    if tokens_per_frame < 0:
-        raise ModelError("--tokens-per-frame must be 0 (all) or more")
-    config = ProbeConfig(tokens_per_frame=tokens_per_frame or None, seed=seed)
+    config = validate_config(ProbeConfig, dict(tokens_per_frame=tokens_per_frame, seed=seed), "probe settings")
     rows = run_probes(run, out, control, config, on_hook=lambda hook: console.print(f"probed {hook}", highlight=False))
     table = Table("hook", "factor", "metric", "score", "shuffled", "selectivity",
                   *(["control"] if control is not None else []), title="best probes", title_justify="left")

@@ -9,8 +9,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from frobnoscope.app.cli.options import ANY_MODEL_HELP, DATASET_HELP, IMAGE_MODEL_HELP, data_alias_option, dataset_path
+from frobnoscope.app.cli.options import (
+    ANY_MODEL_HELP,
+    DATASET_HELP,
+    config_option,
+    data_alias_option,
+    dataset_path,
+)
 from frobnoscope.app.cli.progress import job_progress, training_progress
+from frobnoscope.engine.config import validate_config
+from frobnoscope.interp.evaluation.images import EvalConfig
+from frobnoscope.models.autoencoders.train import AutoencoderTrainConfig
 
 console = Console(stderr=True)
 models_app = typer.Typer(help="Image models behind the adapter protocol.", no_args_is_help=True)
@@ -19,24 +28,26 @@ models_app = typer.Typer(help="Image models behind the adapter protocol.", no_ar
 
 def train_ae_command(
     data: Path = typer.Argument(None, help=DATASET_HELP, show_default=False, metavar="DATA"),
-    arch: str = typer.Option("conv", help="kl-small (diffusers AutoencoderKL, small config) or conv"),
-    steps: int = typer.Option(1500, help="optimizer steps"),
+    arch: str = config_option(AutoencoderTrainConfig, "arch"),
+    steps: int = config_option(AutoencoderTrainConfig, "steps"),
     out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
-    batch_size: int = typer.Option(4, help="frames per step"),
-    learning_rate: float = typer.Option(1e-3, help="peak Adam learning rate (linear warmup, cosine decay to 10%)"),
-    seed: int = typer.Option(0, help="initialisation and batch order"),
-    holdout_every: int = typer.Option(10, help="hold out every n-th frame (datasets without splits)"),
-    checkpoint_every: int = typer.Option(250, help="steps between checkpoints and held-out evaluations"),
-    encoding: str = typer.Option("linear", help="what the model sees: linear (our data as is) or display (1/2.2 gamma)"),
+    batch_size: int = config_option(AutoencoderTrainConfig, "batch_size"),
+    learning_rate: float = config_option(AutoencoderTrainConfig, "learning_rate"),
+    seed: int = config_option(AutoencoderTrainConfig, "seed"),
+    holdout_every: int = config_option(AutoencoderTrainConfig, "holdout_every"),
+    checkpoint_every: int = config_option(AutoencoderTrainConfig, "checkpoint_every"),
+    encoding: str = config_option(AutoencoderTrainConfig, "encoding"),
     data_alias: Path = data_alias_option(),
 ):
     """Train an autoencoder on a dataset's frames; progress shows loss and PSNR, checkpoints are safetensors."""
     from frobnoscope.engine.memory import keep_freed_memory
-    from frobnoscope.models.autoencoders.train import TrainConfig, prepare_training, run_training
+    from frobnoscope.models.autoencoders.train import prepare_training, run_training
 
     keep_freed_memory()  # tensors reuse freed memory instead of faulting in fresh pages (see models/memory.py)
-    config = TrainConfig(arch=arch, steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                         holdout_every=holdout_every, checkpoint_every=checkpoint_every, encoding=encoding)
+    config = validate_config(AutoencoderTrainConfig, {
+        "arch": arch, "steps": steps, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+        "holdout_every": holdout_every, "checkpoint_every": checkpoint_every, "encoding": encoding},
+        "autoencoder training settings")
     data = dataset_path(data, data_alias, "train ae")
     job = prepare_training(data, out, config)  # fail on bad input before drawing a progress bar
     with training_progress(f"train {arch}", steps, console) as on_step:
@@ -48,19 +59,20 @@ def train_ae_command(
 
 def eval_command(
     data_dir: Path = typer.Argument(..., help=DATASET_HELP, metavar="DATA"),
-    model: str = typer.Option(..., help=IMAGE_MODEL_HELP),
+    model: str = config_option(EvalConfig, "model"),
     out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
-    batch_size: int = typer.Option(8, help="frames per forward pass"),
-    latent: str = typer.Option("mean", help="KL models (sd-vae, kl-small runs): decode the posterior mean or a sample"),
-    seed: int = typer.Option(0, help="noise seed for --latent sample"),
-    edge_radius: int = typer.Option(1, help="pixels counted as near an edge, around the edges channel's marks"),
+    batch_size: int = config_option(EvalConfig, "batch_size"),
+    latent: str = config_option(EvalConfig, "latent"),
+    seed: int = config_option(EvalConfig, "seed"),
+    edge_radius: int = config_option(EvalConfig, "edge_radius"),
 ):
     """Judge a model against its optimal output: PSNR, SSIM, error maps, and the error by ground-truth factor."""
     from frobnoscope.engine.memory import keep_freed_memory
-    from frobnoscope.interp.evaluation.images import EvalConfig, prepare_evaluation, read_breakdown, run_evaluation
+    from frobnoscope.interp.evaluation.images import prepare_evaluation, read_breakdown, run_evaluation
 
+    config = validate_config(EvalConfig, {"model": model, "latent": latent, "seed": seed, "batch_size": batch_size,
+                                          "edge_radius": edge_radius}, "evaluation settings")
     keep_freed_memory()
-    config = EvalConfig(model=model, latent=latent, seed=seed, batch_size=batch_size, edge_radius=edge_radius)
     job = prepare_evaluation(data_dir, out, config)  # fail on bad input before drawing a progress bar
     with job_progress("eval", console) as on_progress:
         summary = run_evaluation(job, on_progress=on_progress)

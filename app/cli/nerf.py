@@ -8,43 +8,48 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import data_alias_option, dataset_path
+from frobnoscope.app.cli.options import config_option, data_alias_option, dataset_path
 from frobnoscope.app.cli.progress import job_progress, training_progress
+from frobnoscope.engine.config import ConfigError, validate_config
+from frobnoscope.interp.evaluation.nerf import NerfJudgeConfig
+from frobnoscope.models.nerf.field import FieldConfig
+from frobnoscope.models.nerf.model import SamplingConfig
+from frobnoscope.models.nerf.train import NerfTrainConfig
 
 console = Console(stderr=True)
+NESTED_FLAGS = ("field.encoding", "field.hidden_width", "sampling.coarse_samples", "sampling.fine_samples")
 
 
 def train_nerf_command(
     data: Path = typer.Argument(None, help="orbit dataset made by `frob scenes generate --family orbit`", show_default=False, metavar="DATA"),
     out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
-    steps: int = typer.Option(1500, help="optimizer steps"),
-    encoding: str = typer.Option("hash", help="position encoding: hash (multiresolution grid) or frequency (NeRF's sinusoids)"),
-    rays_per_step: int = typer.Option(1024, help="rays (pixels of the train views) per step"),
-    coarse_samples: int = typer.Option(32, help="stratified samples per ray"),
-    fine_samples: int = typer.Option(32, help="importance samples per ray, drawn from the coarse weights"),
-    hidden_width: int = typer.Option(64, help="width of the MLP's hidden layers"),
-    learning_rate: float = typer.Option(1e-2, help="peak Adam learning rate (linear warmup, cosine decay to 10%)"),
-    seed: int = typer.Option(0, help="initialisation, ray batches and sample jitter"),
-    eval_every: int = typer.Option(100, help="steps between held-out (val) PSNR measurements"),
-    checkpoint_every: int = typer.Option(250, help="steps between checkpoints"),
-    threads: int = typer.Option(2, help="torch threads (results are reproducible for a fixed count)"),
+    steps: int = config_option(NerfTrainConfig, "steps"),
+    encoding: str = config_option(FieldConfig, "encoding"),
+    rays_per_step: int = config_option(NerfTrainConfig, "rays_per_step"),
+    coarse_samples: int = config_option(SamplingConfig, "coarse_samples"),
+    fine_samples: int = config_option(SamplingConfig, "fine_samples"),
+    hidden_width: int = config_option(FieldConfig, "hidden_width"),
+    learning_rate: float = config_option(NerfTrainConfig, "learning_rate"),
+    seed: int = config_option(NerfTrainConfig, "seed"),
+    eval_every: int = config_option(NerfTrainConfig, "eval_every"),
+    checkpoint_every: int = config_option(NerfTrainConfig, "checkpoint_every"),
+    threads: int = config_option(NerfTrainConfig, "threads"),
     data_alias: Path = data_alias_option(),
 ):
     """Fit a coordinate MLP (NeRF) to an orbit dataset's train views; progress shows loss and held-out PSNR."""
-    from dataclasses import replace
-
     from frobnoscope.models.nerf.data import load_orbit
-    from frobnoscope.models.nerf.field import FieldConfig
-    from frobnoscope.models.nerf.model import SamplingConfig
-    from frobnoscope.models.nerf.train import NerfTrainConfig, train_nerf
+    from frobnoscope.models.nerf.train import train_nerf
 
+    values = {"field": {"encoding": encoding, "hidden_width": hidden_width},
+              "sampling": {"coarse_samples": coarse_samples, "fine_samples": fine_samples}, "steps": steps,
+              "rays_per_step": rays_per_step, "learning_rate": learning_rate, "seed": seed, "eval_every": eval_every,
+              "checkpoint_every": checkpoint_every, "threads": threads}
+    try:
+        config = validate_config(NerfTrainConfig, values, "NeRF training settings")
+    except ConfigError as error:  # the nested fields these flags set are named by their flags
+        raise ConfigError(error.what, [(path.rpartition(".")[2] if path in NESTED_FLAGS else path, message)
+                                       for path, message in error.problems]) from None
     data = dataset_path(data, data_alias, "train nerf")
-    defaults = NerfTrainConfig()
-    config = replace(defaults, field=replace(FieldConfig(), encoding=encoding, hidden_width=hidden_width),
-                     sampling=SamplingConfig(coarse_samples, fine_samples), steps=steps, rays_per_step=rays_per_step,
-                     learning_rate=learning_rate, seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every,
-                     threads=threads)
-    config.check()
     load_orbit(data)  # fail on bad input before drawing a progress bar
     with training_progress(f"train nerf ({encoding})", steps, console) as on_step:
         results = train_nerf(data, out, config, on_step=on_step)
@@ -64,21 +69,21 @@ def eval_nerf_command(
     run: Path = typer.Argument(..., help="run directory made by `frob train nerf`, or a nerfstudio run (its config.yml "
                                          "or a directory holding one; needs the nerfstudio extra)"),
     out: Path = typer.Option(..., help="output directory (created; must be new or empty)"),
-    novel_views: int = typer.Option(8, help="new orbit views (poses no dataset frame has) rendered and judged too"),
-    uniform_points: int = typer.Option(200_000, help="points uniform in the field's box, for density vs SDF and IoU"),
-    shell_points: int = typer.Option(100_000, help="points near the true surfaces, for density vs SDF and IoU"),
-    surface_points: int = typer.Option(20_000, help="true surface points, for colour vs radiance and albedo"),
-    density_threshold: float = typer.Option(None, help="density (1 / scene unit) above which a point counts as solid "
-                                                       "[default: ln 2 / 0.05, half opaque over 0.05 units]"),
-    seed: int = typer.Option(0, help="seed of the point samples"),
+    novel_views: int = config_option(NerfJudgeConfig, "novel_views"),
+    uniform_points: int = config_option(NerfJudgeConfig, "uniform_points"),
+    shell_points: int = config_option(NerfJudgeConfig, "shell_points"),
+    surface_points: int = config_option(NerfJudgeConfig, "surface_points"),
+    density_threshold: float = config_option(NerfJudgeConfig, "density_threshold"),
+    seed: int = config_option(NerfJudgeConfig, "seed"),
 ):
     """Judge a NeRF run against the scene: held-out and novel renders (PSNR, SSIM, error by ground-truth factor),
     termination distance vs depth_ray, density vs occupancy and SDF, colour vs radiance."""
-    from frobnoscope.interp.evaluation.nerf import NerfJudgeConfig, check_inputs, judge_nerf
+    from frobnoscope.interp.evaluation.nerf import check_inputs, judge_nerf
 
-    config = NerfJudgeConfig(novel_views=novel_views, uniform_points=uniform_points, shell_points=shell_points,
-                             surface_points=surface_points, seed=seed,
-                             **({"density_threshold": density_threshold} if density_threshold is not None else {}))
+    config = validate_config(NerfJudgeConfig, {"novel_views": novel_views, "uniform_points": uniform_points,
+                                               "shell_points": shell_points, "surface_points": surface_points,
+                                               "density_threshold": density_threshold, "seed": seed},
+                             "NeRF judging settings")
     check_inputs(run, out)  # fail on bad input before drawing a progress bar
     with job_progress("eval nerf", console, unit="views") as on_progress:
         summary = judge_nerf(run, out, config, on_progress=on_progress)

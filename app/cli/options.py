@@ -6,15 +6,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from frobnoscope.engine.errors import FrobError
-from frobnoscope.models.loading.registry import IMAGE_KINDS, spec_help
+from frobnoscope.models.loading.registry import ANY_MODEL_HELP, IMAGE_MODEL_HELP  # noqa: F401 (the commands' help)
 
 # help texts are rich markup: a backslash keeps "[distributed]" from being read as a tag
 RAY_HELP = ("address (HOST:PORT) of a running Ray cluster: run the blocks there on --workers actors "
             "(needs frobnoscope\\[distributed])")
-IMAGE_MODEL_HELP = f"{spec_help(IMAGE_KINDS)} (model specs: see `frob models hooks --help`)"
-ANY_MODEL_HELP = f"{spec_help()} (model specs: see `frob models hooks --help`)"
 DATASET_HELP = "dataset directory made by `frob scenes generate`"
 
 
@@ -33,3 +32,17 @@ def dataset_path(argument: Path | None, alias: Path | None, command: str) -> Pat
         Console(stderr=True).print(f"note: `--data DIR` is deprecated and will be removed in the next release; "
                                    f"write `frob {command} DIR ...`", highlight=False)
     return argument if argument is not None else alias
+
+
+def config_option(config_class, field: str, *names: str, **options):
+    """A typer option for `config_class`'s `field`: its default and its help (the field's description) come
+    from the config, so the flag and a study file cannot disagree. `names` overrides the flag's spelling. The help
+    is escaped: typer reads help as rich markup, where `[seed, k]` would vanish as an unknown tag."""
+    info = config_class.model_fields[field]
+    default = ... if info.is_required() else info.get_default(call_default_factory=True)
+    return typer.Option(default, *names, help=escape(info.description or ""), **options)
+
+
+def flag_of(path: str) -> str:
+    """A config field path as the CLI spells it: 'batch_size' -> '--batch-size'; nested paths stay dotted."""
+    return path if not path or "." in path else "--" + path.replace("_", "-")

@@ -9,8 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from frobnoscope.app.cli.options import config_option
 from frobnoscope.app.cli.progress import job_progress, step_progress
+from frobnoscope.engine.config import validate_config
 from frobnoscope.engine.errors import FrobError
+from frobnoscope.interp.features.run import LabelConfig
+from frobnoscope.interp.sae.run import SAERunConfig
+from frobnoscope.interp.sae.training import SAETrainConfig
 
 console = Console(stderr=True)
 sae_app = typer.Typer(help="Sparse autoencoders on a hook point's activations.", no_args_is_help=True)
@@ -20,37 +25,37 @@ features_app = typer.Typer(help="Features labelled against ground truth; frobnol
 @sae_app.command("train")
 def train_command(
     run: Path = typer.Argument(..., help="activation run made by `frob capture`"),
-    hook: str = typer.Option(..., help="hook point (one the run captured)"),
-    arch: str = typer.Option("topk", help="topk, batchtopk or jumprelu"),
-    width: int = typer.Option(4096, help="dictionary size M (latents)"),
-    k: int = typer.Option(32, help="active latents per token (topk, batchtopk); target L0 (jumprelu)"),
-    steps: int = typer.Option(2000, help="optimizer steps"),
-    seed: int = typer.Option(0, help="initialisation and token order"),
+    hook: str = config_option(SAERunConfig, "hook"),
+    arch: str = config_option(SAERunConfig, "arch"),
+    width: int = config_option(SAERunConfig, "width"),
+    k: int = config_option(SAERunConfig, "k"),
+    steps: int = config_option(SAETrainConfig, "steps"),
+    seed: int = config_option(SAETrainConfig, "seed"),
     seeds: str = typer.Option(None, help="comma-separated seeds: train one SAE per seed and compare the first two"),
-    batch_tokens: int = typer.Option(4096, help="tokens per step"),
-    learning_rate: float = typer.Option(1e-3, help="peak Adam learning rate (5% warmup, decay over the last 20%)"),
-    frequency_cost: float = typer.Option(0.0, help="weight of the frequency-discounted sparsity cost (see README)"),
-    max_tokens: int = typer.Option(None, help="train tokens used (whole frames, evenly spaced; default all); they "
-                                              "are streamed from the run, never all in memory"),
-    checkpoint_every: int = typer.Option(250, help="steps between checkpoints"),
+    batch_tokens: int = config_option(SAETrainConfig, "batch_tokens"),
+    learning_rate: float = config_option(SAETrainConfig, "learning_rate"),
+    frequency_cost: float = config_option(SAERunConfig, "frequency_cost"),
+    max_tokens: int = config_option(SAERunConfig, "max_tokens"),
+    checkpoint_every: int = config_option(SAETrainConfig, "checkpoint_every"),
     out: Path = typer.Option(None, help="SAE directory (default RUN/saes/<hook>.<arch>.w<M>.k<K>.s<seed>)"),
 ):
     """Train an SAE on a hook's tokens; report L0, FVU, dead/dense fractions, spliced score and absorption."""
     from frobnoscope.interp.activations.store import ActivationStore
-    from frobnoscope.interp.sae.run import SAERunConfig, train_on_run
-    from frobnoscope.interp.sae.training import TrainConfig
+    from frobnoscope.interp.sae.run import train_on_run
 
-    ActivationStore.open(run).shape(hook)  # fail on a bad run or hook before drawing a progress bar
     seed_list = [seed] if seeds is None else _parse_seeds(seeds)
     if out is not None and len(seed_list) > 1:
         raise FrobError("--out names one SAE directory; leave it out with --seeds")
-    config = SAERunConfig(hook=hook, arch=arch, width=width, k=k, frequency_cost=frequency_cost, max_tokens=max_tokens)
+    config = validate_config(SAERunConfig, dict(hook=hook, arch=arch, width=width, k=k, frequency_cost=frequency_cost,
+                                                max_tokens=max_tokens), "SAE settings")
+    train_configs = [validate_config(SAETrainConfig, dict(steps=steps, batch_tokens=batch_tokens,
+                                                          learning_rate=learning_rate, seed=one_seed,
+                                                          checkpoint_every=checkpoint_every), "SAE training settings")
+                     for one_seed in seed_list]
+    ActivationStore.open(run).shape(hook)  # fail on a bad run or hook before drawing a progress bar
     directories = []
-    for one_seed in seed_list:
-        train_config = TrainConfig(steps=steps, batch_tokens=batch_tokens, learning_rate=learning_rate, seed=one_seed,
-                                   checkpoint_every=checkpoint_every)
-        train_config.check()
-        with step_progress(f"sae {arch} seed {one_seed}", steps, console, _describe_step) as on_step:
+    for train_config in train_configs:
+        with step_progress(f"sae {arch} seed {train_config.seed}", steps, console, _describe_step) as on_step:
             directory, report = train_on_run(run, config, train_config, out=out, on_step=on_step)
         directories.append(directory)
         _print_report(directory, report)
@@ -117,18 +122,21 @@ def compare_command(
 @features_app.command("label")
 def label_command(
     run: Path = typer.Argument(..., help="activation run made by `frob capture`"),
-    sae: Path = typer.Option(None, help="SAE directory (its latents are labelled too; its hook is the default)"),
-    hook: str = typer.Option(None, help="hook point (default: the SAE's)"),
-    max_tokens: int = typer.Option(16384, help="tokens used for labelling (whole frames, evenly spaced)"),
-    importance_frames: int = typer.Option(8, help="held-out frames the ablation/steering effects are measured on"),
-    candidates: int = typer.Option(32, help="features per kind whose importance is measured"),
-    figures: int = typer.Option(8, help="top-ranked features drawn as PNGs"),
+    sae: Path = config_option(LabelConfig, "sae"),
+    hook: str = config_option(LabelConfig, "hook"),
+    max_tokens: int = config_option(LabelConfig, "max_tokens"),
+    importance_frames: int = config_option(LabelConfig, "importance_frames"),
+    candidates: int = config_option(LabelConfig, "candidates"),
+    figures: int = config_option(LabelConfig, "figures"),
     out: Path = typer.Option(None, help="output directory (default SAE_DIR/features or RUN/features/<hook>)"),
 ):
     """Best ground-truth match, gt_r2, importance and frobnoloid score of every latent and raw channel."""
     from frobnoscope.interp.activations.store import ActivationStore
-    from frobnoscope.interp.features.run import LabelConfig, label_run
+    from frobnoscope.interp.features.run import label_run
 
+    config = validate_config(LabelConfig, dict(hook=hook, sae=str(sae) if sae else None, max_tokens=max_tokens,
+                                               importance_frames=importance_frames, candidates=candidates,
+                                               figures=figures), "labelling settings")
     store = ActivationStore.open(run)  # fail on a bad run or hook before drawing a progress bar
     if hook is not None:
         store.shape(hook)
@@ -136,8 +144,6 @@ def label_command(
         from frobnoscope.interp.sae.training import read_manifest
 
         read_manifest(sae)
-    config = LabelConfig(hook=hook, sae=str(sae) if sae else None, max_tokens=max_tokens,
-                         importance_frames=importance_frames, candidates=candidates, figures=figures)
     with job_progress("importance", console, unit="features") as on_progress:
         directory, rows, summary = label_run(
             run, config, out, on_progress=lambda kind, done, total: on_progress(done, total, note=kind))

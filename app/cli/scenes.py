@@ -1,4 +1,4 @@
-"""`frob scenes generate|info|verify|show` and `frob export`: procedural scenes, datasets of them, and exports."""
+"""`frob scenes generate|info|verify|show|schema` and `frob export`: procedural scenes, datasets of them, and exports."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP
+from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, config_option, flag_of
 from frobnoscope.app.cli.progress import job_progress
+from frobnoscope.engine.config import ConfigError, format_problems, validate_config
 from frobnoscope.engine.errors import FrobError
+from frobnoscope.scenes.generate import GenerateConfig, check_workers, generate
 
 console = Console(stderr=True)
 scenes_app = typer.Typer(help="Procedural scenes with exact ground truth, and datasets of them.", no_args_is_help=True)
@@ -28,30 +30,36 @@ def _settings(pairs: list[str]) -> dict[str, str]:
 
 @scenes_app.command("generate")
 def generate_command(
-    family: str = typer.Option("tabletop", help="tabletop, shapes3d or orbit"),
-    n: int = typer.Option(None, help="number of frames (shapes3d: omit; it is the grid size)"),
+    family: str = config_option(GenerateConfig, "family"),
+    n: int = config_option(GenerateConfig, "n"),
     res: int = typer.Option(None, help="image width and height in pixels (default: the family's)"),
-    seed: int = typer.Option(0, help="job seed; frame k uses numpy.random.default_rng([seed, k])"),
+    seed: int = config_option(GenerateConfig, "seed"),
     out: Path = typer.Option(..., help="dataset directory (created; an unfinished one is resumed)"),
     workers: int = typer.Option(1, help="worker processes, one OpenGL context each"),
     settings: list[str] = typer.Option([], "--set", help="family setting key=value (repeatable), e.g. max_objects=3"),
-    chunk_frames: int = typer.Option(8, help="frames per zarr chunk (and per unit of resumable work)"),
+    chunk_frames: int = config_option(GenerateConfig, "chunk_frames"),
     ray: str = typer.Option(None, help=RAY_HELP),
 ):
     """Render a family's frames with every ground-truth channel into a zarr dataset."""
-    from frobnoscope.scenes.families import make_family
-    from frobnoscope.scenes.generate import frame_count, generate
-
-    config = _settings(settings)
-    if res is not None:
-        config["res"] = str(res)
-    frame_count(make_family(family, seed, config), n, workers)  # fail on bad input before drawing a progress bar
-    if chunk_frames < 1:
-        raise FrobError("--chunk-frames must be at least 1")
+    given = {**_settings(settings), **({"res": res} if res is not None else {})}
+    values = {"family": family, "n": n, "seed": seed, "settings": given, "chunk_frames": chunk_frames}
+    try:  # fail on bad input before drawing a progress bar
+        config = validate_config(GenerateConfig, values, "dataset settings")
+    except ConfigError as error:
+        raise FrobError(format_problems(error.what, error.problems, rename=_flag_of_setting)) from None
+    check_workers(workers)
     with job_progress("generate", console) as on_progress:
-        store = generate(family, n=n, seed=seed, out=out, workers=workers, settings=config,
-                         chunk_frames=chunk_frames, on_progress=on_progress, ray_address=ray)
+        store = generate(config, out=out, workers=workers, on_progress=on_progress, ray_address=ray)
     _print_summary(store)
+
+
+def _flag_of_setting(path: str) -> str:
+    """'settings.res' -> '--res', 'settings.max_objects' -> '--set max_objects', 'settings' -> '--set'."""
+    if path == "settings.res":
+        return "--res"
+    if path == "settings" or path.startswith("settings."):
+        return f"--set {path.removeprefix('settings').removeprefix('.')}".rstrip()
+    return flag_of(path)
 
 
 def _print_summary(store) -> None:
@@ -149,6 +157,16 @@ def show_command(
         channels = render_frame(family, frame, renderer, {})
     contact_sheet(channels, out, title)
     Console().print(f"wrote {out}")
+
+
+@scenes_app.command("schema")
+def schema_command():
+    """Print the JSON schema of a scene spec file (either camera form), e.g. for an editor's YAML validation."""
+    import json
+
+    from frobnoscope.scenes.spec import SceneSpec
+
+    typer.echo(json.dumps(SceneSpec.model_json_schema(), indent=2))
 
 
 def _channel_list(values: list[str]) -> list[str] | None:

@@ -15,45 +15,42 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import zarr
+from pydantic import Field
 
 from frobnoscope.engine.blocks import WorkerSpec
+from frobnoscope.engine.config import Config
 from frobnoscope.engine.journal import run_journalled_blocks
 from frobnoscope.engine.runs import MANIFEST, run_header, write_json_atomic
 from frobnoscope.interp.activations import gt_pooling
 from frobnoscope.interp.activations.store import ACTIVATIONS_FORMAT, ACTS, FACTORS, GT, ZARR, frame_factors
+from frobnoscope.interp.errors import InterpError
+from frobnoscope.interp.settings import refuse_other_settings
 from frobnoscope.models import load_model
 from frobnoscope.models.adapter import AutoencoderAdapter
-from frobnoscope.models.errors import ModelError
 from frobnoscope.models.loading.random_weights import reinitialise
+from frobnoscope.models.loading.registry import IMAGE_MODEL_HELP
 from frobnoscope.scenes.store import COMPRESSOR, DatasetStore, dataset_reference
 
-DTYPES = ("float16", "float32")
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 WORKER_THREADS = 1
 
 
-@dataclass(frozen=True)
-class CaptureConfig:
-    model: str
-    hooks: str  # comma-separated globs over adapter.hook_points()
-    dtype: str = "float16"
-    batch_size: int = 8
-    frames: int | None = None  # the first N frames; None = all
-    random_weights_seed: int | None = None  # re-initialise the model's weights with this seed (the control)
+class CaptureConfig(Config):
+    """What `frob capture` records; stored in the run's manifest as `to_dict()`."""
 
-    def check(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ModelError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if self.batch_size < 1:
-            raise ModelError("--batch-size must be at least 1")
-        if self.frames is not None and self.frames < 1:
-            raise ModelError("--frames must be at least 1")
+    model: str = Field(description=IMAGE_MODEL_HELP)
+    hooks: str = Field(description="comma-separated globs over the model's hook points (`frob models hooks`)")
+    dtype: Literal["float16", "float32"] = Field("float16", description="stored activation dtype: float16 or float32")
+    batch_size: int = Field(8, ge=1, description="frames per forward pass (and per zarr chunk)")
+    frames: int | None = Field(None, ge=1, description="capture only the first N frames (default: all)")
+    random_weights_seed: int | None = Field(
+        None, description="re-initialise the model's weights with this seed (control run)")
 
 
 def select_hooks(available: list[str], pattern: str) -> list[str]:
@@ -62,7 +59,7 @@ def select_hooks(available: list[str], pattern: str) -> list[str]:
     chosen = [name for name in available if any(fnmatch.fnmatchcase(name, g) for g in globs)]
     if not chosen:
         shown = ", ".join(available[:8]) + (", ..." if len(available) > 8 else "")
-        raise ModelError(f"no hook point matches {pattern!r}; the model has {shown} (see `frob models hooks`)")
+        raise InterpError(f"no hook point matches {pattern!r}; the model has {shown} (see `frob models hooks`)")
     return chosen
 
 
@@ -77,12 +74,11 @@ def capture(data_dir, out, config: CaptureConfig, on_progress: Callable[[int, in
             workers: int = 1, ray_address: str | None = None) -> Path:
     """Capture (or resume, or return at once if finished) in `workers` local processes (1: this one) or, with
     `ray_address`, on `workers` actors of that Ray cluster; returns the run directory."""
-    config.check()
     if workers < 1:
-        raise ModelError("--workers must be at least 1")
+        raise InterpError(f"workers must be at least 1, got {workers}")
     store = DatasetStore.open(data_dir)
     if not store.complete:
-        raise ModelError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
+        raise InterpError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
     out = Path(out)
     n = len(store) if config.frames is None else min(config.frames, len(store))
     manifest = _prepare(out, store, config, n)
@@ -90,7 +86,7 @@ def capture(data_dir, out, config: CaptureConfig, on_progress: Callable[[int, in
         return out
     hooks = list(manifest["hooks"])
     group = zarr.open_group(str(out / ZARR), mode="r+")
-    spec = WorkerSpec(CaptureWorker, (str(store.path), asdict(config), hooks))
+    spec = WorkerSpec(CaptureWorker, (str(store.path), config.to_dict(), hooks))
     run_journalled_blocks(out, manifest, n, config.batch_size, spec, workers=workers, ray_address=ray_address,
                           write_block=lambda start, stop, result: _write_block(group, *result, start, stop),
                           on_progress=on_progress)
@@ -128,8 +124,8 @@ def _run_block(store: DatasetStore, adapter: AutoencoderAdapter, hooks: list[str
     activations = {}
     for hook, tensor in captured.items():
         if tensor.ndim != 4:
-            raise ModelError(f"hook point {hook!r} outputs shape {tuple(tensor.shape)}, not (B, C, h, w); "
-                             "choose image-like hooks")
+            raise InterpError(f"hook point {hook!r} outputs shape {tuple(tensor.shape)}, not (B, C, h, w); "
+                              "choose image-like hooks")
         activations[hook] = tensor.detach().permute(0, 2, 3, 1).float().numpy()
     frames = {name: store.channel(name)[start:stop] for name in gt_pooling.SOURCE_CHANNELS}
     grids = {acts.shape[1:3] for acts in activations.values()}
@@ -146,7 +142,7 @@ class CaptureWorker:
     ran (use --workers to use more cores). `close` gives this process its thread count back."""
 
     def __init__(self, data_dir: str, config: dict, hooks: list[str]):
-        self.config = CaptureConfig(**config)
+        self.config = CaptureConfig.model_validate(config)
         self.store = DatasetStore.open(data_dir)
         self.adapter = load_capture_model(self.config)
         self.hooks = hooks
@@ -161,8 +157,8 @@ class CaptureWorker:
         dtype = self.config.dtype
         for hook, acts in activations.items():
             if dtype == "float16" and np.abs(acts).max(initial=0.0) > FLOAT16_MAX:
-                raise ModelError(f"hook point {hook!r} outputs values beyond float16's range in frames "
-                                 f"{start}-{stop - 1}; capture with --dtype float32")
+                raise InterpError(f"hook point {hook!r} outputs values beyond float16's range in frames "
+                                  f"{start}-{stop - 1}; capture with dtype float32")
             activations[hook] = acts.astype(dtype)
         return activations, pooled
 
@@ -179,12 +175,12 @@ def _prepare(out: Path, store: DatasetStore, config: CaptureConfig, n: int) -> d
     if (out / MANIFEST).is_file():
         manifest = json.loads((out / MANIFEST).read_text())
         if manifest.get("format") != ACTIVATIONS_FORMAT:
-            raise ModelError(f"{out} is not an activation run; choose another --out")
-        if manifest["config"] != asdict(config) or manifest["dataset"]["manifest_blake2b"] != dataset["manifest_blake2b"]:
-            raise ModelError(f"{out} holds a capture with other settings or data; choose another --out or delete it")
+            raise InterpError(f"{out} is not an activation run; choose another output directory")
+        refuse_other_settings(out, "a capture", manifest["config"], config.to_dict(),
+                              same_data=manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"])
         return manifest
     if out.exists() and any(out.iterdir()):
-        raise ModelError(f"{out} exists and is not an activation run; choose an empty or new --out")
+        raise InterpError(f"{out} exists and is not an activation run; choose an empty or new output directory")
     adapter = load_capture_model(config)
     hooks = select_hooks(adapter.hook_points(), config.hooks)
     activations, pooled = _run_block(store, adapter, hooks, 0, 1)  # shapes and dtypes from the first frame
@@ -202,7 +198,7 @@ def _prepare(out: Path, store: DatasetStore, config: CaptureConfig, n: int) -> d
     factors = _write_factors(group, store.manifest["frames"][:n])
     frames = store.manifest["frames"][:n]
     manifest = {
-        **run_header(ACTIVATIONS_FORMAT), "config": asdict(config),
+        **run_header(ACTIVATIONS_FORMAT), "config": config.to_dict(),
         "model": {"spec": config.model, "name": adapter.name, "random_weights_seed": config.random_weights_seed},
         "dataset": dataset, "frames": n, "splits": [frame.get("split") for frame in frames],
         "hooks": {hook: {"shape": list(acts.shape[1:])} for hook, acts in activations.items()},

@@ -26,7 +26,7 @@ import numpy as np
 import zarr
 
 from frobnoscope.engine.runs import load_manifest
-from frobnoscope.models.errors import ModelError
+from frobnoscope.interp.errors import InterpError
 
 ACTIVATIONS_FORMAT = "frobnoscope.activations/1"
 ZARR = "activations.zarr"
@@ -60,12 +60,12 @@ class ActivationStore:
 
     @classmethod
     def open(cls, run) -> ActivationStore:
-        """Open a finished capture run; one-line `ModelError` if `run` is not one or is unfinished."""
+        """Open a finished capture run; one-line `InterpError` if `run` is not one or is unfinished."""
         run = Path(run)
         manifest = load_manifest(run, expected_format=ACTIVATIONS_FORMAT, what="an activation run",
-                                 make_with="frob capture", error=ModelError)
+                                 make_with="frob capture", error=InterpError)
         if not manifest.get("complete"):
-            raise ModelError(f"{run} is unfinished; finish it with the `frob capture` command that made it")
+            raise InterpError(f"{run} is unfinished; finish it with the `frob capture` command that made it")
         return cls(run, manifest)
 
     # --- what the run holds --------------------------------------------------------------------------
@@ -107,14 +107,15 @@ class ActivationStore:
     def frame_activations(self, hook: str, k: int) -> np.ndarray:
         """(h, w, C) float32 activations of frame k."""
         if not 0 <= k < len(self):
-            raise ModelError(f"frame {k} is out of range; {self.path} holds frames 0 to {len(self) - 1}")
+            raise InterpError(f"frame {k} is out of range; {self.path} holds frames 0 to {len(self) - 1}")
         return np.asarray(self.acts(hook)[k], dtype=np.float32)
 
     def gt(self, hook: str, channel: str) -> zarr.Array:
         """Pooled ground truth `channel` on `hook`'s grid: (N, h, w[, C]) zarr array (see `gt_pooling`)."""
         self._hook(hook)
         if channel not in self.manifest["gt"]:
-            raise ModelError(f"{self.path} has no pooled channel {channel!r}; channels: {', '.join(self.manifest['gt'])}")
+            raise InterpError(f"{self.path} has no pooled channel {channel!r}; "
+                              f"channels: {', '.join(self.manifest['gt'])}")
         return self._group[hook][GT][channel]
 
     def factors(self) -> dict[str, np.ndarray]:
@@ -126,7 +127,7 @@ class ActivationStore:
         block = self.acts(hook).chunks[0]
         selected = np.arange(len(self)) if frames is None else np.unique(np.asarray(frames, dtype=np.int64))
         if len(selected) and (selected[0] < 0 or selected[-1] >= len(self)):
-            raise ModelError(f"frames out of range; {self.path} holds frames 0 to {len(self) - 1}")
+            raise InterpError(f"frames out of range; {self.path} holds frames 0 to {len(self) - 1}")
         for chunk in np.unique(selected // block):
             yield selected[selected // block == chunk]
 
@@ -181,5 +182,5 @@ class ActivationStore:
 
     def _hook(self, hook: str) -> dict:
         if hook not in self.manifest["hooks"]:
-            raise ModelError(f"{self.path} has no hook point {hook!r}; captured: {', '.join(self.manifest['hooks'])}")
+            raise InterpError(f"{self.path} has no hook point {hook!r}; captured: {', '.join(self.manifest['hooks'])}")
         return self.manifest["hooks"][hook]

@@ -12,9 +12,9 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
+from frobnoscope.interp.attribution.config import AttributeConfig
 from frobnoscope.interp.attribution.methods import LayerTap
 from frobnoscope.interp.attribution.methods import attribute as attribute_maps
-from frobnoscope.interp.attribution.run_format import AttributeConfig
 from frobnoscope.interp.attribution.targets import (
     ErrorTarget,
     FeatureTarget,
@@ -24,9 +24,9 @@ from frobnoscope.interp.attribution.targets import (
     hook_output,
     parse_target,
 )
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.models import load_model
 from frobnoscope.models.adapter import AutoencoderAdapter
-from frobnoscope.models.errors import ModelError
 from frobnoscope.scenes.store import DatasetStore
 
 
@@ -53,11 +53,8 @@ def prepare_image_attribution(store: DatasetStore, config: AttributeConfig) -> t
 def build_target(adapter: AutoencoderAdapter, spec: TargetSpec, frame_size: tuple[int, int], *, sae: str | None = None,
                  probes: str | None = None, layer: str | None = None) -> torch.nn.Module:
     """The target wrapper for `spec`, checked against the model: hook points exist, feature ids are in range, the
-    probe or SAE fits the hook, and `layer` runs before the target's hook point."""
-    if sae is not None and spec.kind != "feature":
-        raise ModelError("--sae applies to feature targets (feature:HOOK:ID)")
-    if probes is not None and spec.kind != "probe":
-        raise ModelError("--probes applies to probe targets (probe:FACTOR)")
+    probe or SAE fits the hook, and `layer` runs before the target's hook point (`AttributeConfig` has checked that
+    `sae` comes with feature targets only and `probes` with probe targets)."""
     names = adapter.hook_points()
     if layer is not None:
         adapter.hooks.site(layer)
@@ -72,37 +69,35 @@ def build_target(adapter: AutoencoderAdapter, spec: TargetSpec, frame_size: tupl
             what = f"the SAE in {sae} has {count} latents"
         else:
             count = channels
-            what = f"hook point {hook!r} has {channels} channels (or give --sae DIR for SAE latents)"
+            what = f"hook point {hook!r} has {channels} channels (or give an SAE directory for SAE latents)"
         if spec.index >= count:
-            raise ModelError(f"feature id {spec.index} is out of range: {what}, ids 0 to {count - 1}")
+            raise InterpError(f"feature id {spec.index} is out of range: {what}, ids 0 to {count - 1}")
         target = FeatureTarget(adapter, hook, spec.index, spec.region.is_point, sae_module)
     else:
-        if probes is None:
-            raise ModelError("probe targets need --probes DIR (the output directory of `frob probe`)")
         from frobnoscope.interp.probes.run import load_fitted
 
         factor, _, label = spec.factor.partition("=")
         hook, fitted = load_fitted(probes, factor, spec.hook)
         channels = _hook_channels(adapter, hook, frame_size)
         if fitted.weights.shape[0] != channels:
-            raise ModelError(f"the probe of {factor!r} at {hook!r} reads {fitted.weights.shape[0]} channels, but the "
-                             f"model's hook point has {channels}: fitted on another model")
+            raise InterpError(f"the probe of {factor!r} at {hook!r} reads {fitted.weights.shape[0]} channels, but the "
+                              f"model's hook point has {channels}: fitted on another model")
         if fitted.level == "frame" and spec.region.kind != "all":
-            raise ModelError(f"{factor!r} is a per-frame factor: its probe reads the whole frame, so it takes "
-                             "no region")
+            raise InterpError(f"{factor!r} is a per-frame factor: its probe reads the whole frame, so it takes "
+                              "no region")
         column, categorical = 0, fitted.classes is not None
         if categorical:
             classes = [str(int(c)) if float(c).is_integer() else str(c) for c in fitted.classes]
             if label not in classes:
-                raise ModelError(f"{factor!r} is categorical: name a class, probe:{factor}=K with K one of "
-                                 f"{', '.join(classes)}")
+                raise InterpError(f"{factor!r} is categorical: name a class, probe:{factor}=K with K one of "
+                                  f"{', '.join(classes)}")
             column = classes.index(label)
         elif label:
-            raise ModelError(f"{factor!r} is not categorical; name it without =")
+            raise InterpError(f"{factor!r} is not categorical; name it without =")
         target = ProbeTarget(adapter, hook, fitted.weights, fitted.intercept, fitted.level, spec.region.is_point,
                              column, categorical)
     if layer is not None and names.index(layer) > names.index(target.hook):
-        raise ModelError(f"--layer {layer!r} runs after the target's hook point {target.hook!r}: it cannot affect it")
+        raise InterpError(f"layer {layer!r} runs after the target's hook point {target.hook!r}: it cannot affect it")
     return target
 
 
@@ -117,10 +112,10 @@ def _load_sae(directory: str, hook: str, channels: int):
 
     trained_on = read_manifest(directory).get("source", {}).get("hook")
     if trained_on != hook:
-        raise ModelError(f"the SAE in {directory} was trained on hook point {trained_on!r}, not {hook!r}")
+        raise InterpError(f"the SAE in {directory} was trained on hook point {trained_on!r}, not {hook!r}")
     sae = load_sae(directory)
     if sae.config.d_in != channels:
-        raise ModelError(f"the SAE in {directory} reads {sae.config.d_in} channels, the hook point has {channels}")
+        raise InterpError(f"the SAE in {directory} reads {sae.config.d_in} channels, the hook point has {channels}")
     for parameter in sae.parameters():
         parameter.requires_grad_(False)
     return sae, sae.config.width
@@ -133,7 +128,7 @@ class ImageAttributeWorker:
     def __init__(self, data_dir: str, config: dict, threads: int):
         self.threads_before = torch.get_num_threads()
         torch.set_num_threads(threads)
-        self.config = AttributeConfig.from_dict(config)
+        self.config = AttributeConfig.model_validate(config)
         self.store = DatasetStore.open(data_dir)
         self.adapter = load_attribution_model(self.config.model)
         self.spec = parse_target(self.config.target)

@@ -28,14 +28,15 @@ perturbation method at most `PERTURBATION_PIXELS / (H * W)` per forward pass wit
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
-from frobnoscope.models.errors import ModelError
+from frobnoscope.engine.config import Config
+from frobnoscope.interp.errors import InterpError
 
 GRADIENT_PIXELS = 2**16  # also the fastest: per image, batches beyond this run slower on a CPU (cache)
 PERTURBATION_PIXELS = 2**20
@@ -47,29 +48,26 @@ ALIASES = {"ig": "integrated_gradients", "ixg": "input_x_gradient", "lc": "layer
            "lig": "layer_integrated_gradients"}
 
 
-@dataclass(frozen=True)
-class MethodSettings:
-    n_steps: int = 32
-    smoothgrad_samples: int = 16
-    smoothgrad_stdev: float = 0.1
-    seed: int = 0
-    internal_batch_size: int | None = None  # None: GRADIENT_PIXELS / (H * W)
-    perturbations_per_eval: int | None = None  # None: PERTURBATION_PIXELS / (H * W) / frames per call
-    occlusion_window: int | None = None  # None: max(2, H // 8)
-    ablation_patch: int | None = None  # None: max(1, H // 16)
+class MethodSettings(Config):
+    """The methods' settings (the module docstring says where each applies); `AttributeConfig.settings`."""
 
-    def check(self) -> None:
-        for name in ("n_steps", "smoothgrad_samples", "internal_batch_size", "perturbations_per_eval",
-                     "occlusion_window", "ablation_patch"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ModelError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        if self.smoothgrad_stdev <= 0:
-            raise ModelError(f"--smoothgrad-stdev must be positive, got {self.smoothgrad_stdev}")
+    n_steps: int = Field(32, ge=1, description="integration steps (integrated gradients, layer methods)")
+    smoothgrad_samples: int = Field(16, ge=1, description="noisy copies per image (smoothgrad)")
+    smoothgrad_stdev: float = Field(0.1, gt=0, description="noise standard deviation in [0, 1] image units "
+                                                           "(smoothgrad; for a NeRF, x the field box's diagonal)")
+    seed: int = Field(0, description="smoothgrad noise of frame k and the random baseline's map of frame k")
+    internal_batch_size: int | None = Field(None, ge=1, description="images per forward+backward (default: 2^16 / "
+                                                                    "pixels)")
+    perturbations_per_eval: int | None = Field(None, ge=1, description="perturbations per forward (default: 2^20 / "
+                                                                       "pixels / frames)")
+    occlusion_window: int | None = Field(None, ge=1, description="side of occlusion's black square in pixels "
+                                                                 "(default: max(2, H // 8))")
+    ablation_patch: int | None = Field(None, ge=1, description="side of feature ablation's square patches in pixels "
+                                                               "(default: max(1, H // 16))")
 
 
 def parse_methods(text: str) -> tuple[str, ...]:
-    """'ig,saliency' -> ('integrated_gradients', 'saliency'); 'all' -> every method (the layer ones need --layer)."""
+    """'ig,saliency' -> ('integrated_gradients', 'saliency'); 'all' -> every method (the layer ones need a layer)."""
     names = [part.strip().replace("-", "_") for part in text.split(",") if part.strip()]
     if names == ["all"]:
         return METHODS
@@ -77,11 +75,11 @@ def parse_methods(text: str) -> tuple[str, ...]:
     for name in names:
         name = ALIASES.get(name, name)
         if name not in METHODS:
-            raise ModelError(f"unknown method {name!r}; choose from {', '.join(METHODS)} (or ig, ixg, lc, lig, all)")
+            raise InterpError(f"unknown method {name!r}; choose from {', '.join(METHODS)} (or ig, ixg, lc, lig, all)")
         if name not in methods:
             methods.append(name)
     if not methods:
-        raise ModelError("--method names no method")
+        raise InterpError("no method given; choose from " + ", ".join(METHODS))
     return tuple(methods)
 
 
@@ -167,7 +165,7 @@ def _call(method: str, forward: Callable, images: torch.Tensor, mask: torch.Tens
             inputs, baselines=0.0, feature_mask=feature_mask, additional_forward_args=args,
             perturbations_per_eval=per_eval)
     if tap is None:
-        raise ModelError(f"{method} needs a hook point: give --layer HOOK")
+        raise InterpError(f"{method} needs a hook point: give a layer")
     if method == "layer_conductance":
         return attr.LayerConductance(forward, tap).attribute(
             inputs, baselines=0.0, additional_forward_args=args, n_steps=settings.n_steps,

@@ -11,64 +11,33 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from frobnoscope.interp.attribution.nerf_methods import (
-    NERF_METHODS,
-    NERF_TARGETS,
-    POINTS_PER_PASS,
-    RayTarget,
-    attribute_rays,
-)
-from frobnoscope.interp.attribution.run_format import SAMPLE_T, AttributeConfig, along_ray
+from frobnoscope.interp.attribution.config import AttributeConfig
+from frobnoscope.interp.attribution.nerf_methods import RayTarget, attribute_rays
+from frobnoscope.interp.attribution.run_format import SAMPLE_T, along_ray
 from frobnoscope.interp.attribution.targets import TargetSpec, parse_target
-from frobnoscope.models.errors import ModelError
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.models.loading.registry import parse_spec as parse_model_spec
 from frobnoscope.models.nerf.adapter import NerfAdapter, load_nerf, midpoints, rays_of_camera, read_nerf_manifest
 from frobnoscope.scenes.spec import parse_spec as parse_scene_spec
 from frobnoscope.scenes.store import DatasetStore
 
 
-def is_nerf_spec(model: str) -> bool:
-    return parse_model_spec(model)[0] in ("nerf", "nerfstudio")
-
-
-def check_nerf_config(config: AttributeConfig) -> None:
-    """One-line errors for what a NeRF run cannot take."""
-    kind, location = parse_model_spec(config.model)
-    if kind == "nerfstudio":
-        raise ModelError("attribution to input coordinates works for `frob train nerf` runs (nerf:RUN_DIR); "
-                         "nerfstudio runs are not supported")
-    if not read_nerf_manifest(location).get("complete"):
-        raise ModelError(f"the NeRF run {location} is unfinished (its weights would change under a resumed "
-                         "attribution); finish it with the `frob train nerf` command that started it")
-    others = [m for m in config.methods if m not in NERF_METHODS]
-    if others:
-        raise ModelError(f"{', '.join(others)} do not apply to a NeRF; its methods: {', '.join(NERF_METHODS)}")
-    spec = parse_target(config.target)
-    if spec.kind not in NERF_TARGETS:
-        raise ModelError(f"a NeRF takes targets error[:REGION], output:X,Y|REGION or feature:HOOK:ID[:REGION], "
-                         f"not {config.target!r}")
-    for name in ("layer", "sae", "probes"):
-        if getattr(config, name) is not None:
-            raise ModelError(f"--{name} does not apply to a NeRF")
-    for name in ("internal_batch_size", "perturbations_per_eval"):
-        if getattr(config.settings, name) is not None:
-            raise ModelError(f"--{name.replace('_', '-')} does not apply to a NeRF (it runs {POINTS_PER_PASS} "
-                             "sample points per pass)")
-
-
 def prepare_nerf_attribution(store: DatasetStore, config: AttributeConfig,
                              frames: int) -> tuple[str, dict[str, tuple[int, ...]]]:
-    """Check the run, the first `frames` frames of the dataset and the target against each other before any work
-    starts; returns the model's name and the maps' arrays {name: shape of one frame's entry}."""
-    check_nerf_config(config)
+    """Check the run (finished), the first `frames` frames of the dataset and the target against each other before
+    any work starts (`AttributeConfig` has checked what a NeRF can take); returns the model's name and the maps'
+    arrays {name: shape of one frame's entry}."""
     location = parse_model_spec(config.model)[1]
+    if not read_nerf_manifest(location).get("complete"):
+        raise InterpError(f"the NeRF run {location} is unfinished (its weights would change under a resumed "
+                          "attribution); finish it with the `frob train nerf` command that started it")
     adapter = load_nerf(location)
     run_scene = {**read_nerf_manifest(location)["scene"], "camera": None}
     for frame in store.manifest["frames"][:frames]:
         if {**parse_scene_spec(frame["spec"]).model_dump(mode="json"), "camera": None} != run_scene:
-            raise ModelError(f"frame {frame['index']} of {store.path} shows another scene than the NeRF {location} was "
-                             "trained on; attribute on views of its own scene (its training dataset, or more views "
-                             "from the same orbit)")
+            raise InterpError(f"frame {frame['index']} of {store.path} shows another scene than the NeRF {location} "
+                              "was trained on; attribute on views of its own scene (its training dataset, or more "
+                              "views from the same orbit)")
     spec = parse_target(config.target)
     if spec.kind == "feature":
         _check_feature(adapter, spec)
@@ -86,8 +55,8 @@ def _check_feature(adapter: NerfAdapter, spec: TargetSpec) -> None:
     captured = adapter.capture(np.zeros((1, 3), dtype=np.float32), [spec.hook])[spec.hook]
     channels = 1 if captured.ndim == 1 else captured.shape[-1]
     if spec.index >= channels:
-        raise ModelError(f"feature id {spec.index} is out of range: hook point {spec.hook!r} has {channels} "
-                         f"channels, ids 0 to {channels - 1}")
+        raise InterpError(f"feature id {spec.index} is out of range: hook point {spec.hook!r} has {channels} "
+                          f"channels, ids 0 to {channels - 1}")
 
 
 class NerfAttributeWorker:
@@ -97,7 +66,7 @@ class NerfAttributeWorker:
     def __init__(self, data_dir: str, config: dict, threads: int):
         self.threads_before = torch.get_num_threads()
         torch.set_num_threads(threads)
-        self.config = AttributeConfig.from_dict(config)
+        self.config = AttributeConfig.model_validate(config)
         self.store = DatasetStore.open(data_dir)
         self.adapter = load_nerf(parse_model_spec(self.config.model)[1]).freeze()
         self.spec = parse_target(self.config.target)

@@ -19,7 +19,7 @@ import zarr
 from frobnoscope.interp.attribution.measures import RANDOM, mean_scores, random_maps
 from frobnoscope.interp.attribution.run_format import SAMPLE_T, along_ray
 from frobnoscope.interp.attribution.targets import parse_target
-from frobnoscope.models.errors import ModelError
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.scenes.store import DatasetStore
 
 SURFACE = "surface"  # causes of a NeRF pixel: the surface its ray meets, and the empty space in front of it
@@ -55,18 +55,18 @@ def nerf_causes(causes: Sequence[str] | None, tolerance: float | None) -> tuple[
     causes = list(causes or CAUSE_NAMES)
     unknown = [cause for cause in causes if cause not in CAUSE_NAMES]
     if unknown:
-        raise ModelError(f"a NeRF run is scored against the surface each ray meets (--cause {SURFACE}) and the empty "
-                         f"space in front of it (--cause {FRONT}); not {', '.join(unknown)}")
+        raise InterpError(f"a NeRF run is scored against the surface each ray meets (cause {SURFACE}) and the empty "
+                          f"space in front of it (cause {FRONT}); not {', '.join(unknown)}")
     tolerance = DEFAULT_SURFACE_TOLERANCE if tolerance is None else float(tolerance)
     if tolerance <= 0:
-        raise ModelError(f"--surface-tolerance must be positive, got {tolerance}")
+        raise InterpError(f"surface_tolerance must be positive, got {tolerance}")
     return causes, tolerance
 
 
 def check_nerf_score_options(causes: Sequence[str] | None, tolerance: int | None,
                              surface_tolerance: float | None) -> None:
     if tolerance is not None:
-        raise ModelError("--tolerance (pixels) is for image models; a NeRF run takes --surface-tolerance")
+        raise InterpError("tolerance (pixels) is for image models; a NeRF run takes surface_tolerance")
     nerf_causes(causes, surface_tolerance)
 
 

@@ -6,7 +6,7 @@ The job is cut into blocks of `batch_size` frames. A worker (`image_job.ImageAtt
 maps; the driver writes them and journals the block, so a rerun of the same command resumes where it stopped and
 writes identical maps, and a different config into the same run directory is refused. Maps do not depend on the
 worker count: each block is computed the same way wherever it runs, with `THREADS_PER_WORKER` intra-op threads
-(oneDNN rounds differently with other thread counts; use `--workers` for more cores), and SmoothGrad's noise is
+(oneDNN rounds differently with other thread counts; use more workers for more cores), and SmoothGrad's noise is
 seeded per frame.
 """
 
@@ -20,17 +20,12 @@ import numpy as np
 
 from frobnoscope.engine.blocks import WorkerSpec
 from frobnoscope.engine.journal import run_journalled_blocks
+from frobnoscope.interp.attribution.config import AttributeConfig, is_nerf_spec
 from frobnoscope.interp.attribution.image_job import ImageAttributeWorker, prepare_image_attribution
-from frobnoscope.interp.attribution.nerf_job import NerfAttributeWorker, is_nerf_spec, prepare_nerf_attribution
-from frobnoscope.interp.attribution.run_format import (
-    NERF_SAMPLES,
-    PIXELS,
-    AttributeConfig,
-    create_or_resume_run,
-    writable_maps,
-)
+from frobnoscope.interp.attribution.nerf_job import NerfAttributeWorker, prepare_nerf_attribution
+from frobnoscope.interp.attribution.run_format import NERF_SAMPLES, PIXELS, create_or_resume_run, writable_maps
 from frobnoscope.interp.attribution.targets import parse_target
-from frobnoscope.models.errors import ModelError
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.scenes.store import DatasetStore
 
 THREADS_PER_WORKER = 1
@@ -50,11 +45,10 @@ class AttributionJob:
 
 
 def prepare_attribution(data_dir, config: AttributeConfig) -> AttributionJob:
-    """Check the config, the dataset and the target against the model (loading it once) before any work starts."""
-    config.check()
+    """Check the dataset and the target against the model (loading it once) before any work starts."""
     store = DatasetStore.open(data_dir)
     if not store.complete:
-        raise ModelError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
+        raise InterpError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
     n = len(store) if config.frames is None else min(config.frames, len(store))
     spec = parse_target(config.target)
     spec.region.mask({name: np.asarray(store.channel(name)[:1]) for name in spec.region.channels()},
@@ -71,7 +65,7 @@ def attribute(data_dir, out, config: AttributeConfig, *, workers: int = 1, ray_a
     """Attribute (or resume, or return at once if finished); returns the run directory. `workers` > 1 runs blocks
     in a local process pool; with `ray_address`, on `workers` actors of that Ray cluster."""
     if workers < 1:
-        raise ModelError("--workers must be at least 1")
+        raise InterpError(f"workers must be at least 1, got {workers}")
     job = prepare_attribution(data_dir, config)
     out = Path(out)
     manifest = create_or_resume_run(out, config, job.store, job.frames, job.model_name, job.arrays, job.inputs)

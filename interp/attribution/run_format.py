@@ -1,5 +1,5 @@
-"""The attribution run directory (format frobnoscope.attribution/1) and the config that makes it: the one module
-that writes and reads its manifest and opens its maps.
+"""The attribution run directory (format frobnoscope.attribution/1): the one module that writes and reads its
+manifest and opens its maps.
 
 Run directory:
   manifest.json   format frobnoscope.attribution/1: command, config, model, dataset (path, manifest hash), the
@@ -13,21 +13,22 @@ Run directory:
                   (scene units)
   progress.jsonl  the journal of finished blocks while the job runs (`engine.journal`)
   scores.csv      with `--score`: see `scores`
-A config other than the one in the manifest, or another dataset, is refused in an existing run directory.
+The manifest's config is `AttributeConfig.to_dict()` (`config`); another config (naming the fields that differ), or
+another dataset, is refused in an existing run directory.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import zarr
 
 from frobnoscope.engine.runs import MANIFEST, load_manifest, run_header, write_json_atomic
-from frobnoscope.interp.attribution.methods import LAYER_METHODS, MethodSettings, parse_methods
+from frobnoscope.interp.attribution.config import AttributeConfig
 from frobnoscope.interp.attribution.targets import parse_target
-from frobnoscope.models.errors import ModelError
+from frobnoscope.interp.errors import InterpError
+from frobnoscope.interp.settings import refuse_other_settings
 from frobnoscope.scenes.store import COMPRESSOR, DatasetStore, dataset_reference
 
 ATTRIBUTION_FORMAT = "frobnoscope.attribution/1"
@@ -38,37 +39,6 @@ MAPS_OF_PIXELS = (f"{MAPS}/<method>: (N, H, W) float32, input maps summed over c
                   "over channels and spread over each cell's pixels (see frobnoscope.interp.attribution.methods)")
 MAPS_OF_NERF_SAMPLES = (f"{MAPS}/<method>: (N, H, W) per pixel, <method>_along_ray: (N, H, W, K) per sample, "
                         "sample_t: (N, H, W, K) sample distances (see frobnoscope.interp.attribution.nerf_methods)")
-
-
-@dataclass(frozen=True)
-class AttributeConfig:
-    model: str
-    target: str
-    methods: tuple[str, ...] = ("integrated_gradients",)
-    batch_size: int = 8
-    frames: int | None = None  # the first N frames; None = all
-    layer: str | None = None  # hook point of the layer methods
-    sae: str | None = None  # SAE directory: feature ids are its latents
-    probes: str | None = None  # `frob probe` output directory (probe targets)
-    settings: MethodSettings = field(default_factory=MethodSettings)
-
-    def check(self) -> None:
-        parse_methods(",".join(self.methods))
-        parse_target(self.target)
-        self.settings.check()
-        if self.batch_size < 1:
-            raise ModelError("--batch-size must be at least 1")
-        if self.frames is not None and self.frames < 1:
-            raise ModelError("--frames must be at least 1")
-        if any(method in LAYER_METHODS for method in self.methods) and not self.layer:
-            raise ModelError(f"{', '.join(m for m in self.methods if m in LAYER_METHODS)} need --layer HOOK")
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "methods": list(self.methods)}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> AttributeConfig:
-        return cls(**{**values, "methods": tuple(values["methods"]), "settings": MethodSettings(**values["settings"])})
 
 
 def along_ray(method: str) -> str:
@@ -83,12 +53,11 @@ def create_or_resume_run(out: Path, config: AttributeConfig, store: DatasetStore
     dataset = dataset_reference(store)
     if (out / MANIFEST).is_file():
         manifest = read_run_manifest(out)
-        same_data = manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"]
-        if manifest["config"] != config.to_dict() or not same_data:
-            raise ModelError(f"{out} holds attributions with other settings or data; choose another --out or delete it")
+        refuse_other_settings(out, "attributions", manifest["config"], config.to_dict(),
+                              same_data=manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"])
         return manifest
     if out.exists() and any(out.iterdir()):
-        raise ModelError(f"{out} exists and is not an attribution run; choose an empty or new --out")
+        raise InterpError(f"{out} exists and is not an attribution run; choose an empty or new output directory")
     out.mkdir(parents=True, exist_ok=True)
     group = zarr.open_group(str(out / MAPS), mode="w")
     for name, shape in arrays.items():
@@ -117,13 +86,13 @@ def writable_maps(run) -> zarr.Group:
 
 def read_run_manifest(run) -> dict:
     return load_manifest(run, expected_format=ATTRIBUTION_FORMAT, what="an attribution run",
-                         make_with="frob attribute DATA --model SPEC --target TARGET --out RUN", error=ModelError)
+                         make_with="frob attribute DATA --model SPEC --target TARGET --out RUN", error=InterpError)
 
 
 def open_maps(run) -> zarr.Group:
     """maps.zarr of a finished attribution run, read-only (arrays: the module docstring)."""
     if not read_run_manifest(run).get("complete"):
-        raise ModelError(f"{run} is unfinished; finish it with the `frob attribute` command that made it")
+        raise InterpError(f"{run} is unfinished; finish it with the `frob attribute` command that made it")
     return zarr.open_group(str(Path(run) / MAPS), mode="r")
 
 
@@ -132,5 +101,5 @@ def read_maps(run, method: str) -> zarr.Array:
     maps = open_maps(run)
     methods = read_run_manifest(run)["methods"]
     if method not in methods:
-        raise ModelError(f"{run} has no maps of {method!r}; it has {', '.join(methods)}")
+        raise InterpError(f"{run} has no maps of {method!r}; it has {', '.join(methods)}")
     return maps[method]

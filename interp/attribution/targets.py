@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.models.adapter import AutoencoderAdapter
-from frobnoscope.models.errors import ModelError
 
 TARGET_KINDS = ("error", "output", "feature", "probe")
 REGION_KINDS = ("all", "background", "foreground", "object", "material", "shape", "shadow", "lit", "texture", "at",
@@ -80,7 +80,7 @@ class Region:
         if self.kind in ("at", "object-at"):
             x, y = self.value
             if not (0 <= x < w and 0 <= y < h):
-                raise ModelError(f"pixel {x},{y} is outside the {w}x{h} frames (X is the column, Y the row, from 0)")
+                raise InterpError(f"pixel {x},{y} is outside the {w}x{h} frames (X is the column, Y the row, from 0)")
             if self.kind == "at":
                 mask = np.zeros(shape, dtype=bool)
                 mask[:, y, x] = True
@@ -101,7 +101,7 @@ class Region:
         light = self.value[0]
         values = gt["shadow" if self.kind == "shadow" else "shading"]
         if values.ndim != 4 or light >= values.shape[-1]:
-            raise ModelError(f"region {self}: the dataset has {values.shape[-1] if values.ndim == 4 else 0} lights")
+            raise InterpError(f"region {self}: the dataset has {values.shape[-1] if values.ndim == 4 else 0} lights")
         values = values[..., light]
         with np.errstate(invalid="ignore"):
             return (values == 1) if self.kind == "shadow" else (np.isfinite(values) & (values > 0))
@@ -111,8 +111,8 @@ def parse_region(text: str) -> Region:
     """'object=3' -> Region('object', (3,)); 'at=10,4' -> Region('at', (10, 4)); 'all' -> Region()."""
     kind, sep, value = text.strip().partition("=")
     if kind not in REGION_KINDS:
-        raise ModelError(f"unknown region {text!r}; regions: all, background, foreground, object=N, material=N, "
-                         "shape=N, shadow=L, lit=L, texture=K, at=X,Y, object-at=X,Y")
+        raise InterpError(f"unknown region {text!r}; regions: all, background, foreground, object=N, material=N, "
+                          "shape=N, shadow=L, lit=L, texture=K, at=X,Y, object-at=X,Y")
     wanted = 2 if kind in ("at", "object-at") else 0 if kind in ("all", "background", "foreground") else 1
     try:
         numbers = tuple(int(part) for part in value.split(",")) if sep else ()
@@ -120,7 +120,7 @@ def parse_region(text: str) -> Region:
         numbers = None
     if numbers is None or len(numbers) != wanted or any(n < 0 for n in numbers):
         shape = {0: kind, 1: f"{kind}=N", 2: f"{kind}=X,Y"}[wanted]
-        raise ModelError(f"region {text!r} should read {shape} (non-negative integers)")
+        raise InterpError(f"region {text!r} should read {shape} (non-negative integers)")
     return Region(kind, numbers)
 
 
@@ -159,32 +159,32 @@ def parse_target(text: str) -> TargetSpec:
     parts = text.strip().split(":")
     kind, rest = parts[0], parts[1:]
     if kind not in TARGET_KINDS:
-        raise ModelError(f"unknown target {text!r}; expected {TARGET_HELP}")
+        raise InterpError(f"unknown target {text!r}; expected {TARGET_HELP}")
     region = Region()
     if rest and _is_region(rest[-1]):
         region = parse_region(rest.pop())
     if kind == "error":
         if rest:
-            raise ModelError(f"target {text!r}: expected error or error:REGION, e.g. error:object=2")
+            raise InterpError(f"target {text!r}: expected error or error:REGION, e.g. error:object=2")
         return TargetSpec("error", region)
     if kind == "output":
         if len(rest) == 1 and region.kind == "all":
             region = parse_region(f"at={rest.pop()}")
         if rest or region.kind == "all":
-            raise ModelError(f"target {text!r}: expected output:X,Y (a pixel) or output:REGION")
+            raise InterpError(f"target {text!r}: expected output:X,Y (a pixel) or output:REGION")
         return TargetSpec("output", region)
     if kind == "feature":
         if len(rest) != 2:
-            raise ModelError(f"target {text!r}: expected feature:HOOK:ID[:REGION], e.g. feature:encoder.4:7")
+            raise InterpError(f"target {text!r}: expected feature:HOOK:ID[:REGION], e.g. feature:encoder.4:7")
         try:
             index = int(rest[1])
         except ValueError:
-            raise ModelError(f"target {text!r}: the feature id {rest[1]!r} is not an integer") from None
+            raise InterpError(f"target {text!r}: the feature id {rest[1]!r} is not an integer") from None
         if index < 0:
-            raise ModelError(f"target {text!r}: the feature id must be at least 0")
+            raise InterpError(f"target {text!r}: the feature id must be at least 0")
         return TargetSpec("feature", region, hook=rest[0], index=index)
     if len(rest) not in (1, 2) or not all(rest):
-        raise ModelError(f"target {text!r}: expected probe:FACTOR or probe:HOOK:FACTOR[:REGION], e.g. probe:depth_z")
+        raise InterpError(f"target {text!r}: expected probe:FACTOR or probe:HOOK:FACTOR[:REGION], e.g. probe:depth_z")
     return TargetSpec("probe", region, hook=rest[0] if len(rest) == 2 else None, factor=rest[-1])
 
 
@@ -217,11 +217,11 @@ def hook_output(adapter: AutoencoderAdapter, images: torch.Tensor, hook: str) ->
         except _StopForward:
             pass
     if "output" not in captured:
-        raise ModelError(f"hook point {hook!r} was not called in the forward pass")
+        raise InterpError(f"hook point {hook!r} was not called in the forward pass")
     output = captured["output"]
     if output.ndim != 4:
-        raise ModelError(f"hook point {hook!r} outputs shape {tuple(output.shape)}, not (B, C, h, w); choose an "
-                         "image-like hook point")
+        raise InterpError(f"hook point {hook!r} outputs shape {tuple(output.shape)}, not (B, C, h, w); choose an "
+                          "image-like hook point")
     return output
 
 

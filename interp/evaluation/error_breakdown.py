@@ -22,10 +22,13 @@ summed over frames before dividing, so big and small frames weigh by their pixel
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 from scipy import ndimage
+
+from frobnoscope.engine.config import Config
 
 GT_CHANNELS = ("object_id", "edges", "shadow", "specular", "depth_z", "albedo")
 SILHOUETTE, OCCLUSION, SELF_OCCLUSION = 1, 2, 4
@@ -47,10 +50,15 @@ FACTOR_BINS = {
 }
 
 
-@dataclass(frozen=True)
-class BreakdownConfig:
-    depth_edges: tuple[float, float, float]
-    edge_radius: int = 1
+EdgeRadius = Annotated[int, Field(ge=0, description="pixels counted as near an edge, around the edges channel's marks")]
+
+
+class BreakdownConfig(Config):
+    """How pixels are binned; stored in an evaluation's manifest (`breakdown`) as `to_dict()`."""
+
+    depth_edges: tuple[float, float, float] = Field(description="depth_z band edges (scene units): the dataset's "
+                                                                "25/50/75% quantiles of object depth_z")
+    edge_radius: EdgeRadius = 1
 
 
 def depth_edges_of(depth_z: np.ndarray, object_id: np.ndarray) -> tuple[float, float, float]:

@@ -17,21 +17,26 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import zarr
+from pydantic import Field
 
+from frobnoscope.engine.config import Config
 from frobnoscope.engine.runs import MANIFEST, run_header, write_json_atomic
 from frobnoscope.engine.tables import write_csv
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.evaluation import error_breakdown
-from frobnoscope.interp.evaluation.error_breakdown import BreakdownConfig
+from frobnoscope.interp.evaluation.error_breakdown import BreakdownConfig, EdgeRadius
+from frobnoscope.interp.settings import refuse_other_settings
 from frobnoscope.models import load_model, metrics
 from frobnoscope.models.adapter import AutoencoderAdapter
-from frobnoscope.models.errors import ModelError
 from frobnoscope.models.images import check_images
+from frobnoscope.models.loading.registry import IMAGE_MODEL_HELP
 from frobnoscope.scenes.store import COMPRESSOR, DatasetStore, dataset_reference
 
 EVAL_FORMAT = "frobnoscope.eval/1"
@@ -39,13 +44,15 @@ JOURNAL = "progress.jsonl"
 MAPS = "maps"
 
 
-@dataclass(frozen=True)
-class EvalConfig:
-    model: str
-    latent: str = "mean"
-    seed: int = 0
-    batch_size: int = 8
-    edge_radius: int = 1
+class EvalConfig(Config):
+    """What `frob eval` judges and how; stored in the run's manifest as `to_dict()`."""
+
+    model: str = Field(description=IMAGE_MODEL_HELP)
+    latent: Literal["mean", "sample"] = Field(
+        "mean", description="KL models (sd-vae, kl-small runs): decode the posterior mean or a sample")
+    seed: int = Field(0, description="noise seed of the sampled latent (latent: sample)")
+    batch_size: int = Field(8, ge=1, description="frames per forward pass")
+    edge_radius: EdgeRadius = 1
 
 
 @dataclass
@@ -59,11 +66,9 @@ class EvalJob:
 
 def prepare_evaluation(data_dir, out, config: EvalConfig) -> EvalJob:
     """Check everything (dataset, model, resolution, run directory) and write the run's manifest; one-line errors."""
-    if config.batch_size < 1:
-        raise ModelError("--batch-size must be at least 1")
     store = DatasetStore.open(data_dir)
     if not store.complete:
-        raise ModelError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
+        raise InterpError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
     adapter = load_model(config.model, latent=config.latent, seed=config.seed)
     check_images(torch.zeros(1, 3, store.manifest["height"], store.manifest["width"]), adapter.downsampling_factor, adapter.name)
     out = Path(out)
@@ -78,7 +83,7 @@ def run_evaluation(job: EvalJob, on_progress: Callable[[int, int], None] | None 
         if on_progress:
             on_progress(n, n)
         return manifest["summary"]
-    breakdown = BreakdownConfig(**{**manifest["breakdown"], "depth_edges": tuple(manifest["breakdown"]["depth_edges"])})
+    breakdown = BreakdownConfig.model_validate(manifest["breakdown"])
     maps = _open_maps(out / MAPS, n, store.manifest["height"], store.manifest["width"], block)
     done = _read_journal(out / JOURNAL)
     finished = sum(len(records) for records in done.values())
@@ -136,23 +141,23 @@ def _prepare(out: Path, store: DatasetStore, adapter: AutoencoderAdapter, config
     if (out / MANIFEST).is_file():
         manifest = json.loads((out / MANIFEST).read_text())
         if manifest.get("format") != EVAL_FORMAT:
-            raise ModelError(f"{out} is not an evaluation run; choose another --out")
-        if manifest["config"] != asdict(config) or manifest["dataset"]["manifest_blake2b"] != dataset["manifest_blake2b"]:
-            raise ModelError(f"{out} holds an evaluation with other settings or data; choose another --out or delete it")
+            raise InterpError(f"{out} is not an evaluation run; choose another output directory")
+        refuse_other_settings(out, "an evaluation", manifest["config"], config.to_dict(),
+                              same_data=manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"])
         return manifest
     if out.exists() and any(out.iterdir()):
-        raise ModelError(f"{out} exists and is not an evaluation run; choose an empty or new --out")
+        raise InterpError(f"{out} exists and is not an evaluation run; choose an empty or new output directory")
     out.mkdir(parents=True, exist_ok=True)
     sample = np.linspace(0, len(store) - 1, min(len(store), error_breakdown.DEPTH_SAMPLE_FRAMES)).round().astype(int)
     depth_edges = error_breakdown.depth_edges_of(store.channel("depth_z").get_orthogonal_selection((sample,)),
                                                  store.channel("object_id").get_orthogonal_selection((sample,)))
     manifest = {
-        **run_header(EVAL_FORMAT), "config": asdict(config),
+        **run_header(EVAL_FORMAT), "config": config.to_dict(),
         "model": {"spec": config.model, "name": adapter.name, "downsampling_factor": adapter.downsampling_factor,
                   "encoding": adapter.encoding, "value_range": list(adapter.value_range),
                   "hook_points": len(adapter.hook_points())},
         "dataset": dataset, "frames": len(store),
-        "breakdown": {"depth_edges": list(depth_edges), "edge_radius": config.edge_radius},
+        "breakdown": BreakdownConfig(depth_edges=depth_edges, edge_radius=config.edge_radius).to_dict(),
         "metric_space": "linear RGB [0, 1]; optimal output = the input frame", "complete": False,
     }
     write_json_atomic(out / MANIFEST, manifest)

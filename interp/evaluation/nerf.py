@@ -25,16 +25,19 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import Field
 
+from frobnoscope.engine.config import Config
 from frobnoscope.engine.runs import MANIFEST, run_header, write_json_atomic
 from frobnoscope.engine.tables import write_csv
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.evaluation import error_breakdown, nerf_points
-from frobnoscope.interp.evaluation.error_breakdown import BreakdownConfig
+from frobnoscope.interp.evaluation.error_breakdown import BreakdownConfig, EdgeRadius
 from frobnoscope.models import metrics
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.nerf.adapter import PointBatch, load_nerf, rays_of_camera, read_nerf_manifest, scene_box
@@ -46,16 +49,21 @@ POINT_CHUNK = 65536
 TERMINATIONS = ("depth", "median_depth", "peak_depth")  # expected, median and peak termination distance
 
 
-@dataclass(frozen=True)
-class NerfJudgeConfig:
-    novel_views: int = 8
-    uniform_points: int = 200_000
-    shell_points: int = 100_000
-    shell_width: float = 0.2
-    surface_points: int = 20_000
-    density_threshold: float = nerf_points.DEFAULT_THRESHOLD
-    edge_radius: int = 1
-    seed: int = 0
+class NerfJudgeConfig(Config):
+    """How much `frob eval-nerf` renders and samples; stored in its manifest as `to_dict()`."""
+
+    novel_views: int = Field(8, ge=0, description="new orbit views (poses no dataset frame has) rendered and judged "
+                                                  "too")
+    uniform_points: int = Field(200_000, ge=1, description="points uniform in the field's box, for density vs SDF "
+                                                           "and IoU")
+    shell_points: int = Field(100_000, ge=1, description="points near the true surfaces, for density vs SDF and IoU")
+    shell_width: float = Field(0.2, gt=0, description="how far from the true surfaces (scene units) shell points lie")
+    surface_points: int = Field(20_000, ge=1, description="true surface points, for colour vs radiance and albedo")
+    density_threshold: float = Field(nerf_points.DEFAULT_THRESHOLD, gt=0, description=(
+        "density (1 / scene unit) above which a point counts as solid; the default, ln 2 / 0.05, is half opaque over "
+        "0.05 units"))
+    edge_radius: EdgeRadius = 1
+    seed: int = Field(0, description="seed of the point samples")
 
 
 @dataclass
@@ -99,7 +107,7 @@ def judge_nerf(run_dir, out, config: NerfJudgeConfig = NerfJudgeConfig(),
     _write_outputs(out, records, rows, points, per_ray, views, renders, summary)
     if on_progress:
         on_progress(len(views) + 1, len(views) + 1)
-    manifest = {**run_header(JUDGE_FORMAT), "config": asdict(config), "run": reference, "model": adapter.name,
+    manifest = {**run_header(JUDGE_FORMAT), "config": config.to_dict(), "run": reference, "model": adapter.name,
                 "views": [record["view"] for record in records], "summary": summary,
                 "conventions": "linear RGB [0, 1]; distances and SDF in scene units; density in 1 / scene units"}
     write_json_atomic(out / MANIFEST, manifest)
@@ -107,10 +115,10 @@ def judge_nerf(run_dir, out, config: NerfJudgeConfig = NerfJudgeConfig(),
 
 
 def check_inputs(run_dir, out) -> str:
-    """"frob" for a `frob train nerf` run, "nerfstudio" for a nerfstudio run; one-line `ModelError`s for anything
+    """"frob" for a `frob train nerf` run, "nerfstudio" for a nerfstudio run; one-line `InterpError`s for anything
     else and for an `out` that already holds something."""
     if Path(out).exists() and any(Path(out).iterdir()):
-        raise ModelError(f"{out} exists and is not empty; choose a new --out")
+        raise InterpError(f"{out} exists and is not empty; choose a new output directory")
     if (Path(run_dir) / MANIFEST).is_file():
         read_nerf_manifest(run_dir)
         return "frob"
@@ -119,11 +127,11 @@ def check_inputs(run_dir, out) -> str:
     try:
         find_config(run_dir)
     except ModelError:
-        raise ModelError(f"{run_dir} is neither a `frob train nerf` run nor a nerfstudio run (no manifest.json or "
-                         "config.yml)") from None
+        raise InterpError(f"{run_dir} is neither a `frob train nerf` run nor a nerfstudio run (no manifest.json or "
+                          "config.yml)") from None
     if importlib.util.find_spec("nerfstudio") is None:
-        raise ModelError(f"{run_dir} is a nerfstudio run, and nerfstudio is not installed here; use the Python of the "
-                         "environment with frobnoscope[nerfstudio] (README, nerfstudio)")
+        raise InterpError(f"{run_dir} is a nerfstudio run, and nerfstudio is not installed here; use the Python of the "
+                          "environment with frobnoscope[nerfstudio] (README, nerfstudio)")
     return "nerfstudio"
 
 
@@ -138,8 +146,8 @@ def open_subject(run_dir, kind: str):
 
     adapter = load_nerfstudio(run_dir)
     if adapter.dataset is None:
-        raise ModelError(f"{run_dir} was trained on data whose frobnoscope dataset cannot be found (the export's "
-                         "manifest.json names it); the held-out views and their ground truth come from it")
+        raise InterpError(f"{run_dir} was trained on data whose frobnoscope dataset cannot be found (the export's "
+                          "manifest.json names it); the held-out views and their ground truth come from it")
     frames = adapter.dataset.manifest["frames"]
     splits = {split: [f["index"] for f in frames if f["split"] == split] for split in ("val", "test")}
     config_path = find_config(run_dir)
@@ -154,9 +162,9 @@ def _open_dataset(run_manifest: dict) -> DatasetStore:
     reference = run_manifest["dataset"]
     path = Path(reference["path"])
     if not (path / MANIFEST).is_file():
-        raise ModelError(f"the run's dataset {path} is gone; the held-out views and their ground truth come from it")
+        raise InterpError(f"the run's dataset {path} is gone; the held-out views and their ground truth come from it")
     if _hash(path / MANIFEST) != reference["manifest_blake2b"]:
-        raise ModelError(f"the run's dataset {path} has changed since training (its manifest hash differs)")
+        raise InterpError(f"the run's dataset {path} has changed since training (its manifest hash differs)")
     return DatasetStore.open(path)
 
 

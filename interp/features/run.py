@@ -18,19 +18,20 @@ the others get NaN (measuring every latent costs two model passes each).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import Field, ValidationInfo, field_validator
 
+from frobnoscope.engine.config import Config
 from frobnoscope.engine.runs import MANIFEST, run_header, write_json_atomic
 from frobnoscope.engine.tables import write_csv
 from frobnoscope.interp.activations.store import ActivationStore
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.features import data as feature_data
 from frobnoscope.interp.features import effects as feature_effects
 from frobnoscope.interp.features import labels as features
-from frobnoscope.models.errors import ModelError
 from frobnoscope.scenes.store import DatasetStore
 
 FEATURES_FORMAT = "frobnoscope.features/1"
@@ -38,15 +39,24 @@ COLUMNS = ("kind", "feature", "active_fraction", "best_continuous", "correlation
            "matched", "best_factor", "gt_r2", "importance", "steer_importance", "frobnoloid_score")
 
 
-@dataclass(frozen=True)
-class LabelConfig:
-    hook: str | None = None
-    sae: str | None = None
-    max_tokens: int = 16384
-    importance_frames: int = 8
-    candidates: int = 32
-    figures: int = 8
-    random_seed: int = 0
+class LabelConfig(Config):
+    """What `frob features label` labels and how much it measures; stored in its manifest as `to_dict()`."""
+
+    hook: str | None = Field(None, description="hook point (default: the SAE's)")
+    sae: str | None = Field(None, validate_default=True,
+                            description="SAE directory (its latents are labelled too; its hook is the default)")
+    max_tokens: int = Field(16384, ge=1, description="tokens used for labelling (whole frames, evenly spaced)")
+    importance_frames: int = Field(8, ge=1, description="held-out frames the ablation/steering effects are measured on")
+    candidates: int = Field(32, ge=0, description="features per kind whose importance is measured")
+    figures: int = Field(8, ge=0, description="top-ranked features drawn as PNGs")
+    random_seed: int = Field(0, description="seed of the random-weights copy of the model (summary.csv)")
+
+    @field_validator("sae")
+    @classmethod
+    def _sae_or_hook(cls, sae: str | None, info: ValidationInfo) -> str | None:
+        if sae is None and info.data.get("hook") is None:
+            raise ValueError("give an SAE directory or a hook (the SAE's hook is the default)")
+        return sae
 
 
 def label_run(run, config: LabelConfig, out=None, on_progress: Callable[[str, int, int], None] | None = None) -> tuple[Path, list[dict], list[dict]]:
@@ -88,7 +98,7 @@ def label_run(run, config: LabelConfig, out=None, on_progress: Callable[[str, in
     write_csv(out / "features.csv", [{key: row.get(key, "") for key in COLUMNS} for row in rows])
     write_csv(out / "summary.csv", summary)
     _figures(out / "figures", rows[:config.figures], kinds, index, store, hook)
-    write_json_atomic(out / MANIFEST, {**run_header(FEATURES_FORMAT), "config": asdict(config), "hook": hook,
+    write_json_atomic(out / MANIFEST, {**run_header(FEATURES_FORMAT), "config": config.to_dict(), "hook": hook,
                                        "run": str(Path(run).resolve()), "summary": summary,
                                        "thresholds": {"quantile": features.QUANTILE, "iou": features.IOU_BAR,
                                                       "correlation": features.CORRELATION_BAR}})
@@ -97,8 +107,6 @@ def label_run(run, config: LabelConfig, out=None, on_progress: Callable[[str, in
 
 def _sae_and_hook(store: ActivationStore, config: LabelConfig):
     if config.sae is None:
-        if config.hook is None:
-            raise ModelError("give --hook (or --sae, whose hook is used)")
         store.shape(config.hook)
         return None, config.hook
     from frobnoscope.interp.sae.training import load_sae, read_manifest
@@ -107,7 +115,7 @@ def _sae_and_hook(store: ActivationStore, config: LabelConfig):
     sae = load_sae(config.sae)
     hook = config.hook or source.get("hook")
     if hook is None or (config.hook and source.get("hook") and config.hook != source["hook"]):
-        raise ModelError(f"{config.sae} was trained on hook {source.get('hook')!r}, not {config.hook!r}")
+        raise InterpError(f"{config.sae} was trained on hook {source.get('hook')!r}, not {config.hook!r}")
     return sae, hook
 
 

@@ -27,11 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field, field_validator
 
+from frobnoscope.engine.config import Config
 from frobnoscope.interp.activations import gt_pooling
 from frobnoscope.interp.activations.store import ActivationStore
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.probes import logistic, ridge
-from frobnoscope.models.errors import ModelError
 
 COMPONENT_NAMES = {"normal_world": "xyz", "normal_cam": "xyz", "position_world": "xyz", "albedo": "rgb", "rgb": "rgb",
                    "specular": "rgb"}
@@ -52,12 +54,19 @@ class Fitted:
     classes: np.ndarray | None = None
 
 
-@dataclass(frozen=True)
-class ProbeConfig:
-    tokens_per_frame: int | None = 256
-    max_fit_tokens: int = 50_000
-    logistic_epochs: int = 5
-    seed: int = 0
+class ProbeConfig(Config):
+    """How `frob probe` samples tokens and fits; stored in the probe directory's manifest as `to_dict()`."""
+
+    tokens_per_frame: int | None = Field(256, ge=0, description="token positions sampled per frame (0: all)")
+    max_fit_tokens: int = Field(50_000, ge=1, description="train tokens the logistic probes are fitted on (a uniform "
+                                                          "reservoir; as many test tokens score them)")
+    logistic_epochs: int = Field(5, ge=1, description="epochs of the logistic probes' training")
+    seed: int = Field(0, description="token sampling, target shuffling and logistic training")
+
+    @field_validator("tokens_per_frame")
+    @classmethod
+    def _zero_is_all(cls, value: int | None) -> int | None:
+        return value or None
 
 
 def frame_splits(n: int) -> np.ndarray:
@@ -266,9 +275,9 @@ def probe_store(store: ActivationStore, config: ProbeConfig, on_hook: Callable[[
 def check_control(store: ActivationStore, control: ActivationStore) -> None:
     """A control run must hold the same frames of the same dataset at the same hook points."""
     if control.manifest["dataset"]["manifest_blake2b"] != store.manifest["dataset"]["manifest_blake2b"]:
-        raise ModelError(f"control run {control.path} was captured from another dataset than {store.path}")
+        raise InterpError(f"control run {control.path} was captured from another dataset than {store.path}")
     if len(control) != len(store) or control.hooks() != store.hooks():
-        raise ModelError(f"control run {control.path} holds other frames or hook points than {store.path}")
+        raise InterpError(f"control run {control.path} holds other frames or hook points than {store.path}")
 
 
 def join_control(rows: list[dict], control_rows: list[dict]) -> list[dict]:

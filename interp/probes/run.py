@@ -14,7 +14,6 @@ manifest's `fitted` lists them with their level) and manifest.json (what made th
 from __future__ import annotations
 
 import csv
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import numpy as np
 from frobnoscope.engine.runs import MANIFEST, load_manifest, run_header, write_json_atomic
 from frobnoscope.engine.tables import write_csv
 from frobnoscope.interp.activations.store import ActivationStore
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.probes import disentanglement
 from frobnoscope.interp.probes.linear import (
     Fitted,
@@ -31,7 +31,6 @@ from frobnoscope.interp.probes.linear import (
     join_control,
     probe_store,
 )
-from frobnoscope.models.errors import ModelError
 
 PROBES_FORMAT = "frobnoscope.probes/1"
 WEIGHTS = "weights.npz"
@@ -54,7 +53,7 @@ def run_probes(run, out=None, control=None, config: ProbeConfig = ProbeConfig(),
     write_csv(out / "disentanglement.csv", disentanglement_rows(store))
     plot_heatmap(rows, out / "heatmap.png")
     _save_fitted(out / WEIGHTS, fitted)
-    write_json_atomic(out / MANIFEST, {**run_header(PROBES_FORMAT), "config": asdict(config),
+    write_json_atomic(out / MANIFEST, {**run_header(PROBES_FORMAT), "config": config.to_dict(),
                                        "run": str(store.path.resolve()),
                                        "control": str(control_store.path.resolve()) if control_store else None,
                                        "rows": len(rows),
@@ -82,16 +81,16 @@ def load_fitted(directory, factor: str, hook: str | None = None) -> tuple[str, F
     saved by no run (an older `frob probe`: rerun it) or a factor that was not fitted."""
     directory = Path(directory)
     manifest = load_manifest(directory, expected_format=PROBES_FORMAT, what="a probe directory",
-                             make_with="frob probe RUN", error=ModelError)
+                             make_with="frob probe RUN", error=InterpError)
     if "fitted" not in manifest or not (directory / WEIGHTS).is_file():
-        raise ModelError(f"{directory} holds no probe weights (made before they were saved); rerun `frob probe`")
+        raise InterpError(f"{directory} holds no probe weights (made before they were saved); rerun `frob probe`")
     known = {(entry["hook"], entry["factor"]): entry for entry in manifest["fitted"]}
     candidates = [key for key in known if key[1] == factor and (hook is None or key[0] == hook)]
     if not candidates:
         factors = sorted({key[1] for key in known if hook is None or key[0] == hook})
         where = f" at hook {hook!r}" if hook else ""
         shown = ", ".join(factors[:12]) + (", ..." if len(factors) > 12 else "")
-        raise ModelError(f"no probe of factor {factor!r} was fitted{where} in {directory}; fitted: {shown}")
+        raise InterpError(f"no probe of factor {factor!r} was fitted{where} in {directory}; fitted: {shown}")
     if hook is None:
         selectivity = {(row["hook"], row["factor"]): row["selectivity"] for row in read_csv(directory / "probes.csv")
                        if row["metric"] in PRIMARY_METRICS}

@@ -35,44 +35,53 @@ Losses (per token, averaged over the batch; all in normalised units):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field, ValidationInfo, field_validator
 from torch import nn
 
-ARCHS = ("topk", "batchtopk", "jumprelu")
+from frobnoscope.engine.config import Config
+
 L0_CONTROL_RATE = 0.05
 
+# the settings an SAE run (`sae.run.SAERunConfig`) passes on to its SAE, described once for both
+Arch = Annotated[Literal["topk", "batchtopk", "jumprelu"], Field(description="topk, batchtopk or jumprelu")]
+Width = Annotated[int, Field(ge=1, description="dictionary size M (latents)")]
+K = Annotated[int, Field(ge=1, description="active latents per token (topk, batchtopk); target L0 (jumprelu)")]
+FrequencyCost = Annotated[float, Field(ge=0, description="weight of the frequency-discounted sparsity cost (see "
+                                                         "`frobnoscope.interp.sae.model`)")]
 
-@dataclass(frozen=True)
-class SAEConfig:
-    d_in: int
-    width: int
-    arch: str = "topk"
-    k: int = 32
-    aux_k: int = 0  # 0: min(2 * d_in, width // 2)
-    aux_coefficient: float = 1 / 32
-    dead_tokens: int = 200_000
-    bandwidth: float = 0.05  # JumpReLU straight-through kernel width (normalised units)
-    initial_threshold: float = 0.1  # the paper's 0.001 needs ~1e5 Adam steps on log(theta) to reach O(1) values
-    frequency_cost: float = 0.0
 
-    def check(self) -> None:
-        from frobnoscope.models.errors import ModelError
+def k_within_width(cls, k: int, info: ValidationInfo) -> int:
+    """A field validator of `k`: at most `width` latents can be active."""
+    width = info.data.get("width")
+    if width is not None and k > width:
+        raise ValueError(f"must be at most width ({width}), got {k}")
+    return k
 
-        if self.arch not in ARCHS:
-            raise ModelError(f"--arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
-        if self.width < 1 or self.d_in < 1:
-            raise ModelError("--width and the hook's channel count must be positive")
-        if not 1 <= self.k <= self.width:
-            raise ModelError(f"--k must be between 1 and --width ({self.width}), got {self.k}")
+
+class SAEConfig(Config):
+    """An SAE's shape and losses (the module docstring's symbols); stored in its directory's manifest and in the
+    metadata of sae.safetensors as `to_dict()`."""
+
+    d_in: int = Field(ge=1, description="the hook's channel count d")
+    width: Width
+    arch: Arch = "topk"
+    k: K = 32
+    aux_k: int = Field(0, ge=0, description="latents the AuxK loss reconstructs from (0: min(2 * d_in, width // 2))")
+    aux_coefficient: float = Field(1 / 32, ge=0, description="weight of the AuxK loss")
+    dead_tokens: int = Field(200_000, ge=1, description="a latent no token fired in this many tokens is dead")
+    bandwidth: float = Field(0.05, gt=0, description="JumpReLU straight-through kernel width (normalised units)")
+    initial_threshold: float = Field(0.1, gt=0, description="JumpReLU's starting threshold theta (the paper's 0.001 "
+                                                            "needs ~1e5 Adam steps on log(theta) to reach O(1) values)")
+    frequency_cost: FrequencyCost = 0.0
+
+    _k_within_width = field_validator("k")(classmethod(k_within_width))
 
     @property
     def effective_aux_k(self) -> int:
         return self.aux_k or max(1, min(2 * self.d_in, self.width // 2))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class _JumpReLU(torch.autograd.Function):

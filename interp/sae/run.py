@@ -15,49 +15,53 @@ report.json (also stored in its manifest) holds:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field, field_validator
 
+from frobnoscope.engine.config import Config, validate_config
 from frobnoscope.engine.errors import FrobError
 from frobnoscope.engine.runs import write_json_atomic
 from frobnoscope.interp.activations.store import ActivationStore
 from frobnoscope.interp.features import data as feature_data
 from frobnoscope.interp.sae import analysis as sae_analysis
 from frobnoscope.interp.sae import training as sae_train
-from frobnoscope.interp.sae.model import SAEConfig
+from frobnoscope.interp.sae.model import Arch, FrequencyCost, K, SAEConfig, Width, k_within_width
 from frobnoscope.interp.sae.tokens import StreamedTokenBatches
 
 ABSORPTION_TOKENS = 50_000
 HELDOUT_TOKENS = 500_000  # the report's metrics are measured on at most this many held-out tokens (whole frames)
 
 
-@dataclass(frozen=True)
-class SAERunConfig:
-    hook: str
-    arch: str = "topk"
-    width: int = 4096
-    k: int = 32
-    frequency_cost: float = 0.0
-    max_tokens: int | None = None  # train tokens used (whole frames, evenly spaced); None: every train frame
-    splice_frames: int = 16
+class SAERunConfig(Config):
+    """What `frob sae train` trains on, and the SAE's shape (its `SAEConfig` takes d_in from the hook)."""
+
+    hook: str = Field(description="hook point (one the run captured)")
+    arch: Arch = "topk"
+    width: Width = 4096
+    k: K = 32
+    frequency_cost: FrequencyCost = 0.0
+    max_tokens: int | None = Field(None, ge=1, description="train tokens used (whole frames, evenly spaced; default "
+                                                           "all); they are streamed from the run, never all in memory")
+    splice_frames: int = Field(16, ge=1, description="held-out frames the spliced score is measured on")
+
+    _k_within_width = field_validator("k")(classmethod(k_within_width))
 
 
 def default_out(run, config: SAERunConfig, seed: int) -> Path:
     return Path(run) / "saes" / f"{config.hook}.{config.arch}.w{config.width}.k{config.k}.s{seed}"
 
 
-def train_on_run(run, config: SAERunConfig, train_config: sae_train.TrainConfig, out=None,
+def train_on_run(run, config: SAERunConfig, train_config: sae_train.SAETrainConfig, out=None,
                  on_step: Callable | None = None) -> tuple[Path, dict]:
     """Train (or resume, or reopen) an SAE on `run`'s hook; returns (SAE directory, report)."""
     store = ActivationStore.open(run)
     h, w, channels = store.shape(config.hook)
     train_frames, heldout_frames = feature_data.split_frames(store)
     out = Path(out) if out else default_out(run, config, train_config.seed)
-    sae_config = SAEConfig(d_in=channels, width=config.width, arch=config.arch, k=config.k,
-                           frequency_cost=config.frequency_cost)
-    sae_config.check()
+    sae_config = validate_config(SAEConfig, dict(d_in=channels, width=config.width, arch=config.arch, k=config.k,
+                                                 frequency_cost=config.frequency_cost))
     frames = (train_frames if config.max_tokens is None
               else feature_data.subsample_frames(store, config.hook, train_frames, config.max_tokens))
     source = {"run": str(Path(run).resolve()), "hook": config.hook, "frames": len(frames),

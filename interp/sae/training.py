@@ -23,29 +23,29 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from pydantic import Field
 
 from frobnoscope.engine.checkpoint import load_checkpoint, save_checkpoint
+from frobnoscope.engine.config import Config
 from frobnoscope.engine.runs import MANIFEST, load_manifest, run_header, write_json_atomic
 from frobnoscope.engine.tensor_files import load_state_dict, save_safetensors_atomic
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.sae.model import SAEConfig, SparseAutoencoder
-from frobnoscope.models.errors import ModelError
+from frobnoscope.interp.settings import refuse_other_settings
 
 SAE_FORMAT = "frobnoscope.sae/1"
 SAE_FILE = "sae.safetensors"
 DENSE_FRACTION = 0.1
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    steps: int = 2000
-    batch_tokens: int = 4096
-    learning_rate: float = 1e-3
-    seed: int = 0
-    checkpoint_every: int = 250
+class SAETrainConfig(Config):
+    """How an SAE is optimised; stored in its directory's manifest (`train`) as `to_dict()`."""
 
-    def check(self) -> None:
-        if self.steps < 1 or self.batch_tokens < 1 or self.checkpoint_every < 1:
-            raise ModelError("--steps, --batch-tokens and --checkpoint-every must be at least 1")
+    steps: int = Field(2000, ge=1, description="optimizer steps")
+    batch_tokens: int = Field(4096, ge=1, description="tokens per step")
+    learning_rate: float = Field(1e-3, gt=0, description="peak Adam learning rate (5% warmup, decay over the last 20%)")
+    seed: int = Field(0, description="initialisation and token order")
+    checkpoint_every: int = Field(250, ge=1, description="steps between checkpoints")
 
 
 @dataclass
@@ -101,13 +101,11 @@ def training_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, toke
 
 
 def train_sae(tokens: torch.Tensor | Callable[[int], torch.Tensor], out, sae_config: SAEConfig,
-              train_config: TrainConfig, *, source: dict | None = None,
+              train_config: SAETrainConfig, *, source: dict | None = None,
               on_step: Callable[[StepReport], None] | None = None) -> SparseAutoencoder:
     """Train (or resume, or load the finished) SAE in `out` on `tokens`: an (N, d) float32 matrix held in memory, or
     a function of the step returning that step's batch (e.g. `sae_tokens.StreamedTokenBatches`), which must
     depend on the step alone for resume to be exact."""
-    sae_config.check()
-    train_config.check()
     out = Path(out)
     manifest = _prepare(out, sae_config, train_config, source or {})
     if manifest.get("complete"):
@@ -149,11 +147,11 @@ def load_sae(directory) -> SparseAutoencoder:
     """The finished SAE in `directory` (eval mode, CPU)."""
     path = Path(directory) / SAE_FILE
     if not path.is_file():
-        raise ModelError(f"{directory} holds no finished SAE ({SAE_FILE}); train one with `frob sae train`")
+        raise InterpError(f"{directory} holds no finished SAE ({SAE_FILE}); train one with `frob sae train`")
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
-        config = SAEConfig(**json.loads(f.metadata()["sae_config"]))
+        config = SAEConfig.model_validate(json.loads(f.metadata()["sae_config"]))
     sae = SparseAutoencoder(config)
     sae.load_state_dict(load_state_dict(path), strict=True)
     return sae.eval()
@@ -161,7 +159,7 @@ def load_sae(directory) -> SparseAutoencoder:
 
 def read_manifest(directory) -> dict:
     return load_manifest(directory, expected_format=SAE_FORMAT, what="an SAE directory", make_with="frob sae train",
-                         error=ModelError)
+                         error=InterpError)
 
 
 @torch.no_grad()
@@ -184,18 +182,15 @@ def measure(sae: SparseAutoencoder, tokens: torch.Tensor, batch: int = 8192) -> 
             "dead_fraction": float(sae.dead_mask().float().mean()), "dead_tokens": sae.config.dead_tokens}
 
 
-def _prepare(out: Path, sae_config: SAEConfig, train_config: TrainConfig, source: dict) -> dict:
-    settings = {"sae": sae_config.to_dict(), "train": asdict(train_config), "source": source}
+def _prepare(out: Path, sae_config: SAEConfig, train_config: SAETrainConfig, source: dict) -> dict:
+    settings = {"sae": sae_config.to_dict(), "train": train_config.to_dict(), "source": source}
     if (out / MANIFEST).is_file():
         manifest = read_manifest(out)
-        stored = {key: manifest.get(key) for key in settings}
-        if stored != json.loads(json.dumps(settings)):
-            changed = [key for key in settings if stored[key] != json.loads(json.dumps(settings[key]))]
-            raise ModelError(f"{out} holds an SAE trained with other settings ({', '.join(changed)}); "
-                             "choose another --out or delete it")
+        refuse_other_settings(out, "an SAE", {key: manifest.get(key) for key in settings},
+                              json.loads(json.dumps(settings)))
         return manifest
     if out.exists() and any(out.iterdir()):
-        raise ModelError(f"{out} exists and is not an SAE directory; choose an empty or new --out")
+        raise InterpError(f"{out} exists and is not an SAE directory; choose an empty or new output directory")
     out.mkdir(parents=True, exist_ok=True)
     manifest = {**run_header(SAE_FORMAT), **settings, "complete": False}
     write_json_atomic(out / MANIFEST, manifest)

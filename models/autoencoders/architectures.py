@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from torch import nn
 
@@ -72,6 +73,7 @@ def _conv_adapter(model, name: str, encoding: Encoding, latent: str = "mean", se
     return ConvAutoencoderAdapter(model, name=name, encoding=encoding)
 
 
+ArchitectureName = Literal["kl-small", "conv"]  # the keys of ARCHITECTURES
 ARCHITECTURES = {
     "kl-small": Architecture("kl-small", _autoencoder_kl, KL_SMALL_CONFIG, _kl_adapter),
     "conv": Architecture("conv", _conv_autoencoder, CONV_CONFIG, _conv_adapter),

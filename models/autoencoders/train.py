@@ -1,7 +1,8 @@
 """`frob train ae`: train an autoencoder on a dataset's `rgb` frames, resumably and deterministically.
 
 Run directory:
-  manifest.json        format frobnoscope.train/1: command, config, dataset (path, manifest hash), split, results
+  manifest.json        format frobnoscope.train/1: command, config (`AutoencoderTrainConfig.to_dict()`), dataset (path,
+                       manifest hash), split, results
   checkpoints/         every `checkpoint_every` steps (see `checkpoint`); a rerun of the same command resumes from
                        the latest one
   model/               the final model (`save_pretrained`: config.json + safetensors), loaded by `run:RUN_DIR`
@@ -20,21 +21,23 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from frobnoscope.engine.checkpoint import load_checkpoint, read_latest, save_checkpoint
+from frobnoscope.engine.config import Config, changed_fields, validate_config
 from frobnoscope.engine.runs import MANIFEST, load_manifest, run_header, write_json_atomic
 from frobnoscope.models import metrics
 from frobnoscope.models.adapter import AutoencoderAdapter
-from frobnoscope.models.autoencoders.architectures import architecture
+from frobnoscope.models.autoencoders.architectures import ArchitectureName, architecture
 from frobnoscope.models.errors import ModelError
-from frobnoscope.models.images import ENCODINGS, check_images
-from frobnoscope.models.step_report import StepReport, require_positive
+from frobnoscope.models.images import Encoding, check_images
+from frobnoscope.models.step_report import StepReport
 from frobnoscope.scenes.store import DatasetStore, dataset_reference
 
 TRAIN_FORMAT = "frobnoscope.train/1"
@@ -44,31 +47,21 @@ EVAL_BATCH = 32
 FINAL_LR_FRACTION = 0.1
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    arch: str = "conv"
-    steps: int = 1500
-    batch_size: int = 4
-    learning_rate: float = 1e-3
-    warmup_steps: int = 50
-    seed: int = 0
-    holdout_every: int = 10
-    checkpoint_every: int = 250
-    encoding: str = "linear"  # what the model sees: our linear data, or `display` (1/2.2 gamma)
-    kl_weight: float = 1e-6
-    clip_grad_norm: float = 1.0
+class AutoencoderTrainConfig(Config):
+    """The settings of `frob train ae`, stored in the run's manifest: a rerun must give the same ones."""
 
-    def check(self) -> None:
-        architecture(self.arch)
-        if self.warmup_steps < 0:
-            raise ModelError(f"warmup_steps must be at least 0, got {self.warmup_steps}")
-        positive = {"steps": self.steps, "batch_size": self.batch_size, "checkpoint_every": self.checkpoint_every,
-                    "learning_rate": self.learning_rate}
-        require_positive(positive)
-        if self.holdout_every < 2:
-            raise ModelError(f"--holdout-every must be at least 2, got {self.holdout_every}")
-        if self.encoding not in ENCODINGS:
-            raise ModelError(f"--encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
+    arch: ArchitectureName = Field("conv", description="kl-small (diffusers AutoencoderKL, small config) or conv")
+    steps: int = Field(1500, ge=1, description="optimizer steps")
+    batch_size: int = Field(4, ge=1, description="frames per step")
+    learning_rate: float = Field(1e-3, gt=0, description="peak Adam learning rate (linear warmup, cosine decay to 10%)")
+    warmup_steps: int = Field(50, ge=0, description="steps of linear learning-rate warmup")
+    seed: int = Field(0, ge=0, description="initialisation and batch order")
+    holdout_every: int = Field(10, ge=2, description="hold out every n-th frame (datasets without splits)")
+    checkpoint_every: int = Field(250, ge=1, description="steps between checkpoints and held-out evaluations")
+    encoding: Encoding = Field("linear", description="what the model sees: linear (our data as is) or display "
+                                                     "(1/2.2 gamma)")
+    kl_weight: float = Field(1e-6, ge=0, description="weight of the KL term in the loss (kl-small)")
+    clip_grad_norm: float = Field(1.0, gt=0, description="gradients are clipped to this norm")
 
 
 def split_frames(manifest: dict, holdout_every: int) -> tuple[list[int], list[int]]:
@@ -82,12 +75,13 @@ def split_frames(manifest: dict, holdout_every: int) -> tuple[list[int], list[in
         train = [k for k in range(len(frames)) if k % holdout_every != holdout_every - 1]
     if not train or not heldout:
         raise ModelError(f"the dataset's {len(frames)} frames leave no {'training' if not train else 'held-out'} frames; "
-                         "generate more frames or change --holdout-every")
+                         "generate more frames or change holdout_every")
     return train, heldout
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Learning rate for step `step` (1-based): linear warmup, then cosine decay to FINAL_LR_FRACTION."""
+def learning_rate(config, step: int) -> float:
+    """Learning rate for step `step` (1-based): linear warmup, then cosine decay to FINAL_LR_FRACTION. `config`: any
+    training config with `learning_rate`, `warmup_steps` and `steps` (the NeRF trainer's too)."""
     if step <= config.warmup_steps:
         return config.learning_rate * step / config.warmup_steps
     progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
@@ -110,13 +104,14 @@ def evaluate_frames(adapter: AutoencoderAdapter, frames: torch.Tensor) -> dict[s
 class TrainJob:
     store: DatasetStore
     out: Path
-    config: TrainConfig
+    config: AutoencoderTrainConfig
     manifest: dict
 
 
-def prepare_training(data_dir, out, config: TrainConfig) -> TrainJob:
-    """Check the settings, the dataset and the run directory, and write the run's manifest; one-line errors."""
-    config.check()
+def prepare_training(data_dir, out, config: AutoencoderTrainConfig | dict) -> TrainJob:
+    """Check the settings (a `ConfigError` naming the field), the dataset and the run directory, and write the run's
+    manifest; one-line errors."""
+    config = validate_config(AutoencoderTrainConfig, config, "autoencoder training settings")
     store = DatasetStore.open(data_dir)
     if not store.complete:
         raise ModelError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
@@ -160,13 +155,14 @@ def run_training(job: TrainJob, on_step: Callable[[StepReport], None] | None = N
     return manifest["results"]
 
 
-def train_autoencoder(data_dir, out, config: TrainConfig, on_step: Callable[[StepReport], None] | None = None) -> dict:
+def train_autoencoder(data_dir, out, config: AutoencoderTrainConfig | dict,
+                      on_step: Callable[[StepReport], None] | None = None) -> dict:
     """Train (or resume, or return the results of a finished run); returns the manifest's `results`."""
     return run_training(prepare_training(data_dir, out, config), on_step)
 
 
 def _train_step(adapter: AutoencoderAdapter, optimizer, frames: torch.Tensor, train_ids: list[int],
-                config: TrainConfig, step: int) -> tuple[float, float]:
+                config: AutoencoderTrainConfig, step: int) -> tuple[float, float]:
     rng = np.random.default_rng([config.seed, step])
     picks = rng.choice(train_ids, size=config.batch_size, replace=len(train_ids) < config.batch_size)
     batch = frames[np.sort(picks)]
@@ -188,21 +184,23 @@ def _train_step(adapter: AutoencoderAdapter, optimizer, frames: torch.Tensor, tr
     return float(loss.detach()), float(batch_psnr)
 
 
-def _prepare_run(out: Path, store: DatasetStore, config: TrainConfig) -> dict:
+def _prepare_run(out: Path, store: DatasetStore, config: AutoencoderTrainConfig) -> dict:
     dataset = dataset_reference(store)
     if (out / MANIFEST).is_file():
         manifest = read_manifest_of_run(out)
-        if manifest["config"] != asdict(config):
-            differ = [k for k, v in asdict(config).items() if manifest["config"].get(k) != v]
-            raise ModelError(f"{out} is a run with other settings ({', '.join(differ)}); rerun with the same ones or choose another --out")
+        if manifest["config"] != config.to_dict():
+            differ = changed_fields(manifest["config"], config.to_dict())
+            raise ModelError(f"{out} is a run with other settings ({', '.join(differ)}); rerun with the same ones or "
+                             "choose another run directory")
         if manifest["dataset"]["manifest_blake2b"] != dataset["manifest_blake2b"]:
-            raise ModelError(f"{out} was trained on another dataset ({manifest['dataset']['path']}); choose another --out")
+            raise ModelError(f"{out} was trained on another dataset ({manifest['dataset']['path']}); "
+                             "choose another run directory")
         return manifest
     if out.exists() and any(out.iterdir()):
-        raise ModelError(f"{out} exists and is not a training run; choose an empty or new --out")
+        raise ModelError(f"{out} exists and is not a training run; choose an empty or new run directory")
     out.mkdir(parents=True, exist_ok=True)
     train, heldout = split_frames(store.manifest, config.holdout_every)
-    manifest = {**run_header(TRAIN_FORMAT), "kind": "autoencoder", "config": asdict(config), "dataset": dataset,
+    manifest = {**run_header(TRAIN_FORMAT), "kind": "autoencoder", "config": config.to_dict(), "dataset": dataset,
                 "split": {"train": train, "heldout": heldout}, "complete": False}
     write_json_atomic(out / MANIFEST, manifest)
     return manifest
@@ -225,7 +223,7 @@ def load_run(run_dir, *, latent: str = "mean", seed: int = 0) -> AutoencoderAdap
     """The model of a training run: `model/` when finished, else the latest checkpoint."""
     run_dir = Path(run_dir)
     manifest = read_manifest_of_run(run_dir)
-    config = TrainConfig(**manifest["config"])
+    config = validate_config(AutoencoderTrainConfig, manifest["config"], f"settings in {run_dir / MANIFEST}")
     arch = architecture(config.arch)
     if (run_dir / MODEL_DIR / "config.json").is_file():
         from frobnoscope.models.loading.pretrained import load_pretrained

@@ -8,11 +8,13 @@ their components in [-1, 1].
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
+
+from frobnoscope.engine.config import Config
 
 # instant-NGP's spatial hash primes (Teschner et al. 2003), the first one 1 so that x varies fastest
 HASH_PRIMES = (1, 2654435761, 805459861)
@@ -40,8 +42,7 @@ class PositionalEncoding(nn.Module):
         return torch.cat([x, parts], dim=-1) if self.include_input else parts
 
 
-@dataclass(frozen=True)
-class HashGridConfig:
+class HashGridConfig(Config):
     """Multiresolution hash encoding (Mueller et al. 2022) over a box whose sides have relative lengths `aspect`.
 
     Level l has r_l = floor(base_resolution * b^l) cells along the box's longest side,
@@ -50,12 +51,12 @@ class HashGridConfig:
     dense grid (sampled with `grid_sample`, fast on the CPU); a larger one hashes its vertices into a table of that
     size with instant-NGP's spatial hash."""
 
-    n_levels: int = 8
-    features_per_level: int = 2
-    log2_table_size: int = 22
-    base_resolution: int = 16
-    max_resolution: int = 128
-    init_scale: float = 1e-4
+    n_levels: int = Field(8, ge=1, description="resolution levels")
+    features_per_level: int = Field(2, ge=1, description="features stored per grid vertex and level")
+    log2_table_size: int = Field(22, ge=1, description="log2 of the most entries a level stores")
+    base_resolution: int = Field(16, ge=1, description="cells along the longest side at the coarsest level")
+    max_resolution: int = Field(128, ge=1, description="cells along the longest side at the finest level")
+    init_scale: float = Field(1e-4, ge=0, description="features start uniform in [-init_scale, init_scale]")
 
 
 class HashGridEncoding(nn.Module):
@@ -63,10 +64,10 @@ class HashGridEncoding(nn.Module):
     output (..., n_levels * features_per_level), level-major. Parameters: `dense.<l>` (F, nz, ny, nx) for dense
     levels, `hashed.<l>` (T, F) for hashed ones (l: the level)."""
 
-    def __init__(self, config: HashGridConfig = HashGridConfig(), aspect=(1.0, 1.0, 1.0),
+    def __init__(self, config: HashGridConfig | None = None, aspect=(1.0, 1.0, 1.0),
                  generator: torch.Generator | None = None):
         super().__init__()
-        self.config = config
+        self.config = config = config or HashGridConfig()
         aspect = torch.as_tensor(aspect, dtype=torch.float64)
         aspect = aspect / aspect.max()
         growth = (config.max_resolution / config.base_resolution) ** (1 / max(1, config.n_levels - 1))

@@ -13,35 +13,39 @@ leaving the point along -d. Every layer is its own module, so each call is a hoo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
+from frobnoscope.engine.config import Config
 from frobnoscope.models.nerf.encoding import HashGridConfig, HashGridEncoding, PositionalEncoding
 
-ENCODINGS = ("hash", "frequency")
 
+class FieldConfig(Config):
+    """The field's architecture: its position encoding, MLP sizes and initial density."""
 
-@dataclass(frozen=True)
-class FieldConfig:
-    encoding: str = "hash"  # "hash" (multiresolution hash grid) or "frequency" (NeRF's positional encoding)
-    position_frequencies: int = 10  # frequency encoding only
-    direction_frequencies: int = 4
-    hidden_width: int = 64
-    density_layers: int = 1  # hidden layers before the density / geometry-feature output
-    color_layers: int = 2  # hidden layers of the colour head
-    geometry_features: int = 15
-    hash_levels: int = 8
-    hash_features_per_level: int = 2
-    hash_log2_table_size: int = 22
-    hash_base_resolution: int = 16
-    hash_max_resolution: int = 128
-    density_bias: float = -1.0  # added to the raw density before softplus: the field starts nearly empty
+    encoding: Literal["hash", "frequency"] = Field("hash", description="position encoding: hash (multiresolution "
+                                                                       "grid) or frequency (NeRF's sinusoids)")
+    position_frequencies: int = Field(10, ge=0, description="frequencies of the frequency position encoding")
+    direction_frequencies: int = Field(4, ge=0, description="frequencies of the view-direction encoding")
+    hidden_width: int = Field(64, ge=1, description="width of the MLP's hidden layers")
+    density_layers: int = Field(1, ge=0, description="hidden layers before the density / geometry-feature output")
+    color_layers: int = Field(2, ge=0, description="hidden layers of the colour head")
+    geometry_features: int = Field(15, ge=0, description="features passed from the density MLP to the colour head")
+    hash_levels: int = Field(8, ge=1, description="hash grid: resolution levels")
+    hash_features_per_level: int = Field(2, ge=1, description="hash grid: features per vertex and level")
+    hash_log2_table_size: int = Field(22, ge=1, description="hash grid: log2 of the most entries a level stores")
+    hash_base_resolution: int = Field(16, ge=1, description="hash grid: cells along the longest side, coarsest level")
+    hash_max_resolution: int = Field(128, ge=1, description="hash grid: cells along the longest side, finest level")
+    density_bias: float = Field(-1.0, description="added to the raw density before softplus: the field starts "
+                                                  "nearly empty")
 
     def hash_grid(self) -> HashGridConfig:
-        return HashGridConfig(self.hash_levels, self.hash_features_per_level, self.hash_log2_table_size,
-                              self.hash_base_resolution, self.hash_max_resolution)
+        return HashGridConfig(n_levels=self.hash_levels, features_per_level=self.hash_features_per_level,
+                              log2_table_size=self.hash_log2_table_size, base_resolution=self.hash_base_resolution,
+                              max_resolution=self.hash_max_resolution)
 
 
 class MLP(nn.Module):
@@ -78,8 +82,6 @@ class NerfField(nn.Module):
     def __init__(self, config: FieldConfig, box: torch.Tensor | list, generator: torch.Generator | None = None):
         """`box`: (2, 3) world-frame min and max corners of the region the field models (scene units)."""
         super().__init__()
-        if config.encoding not in ENCODINGS:
-            raise ValueError(f"encoding must be one of {ENCODINGS}, got {config.encoding!r}")
         self.config = config
         self.register_buffer("box", torch.as_tensor(box, dtype=torch.float32).reshape(2, 3).clone())
         if config.encoding == "hash":

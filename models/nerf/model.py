@@ -8,11 +8,11 @@ composited over the constant `background` colour (`rendering`). One field serves
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
+from pydantic import Field
 from torch import nn
 
+from frobnoscope.engine.config import Config
 from frobnoscope.models.nerf.field import FieldConfig, NerfField
 from frobnoscope.models.nerf.rays import near_far
 from frobnoscope.models.nerf.rendering import composite, expected_depth, median_depth, peak_depth, render_weights
@@ -22,10 +22,11 @@ RENDER_CHUNK = 4096  # rays per forward pass when rendering whole images
 DERIVED = {"peak_depth": peak_depth, "median_depth": median_depth}  # more outputs `render` can give, from weights and edges
 
 
-@dataclass(frozen=True)
-class SamplingConfig:
-    coarse_samples: int = 32
-    fine_samples: int = 32
+class SamplingConfig(Config):
+    """How many points each ray samples: `coarse_samples` stratified, then `fine_samples` by importance."""
+
+    coarse_samples: int = Field(32, ge=1, description="stratified samples per ray")
+    fine_samples: int = Field(32, ge=0, description="importance samples per ray, drawn from the coarse weights")
 
 
 class NerfModel(nn.Module):

@@ -1,8 +1,9 @@
 """`frob train nerf`: fit a `NerfModel` to an orbit dataset's train views, resumably and deterministically.
 
 Run directory:
-  manifest.json   format frobnoscope.nerf/1: command, package version, config (seed included), dataset (path and
-                  manifest hash), splits, the field's box and background, `complete`, and at the end `results`
+  manifest.json   format frobnoscope.nerf/1: command, package version, config (`NerfTrainConfig.to_dict()`, seed
+                  included), dataset (path and manifest hash), splits, the field's box and background, `complete`, and
+                  at the end `results`
   checkpoints/    every `checkpoint_every` steps: model and Adam state in safetensors, step and history in
                   latest.json (`models.checkpoint`); rerunning the same command resumes from the latest one
   model/          the final model: config.json + model.safetensors (`load_nerf_run`)
@@ -11,33 +12,33 @@ Determinism: the field is initialised from `seed`; step s draws its rays and its
 generator seeded by numpy.random.default_rng([seed, s]) alone, so the only random state is the step number, and a
 resumed run takes exactly the steps an uninterrupted one would (same weights, bit for bit, on the same thread count).
 Loss: mean squared error of linear RGB on the rays' pixels. Adam (betas 0.9, 0.99; eps 1e-15, as instant-NGP);
-learning rate: linear warmup, then cosine decay to 10% (`models.train.learning_rate`). Held-out PSNR (dB, linear
-RGB, data range 1) is measured on the val views every `eval_every` steps; the final results cover val and test.
+learning rate: linear warmup, then cosine decay to 10% (`models.autoencoders.train.learning_rate`). Held-out PSNR
+(dB, linear RGB, data range 1) is measured on the val views every `eval_every` steps; the final results cover val
+and test.
 `seconds` in the history is wall time spent in this run, evaluation included, summed over resumed sessions.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from frobnoscope.engine.checkpoint import load_checkpoint, read_latest, save_checkpoint
+from frobnoscope.engine.config import Config, changed_fields, validate_config
 from frobnoscope.engine.runs import MANIFEST, load_manifest, run_header, write_json_atomic
 from frobnoscope.engine.tensor_files import load_state_dict, save_safetensors_atomic
 from frobnoscope.models.autoencoders.train import learning_rate
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.metrics import mse_to_psnr
 from frobnoscope.models.nerf.data import OrbitData, load_orbit
-from frobnoscope.models.nerf.field import ENCODINGS, FieldConfig
+from frobnoscope.models.nerf.field import FieldConfig
 from frobnoscope.models.nerf.model import NerfModel, SamplingConfig
-from frobnoscope.models.step_report import StepReport, require_positive
+from frobnoscope.models.step_report import StepReport
 from frobnoscope.scenes.store import dataset_reference
 
 NERF_FORMAT = "frobnoscope.nerf/1"
@@ -47,32 +48,19 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 
-@dataclass(frozen=True)
-class NerfTrainConfig:
-    field: FieldConfig = dataclass_field(default_factory=FieldConfig)
-    sampling: SamplingConfig = dataclass_field(default_factory=SamplingConfig)
-    steps: int = 1500
-    rays_per_step: int = 1024
-    learning_rate: float = 1e-2
-    warmup_steps: int = 20
-    seed: int = 0
-    eval_every: int = 100
-    checkpoint_every: int = 250
-    threads: int = 2  # torch's intra-op threads: results are bit-reproducible for a fixed count
+class NerfTrainConfig(Config):
+    """The settings of `frob train nerf`, stored in the run's manifest: a rerun must give the same ones."""
 
-    @classmethod
-    def from_dict(cls, data: dict) -> NerfTrainConfig:
-        return cls(**{**data, "field": FieldConfig(**data["field"]), "sampling": SamplingConfig(**data["sampling"])})
-
-    def check(self) -> None:
-        positive = {"steps": self.steps, "rays_per_step": self.rays_per_step, "learning_rate": self.learning_rate,
-                    "eval_every": self.eval_every, "checkpoint_every": self.checkpoint_every, "threads": self.threads,
-                    "coarse_samples": self.sampling.coarse_samples}
-        require_positive(positive)
-        if self.sampling.fine_samples < 0:
-            raise ModelError(f"--fine-samples must not be negative, got {self.sampling.fine_samples}")
-        if self.field.encoding not in ENCODINGS:
-            raise ModelError(f"--encoding must be one of {', '.join(ENCODINGS)}, got {self.field.encoding!r}")
+    field: FieldConfig = Field(default_factory=FieldConfig, description="the field's architecture")
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="samples per ray")
+    steps: int = Field(1500, ge=1, description="optimizer steps")
+    rays_per_step: int = Field(1024, ge=1, description="rays (pixels of the train views) per step")
+    learning_rate: float = Field(1e-2, gt=0, description="peak Adam learning rate (linear warmup, cosine decay to 10%)")
+    warmup_steps: int = Field(20, ge=0, description="steps of linear learning-rate warmup")
+    seed: int = Field(0, ge=0, description="initialisation, ray batches and sample jitter")
+    eval_every: int = Field(100, ge=1, description="steps between held-out (val) PSNR measurements")
+    checkpoint_every: int = Field(250, ge=1, description="steps between checkpoints")
+    threads: int = Field(2, ge=1, description="torch threads (results are reproducible for a fixed count)")
 
 
 def build_model(config: NerfTrainConfig, box, background) -> NerfModel:
@@ -94,15 +82,26 @@ def heldout_psnr(model: NerfModel, data: OrbitData, frames: list[int]) -> float:
     return float(mse_to_psnr((rendered.double() - data.rgb[frames].reshape(-1, 3).double()).pow(2).mean()))
 
 
-def train_nerf(data_dir, out, config: NerfTrainConfig, on_step: Callable[[StepReport], None] | None = None) -> dict:
-    """Train (or resume, or return the results of a finished run); returns the manifest's `results`."""
-    config.check()
+def train_nerf(data_dir, out, config: NerfTrainConfig | dict,
+               on_step: Callable[[StepReport], None] | None = None) -> dict:
+    """Train (or resume, or return the results of a finished run); returns the manifest's `results`. Settings that do
+    not validate raise a `ConfigError` naming the field."""
+    config = validate_config(NerfTrainConfig, config, "NeRF training settings")
     data = load_orbit(data_dir)
     out = Path(out)
     manifest = _prepare_run(out, data, config)
     if manifest["complete"]:
         return manifest["results"]
+    threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
+    try:
+        return _fit(out, data, config, manifest, on_step)
+    finally:
+        torch.set_num_threads(threads)  # the caller's thread count, as it was
+
+
+def _fit(out: Path, data: OrbitData, config: NerfTrainConfig, manifest: dict,
+         on_step: Callable[[StepReport], None] | None) -> dict:
     model = build_model(config, data.box, data.background)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=(0.9, 0.99), eps=1e-15)
     latest = load_checkpoint(out / CHECKPOINTS, model, optimizer)
@@ -159,30 +158,22 @@ def _prepare_run(out: Path, data: OrbitData, config: NerfTrainConfig) -> dict:
     dataset = dataset_reference(data.store)
     if (out / MANIFEST).is_file():
         manifest = read_nerf_manifest(out)
-        if manifest["config"] != json.loads(json.dumps(asdict(config))):
-            old, new = _flatten(manifest["config"]), _flatten(asdict(config))
-            differ = [key for key in new if old.get(key) != new[key]]
-            raise ModelError(f"{out} is a run with other settings ({', '.join(differ)}); rerun with the same ones or choose another --out")
+        if manifest["config"] != config.to_dict():
+            differ = changed_fields(manifest["config"], config.to_dict())
+            raise ModelError(f"{out} is a run with other settings ({', '.join(differ)}); rerun with the same ones or "
+                             "choose another run directory")
         if manifest["dataset"]["manifest_blake2b"] != dataset["manifest_blake2b"]:
-            raise ModelError(f"{out} was trained on another dataset ({manifest['dataset']['path']}); choose another --out")
+            raise ModelError(f"{out} was trained on another dataset ({manifest['dataset']['path']}); "
+                             "choose another run directory")
         return manifest
     if out.exists() and any(out.iterdir()):
-        raise ModelError(f"{out} exists and is not a NeRF run; choose an empty or new --out")
+        raise ModelError(f"{out} exists and is not a NeRF run; choose an empty or new run directory")
     out.mkdir(parents=True, exist_ok=True)
-    manifest = {**run_header(NERF_FORMAT), "kind": "nerf", "config": asdict(config), "dataset": dataset,
+    manifest = {**run_header(NERF_FORMAT), "kind": "nerf", "config": config.to_dict(), "dataset": dataset,
                 "split": data.splits, "scene": data.specs[0].model_dump(mode="json"), "box": data.box.tolist(), "background": data.background.tolist(), "complete": False}
     write_json_atomic(out / MANIFEST, manifest)
     return manifest
 
-
-def _flatten(config: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{key}."))
-        else:
-            out[prefix + key] = value
-    return out
 
 
 def read_nerf_manifest(run_dir) -> dict:
@@ -193,7 +184,7 @@ def save_nerf_model(model: NerfModel, config: NerfTrainConfig, directory: Path) 
     """config.json (the training config, box, background) + model.safetensors, written atomically."""
     directory.mkdir(parents=True, exist_ok=True)
     save_safetensors_atomic(model.state_dict(), directory / WEIGHTS_FILE)
-    write_json_atomic(directory / CONFIG_FILE, {"config": asdict(config), "box": model.box.tolist(),
+    write_json_atomic(directory / CONFIG_FILE, {"config": config.to_dict(), "box": model.box.tolist(),
                                                 "background": model.background.tolist()})
 
 
@@ -202,7 +193,7 @@ def load_nerf_run(run_dir) -> tuple[NerfModel, dict]:
     the run's manifest. Weights load through safetensors only."""
     run_dir = Path(run_dir)
     manifest = read_nerf_manifest(run_dir)
-    config = NerfTrainConfig.from_dict(manifest["config"])
+    config = validate_config(NerfTrainConfig, manifest["config"], f"settings in {run_dir / MANIFEST}")
     model = build_model(config, manifest["box"], manifest["background"])
     if (run_dir / MODEL_DIR / WEIGHTS_FILE).is_file():
         model.load_state_dict(load_state_dict(run_dir / MODEL_DIR / WEIGHTS_FILE), strict=True)

@@ -10,15 +10,16 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from frobnoscope.engine import config as engine_config
 from frobnoscope.scenes.spec import SceneSpec
 
 
-class FamilyConfig(BaseModel):
-    """Settings shared by every family; subclasses add their own (set them with `--set key=value`)."""
+class FamilyConfig(engine_config.Config):
+    """Settings shared by every family; subclasses add their own (a dataset's `settings`; on the command line
+    `--set key=value`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     res: int = Field(128, gt=0, le=4096, description="image width and height in pixels")
 
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from models_support import save_tiny_taesd_pair, taef2_dir, tiny_autoencoder_kl  # noqa: F401 (fixture)
 
 from frobnoscope.models import ModelAdapter, load_model, metrics
 from frobnoscope.models.errors import InputError, ModelError, WeightsError
@@ -40,14 +39,14 @@ def simple_scene(res: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def kl_dir(tmp_path_factory):
+def kl_dir(tiny_autoencoder_kl, tmp_path_factory):
     directory = tmp_path_factory.mktemp("sd-vae")
     tiny_autoencoder_kl().save_pretrained(directory)
     return directory
 
 
 @pytest.fixture(scope="module")
-def taesd_prefix(tmp_path_factory):
+def taesd_prefix(save_tiny_taesd_pair, tmp_path_factory):
     return save_tiny_taesd_pair(tmp_path_factory.mktemp("taesd"))
 
 
@@ -154,7 +153,7 @@ def test_intervene_replaces_one_call_site_only_and_restores_on_exit(kl_dir):
 # --- SD VAE ---------------------------------------------------------------------------------------------------
 
 
-def test_sd_vae_scales_latents_samples_with_a_seed_and_converts_ranges(kl_dir, tmp_path):
+def test_sd_vae_scales_latents_samples_with_a_seed_and_converts_ranges(kl_dir, tiny_autoencoder_kl, tmp_path):
     adapter = load_model(f"sd-vae:{kl_dir}")
     batch = torch.from_numpy(images()).permute(0, 3, 1, 2)
     x = adapter.preprocess(batch)
@@ -190,7 +189,7 @@ def test_hub_id_offline_is_a_one_line_error_naming_the_fix(monkeypatch):
 # --- TAESD family ---------------------------------------------------------------------------------------------
 
 
-def test_taesd_pairs_load_from_prefix_directory_or_safetensors(taesd_prefix, tmp_path):
+def test_taesd_pairs_load_from_prefix_directory_or_safetensors(taesd_prefix, save_tiny_taesd_pair, tmp_path):
     def same_weights(a, b):
         return all(torch.equal(x, y) for x, y in zip(a.module.state_dict().values(), b.module.state_dict().values()))
 
@@ -204,7 +203,7 @@ def test_taesd_pairs_load_from_prefix_directory_or_safetensors(taesd_prefix, tmp
         load_model(f"taesd:{tmp_path}")
 
 
-def test_taesd_pair_with_another_layout_is_refused(tmp_path):
+def test_taesd_pair_with_another_layout_is_refused(save_tiny_taesd_pair, tmp_path):
     prefix = save_tiny_taesd_pair(tmp_path, pool=False)
     decoder = torch.load(f"{prefix}_decoder.pth", weights_only=True)
     decoder["3.extra.weight"] = torch.zeros(1)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from models_support import save_tiny_taesd_pair
 
 from frobnoscope.engine.tensor_files import load_state_dict, save_safetensors_atomic
 from frobnoscope.models import load_model
@@ -26,7 +25,7 @@ class CodeOnLoad:
         return (Path.touch, (self.marker,))
 
 
-def test_a_pickle_that_needs_code_is_refused_and_never_runs(tmp_path):
+def test_a_pickle_that_needs_code_is_refused_and_never_runs(save_tiny_taesd_pair, tmp_path):
     marker = tmp_path / "pwned"
     prefix = save_tiny_taesd_pair(tmp_path / "weights")
     state = torch.load(f"{prefix}_encoder.pth", weights_only=True)
@@ -39,7 +38,7 @@ def test_a_pickle_that_needs_code_is_refused_and_never_runs(tmp_path):
     assert not marker.exists()
 
 
-def test_missing_and_truncated_files_name_the_file(tmp_path):
+def test_missing_and_truncated_files_name_the_file(save_tiny_taesd_pair, tmp_path):
     prefix = save_tiny_taesd_pair(tmp_path)
     decoder = Path(f"{prefix}_decoder.pth")
     decoder.write_bytes(decoder.read_bytes()[: decoder.stat().st_size // 2])
@@ -66,9 +65,7 @@ def test_safetensors_round_trip_and_truncation(tmp_path):
         load_state_dict(path)
 
 
-def test_a_truncated_diffusers_model_is_a_one_line_error(tmp_path):
-    from models_support import tiny_autoencoder_kl
-
+def test_a_truncated_diffusers_model_is_a_one_line_error(tiny_autoencoder_kl, tmp_path):
     tiny_autoencoder_kl().save_pretrained(tmp_path)
     weights = tmp_path / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
@@ -77,7 +74,7 @@ def test_a_truncated_diffusers_model_is_a_one_line_error(tmp_path):
     assert str(error.value).startswith(f"cannot load {tmp_path} with diffusers") and "\n" not in str(error.value)
 
 
-def test_cli_reports_unsafe_weights_in_one_line_with_exit_code_2(tmp_path):
+def test_cli_reports_unsafe_weights_in_one_line_with_exit_code_2(save_tiny_taesd_pair, tmp_path):
     prefix = save_tiny_taesd_pair(tmp_path)
     torch.save({"payload": CodeOnLoad(tmp_path / "pwned")}, f"{prefix}_decoder.pth")
     result = subprocess.run([FROB, "models", "hooks", f"taesd:{prefix}"], capture_output=True, text=True, timeout=120,

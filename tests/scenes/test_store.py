@@ -1,7 +1,6 @@
 """`frob scenes generate / verify / show`, end to end: determinism, resumption, damage, errors."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -109,10 +108,10 @@ def test_verify_names_the_damaged_frame(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--family", "nope", "--n", "2"], "unknown family 'nope'"),
+        (["--family", "nope", "--n", "2"], "--family: Input should be 'tabletop', 'shapes3d' or 'orbit'"),
         (["--family", "tabletop", "--n", "2", "--set", "colour=red"], "unknown setting 'colour'"),
         (["--family", "shapes3d", "--n", "5"], "full grid of 1296 frames"),
-        (["--family", "tabletop"], "needs --n"),
+        (["--family", "tabletop"], "--n: family tabletop needs the number of frames"),
     ],
 )
 def test_generate_errors_are_one_line(tmp_path, args, message):
@@ -136,9 +135,7 @@ def test_unwritable_path_is_refused(tmp_path):
     assert result.returncode == 2 and "cannot write to" in result.stderr
 
 
-def test_show_writes_a_contact_sheet_for_a_family_and_a_spec(tmp_path):
-    from conftest import showcase_spec
-
+def test_show_writes_a_contact_sheet_for_a_family_and_a_spec(tmp_path, showcase_spec):
     frob("scenes", "show", "orbit", "--seed", "2", "--res", "32", "--out", tmp_path / "orbit.png")
     spec = tmp_path / "scene.json"
     spec.write_text(showcase_spec(res=32).model_dump_json())

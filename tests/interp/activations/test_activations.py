@@ -1,23 +1,25 @@
 """`frob capture` and `ActivationStore`: layout, resumption, pooled ground truth, token streaming, errors."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
-from interp_support import TINY_HOOKS, interp_dataset, tiny_model_spec  # noqa: F401 (fixtures)
 from typer.testing import CliRunner
 
+from frobnoscope.engine.config import ConfigError, validate_config
 from frobnoscope.engine.journal import JOURNAL
+from frobnoscope.engine.runs import MANIFEST
 from frobnoscope.interp.activations import gt_pooling
 from frobnoscope.interp.activations.capture import CaptureConfig, capture
 from frobnoscope.interp.activations.store import ActivationStore
-from frobnoscope.models.errors import ModelError
+from frobnoscope.interp.errors import InterpError
 
 
 @pytest.fixture(scope="module")
-def run(interp_dataset, tiny_model_spec, tmp_path_factory):
+def run(interp_dataset, tiny_model_spec, tiny_hooks, tmp_path_factory):
     out = tmp_path_factory.mktemp("capture") / "run"
-    capture(interp_dataset.path, out, CaptureConfig(model=tiny_model_spec, hooks=TINY_HOOKS, batch_size=4))
+    capture(interp_dataset.path, out, CaptureConfig(model=tiny_model_spec, hooks=tiny_hooks, batch_size=4))
     return ActivationStore.open(out)
 
 
@@ -59,9 +61,9 @@ def test_pooling_handles_uneven_grids():
     assert pooled[0, 1, 2] == pytest.approx(values[0, 3:, 4:].mean())
 
 
-def test_interrupted_capture_resumes_to_identical_arrays(run, interp_dataset, tiny_model_spec, tmp_path):
+def test_interrupted_capture_resumes_to_identical_arrays(run, interp_dataset, tiny_model_spec, tiny_hooks, tmp_path):
     out = tmp_path / "run"
-    config = CaptureConfig(model=tiny_model_spec, hooks=TINY_HOOKS, batch_size=4)
+    config = CaptureConfig(model=tiny_model_spec, hooks=tiny_hooks, batch_size=4)
 
     def interrupt(done, total):
         if done >= 8:
@@ -70,19 +72,19 @@ def test_interrupted_capture_resumes_to_identical_arrays(run, interp_dataset, ti
     with pytest.raises(KeyboardInterrupt):
         capture(interp_dataset.path, out, config, on_progress=interrupt)
     assert len((out / JOURNAL).read_text().splitlines()) == 2
-    with pytest.raises(ModelError, match="unfinished"):
+    with pytest.raises(InterpError, match="unfinished"):
         ActivationStore.open(out)
     capture(interp_dataset.path, out, config)
     resumed = ActivationStore.open(out)
     for hook in run.hooks():
         np.testing.assert_array_equal(resumed.acts(hook)[:], run.acts(hook)[:])
         np.testing.assert_array_equal(resumed.gt(hook, "albedo")[:], run.gt(hook, "albedo")[:])
-    with pytest.raises(ModelError, match="other settings"):
+    with pytest.raises(InterpError, match="other settings"):
         capture(interp_dataset.path, out, CaptureConfig(model=tiny_model_spec, hooks="encoder.4", batch_size=4))
 
 
-def test_two_worker_processes_capture_identical_arrays(run, interp_dataset, tiny_model_spec, tmp_path):
-    config = CaptureConfig(model=tiny_model_spec, hooks=TINY_HOOKS, batch_size=4)
+def test_two_worker_processes_capture_identical_arrays(run, interp_dataset, tiny_model_spec, tiny_hooks, tmp_path):
+    config = CaptureConfig(model=tiny_model_spec, hooks=tiny_hooks, batch_size=4)
     pooled = ActivationStore.open(capture(interp_dataset.path, tmp_path / "pooled", config, workers=2))
     for hook in run.hooks():
         np.testing.assert_array_equal(pooled.acts(hook)[:], run.acts(hook)[:])
@@ -129,10 +131,10 @@ def test_random_weights_control_changes_activations(run, interp_dataset, tiny_mo
 
 def test_cli_errors_are_one_line_with_exit_code_2(interp_dataset, tiny_model_spec, tmp_path):
     cases = [
-        ["capture", "--data", str(interp_dataset.path), "--model", tiny_model_spec, "--hooks", "nope*", "--out", str(tmp_path / "a")],
-        ["capture", "--data", str(interp_dataset.path), "--model", tiny_model_spec, "--hooks", "encoder.4", "--out",
+        ["capture", str(interp_dataset.path), "--model", tiny_model_spec, "--hooks", "nope*", "--out", str(tmp_path / "a")],
+        ["capture", str(interp_dataset.path), "--model", tiny_model_spec, "--hooks", "encoder.4", "--out",
          str(tmp_path / "b"), "--dtype", "int8"],
-        ["capture", "--data", str(tmp_path), "--model", tiny_model_spec, "--hooks", "encoder.4", "--out", str(tmp_path / "c")],
+        ["capture", str(tmp_path), "--model", tiny_model_spec, "--hooks", "encoder.4", "--out", str(tmp_path / "c")],
         ["probe", str(tmp_path / "missing")],
     ]
     from frobnoscope.app.cli import main as cli
@@ -148,3 +150,38 @@ def test_cli_errors_are_one_line_with_exit_code_2(interp_dataset, tiny_model_spe
     proc = subprocess.run([sys.executable, "-c", "from frobnoscope.app.cli.main import main; main()", *cases[0]],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: no hook point matches")
+
+
+def test_capture_settings_that_do_not_validate_name_every_field_in_one_line():
+    with pytest.raises(ConfigError) as error:
+        validate_config(CaptureConfig, {"model": "taef2", "hooks": "encoder.*", "dtype": "int8", "batch_size": 0,
+                                        "frames": 0, "colour": "red"})
+    message = str(error.value)
+    assert "\n" not in message and "--" not in message
+    for field in ("dtype", "batch_size", "frames", "colour: unknown field"):
+        assert field in message, field
+
+
+def test_a_capture_manifest_from_before_the_config_convention_resumes_and_refuses_other_settings(
+        run, interp_dataset, tiny_model_spec, tiny_hooks, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(run.path, out)
+    manifest = json.loads((out / MANIFEST).read_text())
+    # the config as `dataclasses.asdict(CaptureConfig(...))` stored it before `CaptureConfig` became a `Config`
+    manifest["config"] = {"model": tiny_model_spec, "hooks": tiny_hooks, "dtype": "float16", "batch_size": 4,
+                          "frames": None, "random_weights_seed": None}
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    config = CaptureConfig(model=tiny_model_spec, hooks=tiny_hooks, batch_size=4)
+    assert capture(interp_dataset.path, out, config) == out
+    with pytest.raises(InterpError, match=r"other settings \(dtype, frames\)"):
+        capture(interp_dataset.path, out, config.model_copy(update={"dtype": "float32", "frames": 8}))
+
+
+def test_cli_names_the_flags_of_bad_settings_and_takes_its_defaults_from_the_config(frob_cli, cli_defaults, tmp_path):
+    code, stderr = frob_cli("capture", tmp_path, "--model", "taef2", "--hooks", "encoder.*", "--out", tmp_path / "o",
+                            "--batch-size", "0", "--dtype", "int8")
+    (line,) = stderr.strip().splitlines()
+    assert code == 2 and "--batch-size: " in line and "--dtype: " in line and "batch_size" not in line
+    defaults = cli_defaults(CaptureConfig, "capture")
+    assert set(defaults) == {"dtype", "batch_size", "frames", "random_weights_seed"}
+    assert all(cli == config for cli, config in defaults.values()), defaults

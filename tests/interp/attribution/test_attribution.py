@@ -11,14 +11,18 @@ import pytest
 import torch
 from torch import nn
 
+from frobnoscope.engine.config import ConfigError, validate_config
+from frobnoscope.engine.errors import FrobError
+from frobnoscope.engine.runs import MANIFEST
 from frobnoscope.interp.attribution import measures, scores
+from frobnoscope.interp.attribution.config import AttributeConfig
 from frobnoscope.interp.attribution.methods import INPUT_METHODS, METHODS, MethodSettings
 from frobnoscope.interp.attribution.methods import attribute as attribute_maps
 from frobnoscope.interp.attribution.run import attribute
-from frobnoscope.interp.attribution.run_format import AttributeConfig, read_maps
+from frobnoscope.interp.attribution.run_format import read_maps
 from frobnoscope.interp.attribution.targets import ErrorTarget, OutputTarget, parse_region, parse_target
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.models.adapter import AutoencoderAdapter
-from frobnoscope.models.errors import ModelError
 from frobnoscope.scenes.store import DatasetStore
 
 HOOK = "encoder.4"  # 16x16 at 32x32, after a ReLU
@@ -31,7 +35,7 @@ FAST = MethodSettings(n_steps=4, smoothgrad_samples=3, occlusion_window=8, ablat
 def run_config(model, target, methods=METHODS, **overrides):
     values = dict(model=model, target=target, methods=tuple(methods), batch_size=4, frames=8, layer=LAYER,
                   settings=FAST)
-    return AttributeConfig(**{**values, **overrides})
+    return validate_config(AttributeConfig, {**values, **overrides})
 
 
 # --- a planted cause ------------------------------------------------------------------------------------------------
@@ -187,14 +191,14 @@ def trained_probes_and_sae(interp_dataset, tiny_model_spec, tmp_path_factory):
     from frobnoscope.interp.probes.linear import ProbeConfig
     from frobnoscope.interp.probes.run import run_probes
     from frobnoscope.interp.sae.run import SAERunConfig, train_on_run
-    from frobnoscope.interp.sae.training import TrainConfig, load_sae
+    from frobnoscope.interp.sae.training import SAETrainConfig, load_sae
 
     root = tmp_path_factory.mktemp("attribution-probes")
     run = capture(interp_dataset.path, root / "acts",
                   CaptureConfig(model=tiny_model_spec, hooks=HOOK, batch_size=8, dtype="float32"))
     run_probes(run, root / "probes", config=ProbeConfig(tokens_per_frame=64, max_fit_tokens=2000, logistic_epochs=1))
     sae, _ = train_on_run(run, SAERunConfig(hook=HOOK, width=32, k=4, splice_frames=2),
-                          TrainConfig(steps=20, batch_tokens=256))
+                          SAETrainConfig(steps=20, batch_tokens=256))
     acts = ActivationStore.open(run).acts(HOOK)[:4]
     with torch.no_grad():
         codes = load_sae(sae).encode(torch.from_numpy(acts.reshape(-1, acts.shape[-1])))
@@ -247,36 +251,90 @@ def test_resume_after_interruption_gives_identical_maps_and_workers_agree(interp
     for method in config.methods:
         np.testing.assert_array_equal(read_maps(whole, method)[:], read_maps(tmp_path / "cut", method)[:])
         np.testing.assert_array_equal(read_maps(whole, method)[:], read_maps(pooled, method)[:])
-    with pytest.raises(ModelError, match="other settings"):
+    with pytest.raises(InterpError, match=r"other settings \(target, methods\)"):
         attribute(interp_dataset.path, tmp_path / "cut", run_config(tiny_model_spec, "error:object=3"))
 
 
 @pytest.mark.parametrize("target, extra, message", [
-    ("error", {"methods": ("gradcam",)}, "unknown method"),
-    ("blame:3", {}, "unknown target"),
-    ("error:object=x", {}, "should read object=N"),
+    ("error", {"methods": ("gradcam",)}, "^invalid AttributeConfig settings: methods: unknown method 'gradcam'"),
+    ("blame:3", {}, "^invalid AttributeConfig settings: target: unknown target"),
+    ("error:object=x", {}, "target: region 'object=x' should read object=N"),
+    ("probe:depth_z", {}, "probes: needed by probe targets"),
+    ("error", {"layer": None}, "layer: a hook point is needed by layer_conductance, layer_integrated_gradients"),
+    ("error", {"sae": "sae", "probes": "probes"}, "sae: applies to feature targets.*; probes: applies to probe"),
+])
+def test_settings_that_do_not_fit_together_name_their_fields(tiny_model_spec, target, extra, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        run_config(tiny_model_spec, target, **extra)
+    assert "\n" not in str(error.value) and "--" not in str(error.value)
+
+
+@pytest.mark.parametrize("target, extra, message", [
     ("feature:encoder.999:0", {}, "no hook point 'encoder.999'"),
     (f"feature:{HOOK}:64", {}, "feature id 64 is out of range"),
-    ("probe:depth_z", {}, "need --probes"),
     ("error", {"layer": "decoder.nope"}, "no hook point 'decoder.nope'"),
-    ("error", {"layer": None}, "need --layer"),
-    (f"feature:{HOOK}:0", {"layer": "decoder.1"}, "runs after the target's hook point"),
+    (f"feature:{HOOK}:0", {"layer": "decoder.1"}, "layer 'decoder.1' runs after the target's hook point"),
 ])
 def test_bad_input_is_a_one_line_error(interp_dataset, tiny_model_spec, tmp_path, target, extra, message):
-    with pytest.raises(ModelError, match=message):
+    with pytest.raises(FrobError, match=message) as error:
         attribute(interp_dataset.path, tmp_path / "run", run_config(tiny_model_spec, target, **extra))
+    assert "\n" not in str(error.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_an_attribution_manifest_from_before_the_config_convention_resumes(interp_dataset, tiny_model_spec, tmp_path):
+    config = run_config(tiny_model_spec, "error:object=2", methods=("saliency",), frames=4)
+    run = attribute(interp_dataset.path, tmp_path / "run", config)
+    manifest = json.loads((run / MANIFEST).read_text())
+    # the config as `AttributeConfig.to_dict()` stored it before `AttributeConfig` became a `Config`
+    manifest["config"] = {
+        "model": tiny_model_spec, "target": "error:object=2", "methods": ["saliency"], "batch_size": 4, "frames": 4,
+        "layer": "encoder.1", "sae": None, "probes": None,
+        "settings": {"n_steps": 4, "smoothgrad_samples": 3, "smoothgrad_stdev": 0.1, "seed": 0,
+                     "internal_batch_size": None, "perturbations_per_eval": None, "occlusion_window": 8,
+                     "ablation_patch": 8}}
+    (run / MANIFEST).write_text(json.dumps(manifest))
+    assert attribute(interp_dataset.path, run, config) == run
+    changed = config.model_copy(update={"settings": config.settings.model_copy(update={"n_steps": 8})})
+    with pytest.raises(InterpError, match=r"other settings \(settings.n_steps\)"):
+        attribute(interp_dataset.path, run, changed)
+
+
+def test_cli_names_the_flags_of_bad_settings_and_takes_its_defaults_from_the_config(frob_cli, cli_defaults, tmp_path):
+    code, stderr = frob_cli("attribute", tmp_path, "--model", "taef2", "--target", "probe:depth_z", "--out",
+                            tmp_path / "o", "--method", "lc,nope", "--n-steps", "0", "--batch-size", "0")
+    (line,) = stderr.strip().splitlines()
+    assert code == 2 and "--method: unknown method 'nope'" in line and "--n-steps: " in line
+    assert "--batch-size: " in line and "settings." not in line
+    code, stderr = frob_cli("attribute", tmp_path, "--model", "taef2", "--target", "probe:depth_z", "--out",
+                            tmp_path / "o", "--method", "lc")
+    assert code == 2 and "--layer: a hook point is needed" in stderr and "--probes: needed by probe targets" in stderr
+    attribute_defaults = cli_defaults(AttributeConfig, "attribute")
+    assert set(attribute_defaults) == {"batch_size", "frames", "layer", "sae", "probes"}
+    settings_defaults = cli_defaults(MethodSettings, "attribute")
+    assert set(settings_defaults) == {"n_steps", "smoothgrad_samples", "smoothgrad_stdev", "internal_batch_size",
+                                      "perturbations_per_eval", "seed"}
+    for cli, config in (*attribute_defaults.values(), *settings_defaults.values()):
+        assert cli == config
+    import typer
+
+    from frobnoscope.app.cli.main import app
+
+    (method,) = [param.default for param in typer.main.get_command(app).commands["attribute"].params
+                 if param.name == "method"]  # text for --method; the config's default is a tuple
+    default = AttributeConfig.model_fields["methods"].default
+    assert validate_config(AttributeConfig, {"model": "taef2", "target": "error", "methods": method}).methods == default
 
 
 def test_unfitted_probe_factor_and_sae_id_are_errors(interp_dataset, tiny_model_spec, trained_probes_and_sae,
                                                      tmp_path):
     probes, sae, _ = trained_probes_and_sae
-    with pytest.raises(ModelError, match="no probe of factor 'colour_of_mood'"):
+    with pytest.raises(InterpError, match="no probe of factor 'colour_of_mood'"):
         attribute(interp_dataset.path, tmp_path / "a", run_config(tiny_model_spec, "probe:colour_of_mood",
                                                                   probes=str(probes)))
-    with pytest.raises(ModelError, match="the SAE in .* has 32 latents"):
+    with pytest.raises(InterpError, match="the SAE in .* has 32 latents"):
         attribute(interp_dataset.path, tmp_path / "b", run_config(tiny_model_spec, f"feature:{HOOK}:32", sae=str(sae)))
-    with pytest.raises(ModelError, match="is categorical"):
+    with pytest.raises(InterpError, match="is categorical"):
         attribute(interp_dataset.path, tmp_path / "c",
                   run_config(tiny_model_spec, "probe:shape_id", probes=str(probes)))
 
@@ -299,7 +357,7 @@ def test_cli_attributes_and_scores_against_the_cause(interp_dataset, tiny_model_
     whole = subprocess.run([*frob, "attribute", str(interp_dataset.path), "--model", tiny_model_spec, "--target",
                             "error", "--out", str(tmp_path / "whole"), "--frames", "1", "--n-steps", "2", "--score"],
                            capture_output=True, text=True)
-    assert whole.returncode == 2 and "give one or more with --cause" in whole.stderr
+    assert whole.returncode == 2 and "give one or more causes" in whole.stderr
 
 
 def test_unfinished_dataset_is_refused(interp_dataset, tiny_model_spec, tmp_path):
@@ -308,18 +366,18 @@ def test_unfinished_dataset_is_refused(interp_dataset, tiny_model_spec, tmp_path
     manifest = json.loads((copy / "manifest.json").read_text())
     (copy / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
     assert not DatasetStore.open(copy).complete
-    with pytest.raises(ModelError, match="unfinished"):
+    with pytest.raises(InterpError, match="unfinished"):
         attribute(copy, tmp_path / "run", run_config(tiny_model_spec, "error"))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["run", "taef2"])
 def test_cli_runs_on_our_autoencoder_and_taef2(interp_dataset, tmp_path, model, request):
-    from frobnoscope.models.autoencoders.train import TrainConfig, train_autoencoder
+    from frobnoscope.models.autoencoders.train import AutoencoderTrainConfig, train_autoencoder
 
     if model == "run":
         train_autoencoder(interp_dataset.path, tmp_path / "ae",
-                          TrainConfig(arch="conv", steps=2, batch_size=2, checkpoint_every=2, holdout_every=4))
+                          AutoencoderTrainConfig(arch="conv", steps=2, batch_size=2, checkpoint_every=2, holdout_every=4))
         spec = f"run:{tmp_path / 'ae'}"
     else:
         spec = f"taef2:{request.getfixturevalue('taef2_dir')}"  # skips (or fails) only this case without them

@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,15 +13,18 @@ import torch
 import zarr
 from torch import nn
 
+from frobnoscope.engine.config import ConfigError, validate_config
+from frobnoscope.engine.errors import FrobError
+from frobnoscope.interp.attribution.config import AttributeConfig
 from frobnoscope.interp.attribution.measures import RANDOM
 from frobnoscope.interp.attribution.methods import MethodSettings
 from frobnoscope.interp.attribution.nerf_methods import RayTarget, attribute_rays
 from frobnoscope.interp.attribution.nerf_scores import surface_scores
 from frobnoscope.interp.attribution.run import attribute
-from frobnoscope.interp.attribution.run_format import SAMPLE_T, AttributeConfig, read_maps
+from frobnoscope.interp.attribution.run_format import SAMPLE_T, read_maps
 from frobnoscope.interp.attribution.scores import check_score_options, score_run
 from frobnoscope.interp.attribution.targets import parse_target
-from frobnoscope.models.errors import ModelError
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.models.nerf.adapter import NerfAdapter, load_nerf, rays_of_camera
 from frobnoscope.models.nerf.train import build_model, train_nerf
 from frobnoscope.scenes.generate import generate
@@ -32,7 +34,8 @@ from frobnoscope.scenes.spec import parse_spec
 @pytest.fixture(scope="module")
 def fitted(tiny_nerf_config):
     """The tiny NeRF config trained for 300 steps of 256 rays."""
-    return replace(tiny_nerf_config, steps=300, rays_per_step=256, eval_every=300, checkpoint_every=300)
+    return tiny_nerf_config.model_copy(update={"steps": 300, "rays_per_step": 256, "eval_every": 300,
+                                               "checkpoint_every": 300})
 
 
 @pytest.fixture(scope="module")
@@ -174,16 +177,25 @@ def test_surface_scores_of_planted_maps():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"methods": ("occlusion",)}, "do not apply to a NeRF"),
-    ({"target": "probe:depth_z"}, "a NeRF takes targets"),
-    ({"layer": "density_mlp.linear0"}, "--layer does not apply to a NeRF"),
-    ({"target": "feature:density_mlp.act0:999"}, "out of range"),
-    ({"target": "feature:density_mlp.nope:0"}, "density_mlp"),
-    ({"settings": MethodSettings(internal_batch_size=4)}, "--internal-batch-size does not apply to a NeRF"),
+    ({"methods": ("occlusion",)}, "methods: occlusion do not apply to a NeRF"),
+    ({"target": "probe:depth_z"}, "target: a NeRF takes targets"),
+    ({"layer": "density_mlp.linear0"}, "layer: does not apply to a NeRF"),
+    ({"settings": MethodSettings(internal_batch_size=4)}, "settings.internal_batch_size: does not apply to a NeRF"),
+    ({"model": "nerfstudio:config.yml"}, "model: attribution to input coordinates works for `frob train nerf` runs"),
 ])
-def test_what_a_nerf_cannot_take_is_a_one_line_error(nerf_run, tiny_orbit, tmp_path, change, message):
-    config = AttributeConfig(**{"model": f"nerf:{nerf_run}", "target": "error", "frames": 1, **change})
-    with pytest.raises(ModelError, match=message) as error:
+def test_what_a_nerf_cannot_take_is_a_settings_error_naming_the_field(nerf_run, change, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        validate_config(AttributeConfig, {"model": f"nerf:{nerf_run}", "target": "error", "frames": 1, **change})
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("target, message", [
+    ("feature:density_mlp.act0:999", "out of range"),
+    ("feature:density_mlp.nope:0", "density_mlp"),
+])
+def test_what_a_nerf_does_not_have_is_a_one_line_error(nerf_run, tiny_orbit, tmp_path, target, message):
+    config = AttributeConfig(model=f"nerf:{nerf_run}", target=target, frames=1)
+    with pytest.raises(FrobError, match=message) as error:
         attribute(tiny_orbit.path, tmp_path / "x", config)
     assert "\n" not in str(error.value)
     assert not (tmp_path / "x").exists()
@@ -205,32 +217,32 @@ def test_an_unfinished_nerf_run_is_refused(nerf_run, tiny_orbit, tmp_path):
     shutil.copytree(nerf_run, unfinished)
     manifest = json.loads((unfinished / "manifest.json").read_text())
     (unfinished / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
-    with pytest.raises(ModelError, match="unfinished"):
+    with pytest.raises(InterpError, match="unfinished"):
         run_attribution(tiny_orbit.path, unfinished, tmp_path / "u", "error", frames=1)
 
 
 def test_scoring_options_that_do_not_fit_fail_before_anything_is_attributed(nerf_run, tiny_orbit, tmp_path):
     base = [sys.executable, "-m", "frobnoscope.app.cli.main", "attribute", str(tiny_orbit.path), "--model",
             f"nerf:{nerf_run}", "--target", "error", "--frames", "1", "--score"]
-    for extra, message in ((["--tolerance", "2"], "--tolerance (pixels) is for image models"),
+    for extra, message in ((["--tolerance", "2"], "tolerance (pixels) is for image models"),
                            (["--cause", "object=2"], "not object=2"),
                            (["--surface-tolerance", "0"], "must be positive")):
         result = subprocess.run([*base, "--out", str(tmp_path / "s"), *extra], capture_output=True, text=True)
         assert result.returncode != 0 and message in result.stderr, result.stderr
         assert not (tmp_path / "s").exists()
-    with pytest.raises(ModelError, match="--surface-tolerance is for NeRF runs"):
+    with pytest.raises(InterpError, match="surface_tolerance is for NeRF runs"):
         check_score_options(False, "error:object=2", None, None, 0.1)
-    with pytest.raises(ModelError, match="covers the whole frame"):
+    with pytest.raises(InterpError, match="covers the whole frame"):
         check_score_options(False, "error", None, None, None)
 
 
 def test_views_of_another_scene_are_refused(nerf_run, tmp_path):
     other = generate("orbit", n=3, seed=5, out=tmp_path / "other", settings={"res": "16"})
-    with pytest.raises(ModelError, match="frame 0 of .* another scene"):
+    with pytest.raises(InterpError, match="frame 0 of .* another scene"):
         run_attribution(other.path, nerf_run, tmp_path / "y", "error", frames=1)
     # a tabletop dataset of the same seed starts with the orbit's scene (its frame 0), then shows others
     tabletop = generate("tabletop", n=3, seed=0, out=tmp_path / "tabletop", settings={"res": "16"})
-    with pytest.raises(ModelError, match="frame 1 of .* another scene"):
+    with pytest.raises(InterpError, match="frame 1 of .* another scene"):
         run_attribution(tabletop.path, nerf_run, tmp_path / "z", "error", frames=3)
 
 

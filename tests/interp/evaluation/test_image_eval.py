@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +12,14 @@ import numpy as np
 import pytest
 import torch
 import zarr
-from models_support import save_tiny_taesd_pair, tiny_dataset  # noqa: F401 (fixture)
 
+from frobnoscope.engine.config import ConfigError, validate_config
+from frobnoscope.engine.runs import MANIFEST
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.evaluation import error_breakdown
 from frobnoscope.interp.evaluation.error_breakdown import BreakdownConfig
 from frobnoscope.interp.evaluation.images import EvalConfig, evaluate, read_breakdown
 from frobnoscope.models import metrics
-from frobnoscope.models.errors import ModelError
 
 FROB = str(Path(sys.executable).parent / "frob")
 
@@ -94,22 +96,17 @@ def test_factor_labels_follow_the_ground_truth():
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return f"taesd:{save_tiny_taesd_pair(tmp_path_factory.mktemp('tiny-taesd'))}"
-
-
-@pytest.fixture(scope="module")
-def evaluation(tiny_dataset, tiny_model, tmp_path_factory):  # noqa: F811
+def evaluation(tiny_dataset, tiny_model_spec, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "run"
-    summary = evaluate(tiny_dataset.path, out, EvalConfig(model=tiny_model, batch_size=4))
+    summary = evaluate(tiny_dataset.path, out, EvalConfig(model=tiny_model_spec, batch_size=4))
     return out, summary
 
 
-def test_evaluation_writes_maps_metrics_breakdown_plots_and_manifest(evaluation, tiny_dataset, tiny_model):  # noqa: F811
+def test_evaluation_writes_maps_metrics_breakdown_plots_and_manifest(evaluation, tiny_dataset, tiny_model_spec):
     out, summary = evaluation
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["format"] == "frobnoscope.eval/1" and manifest["complete"]
-    assert manifest["model"]["spec"] == tiny_model and manifest["model"]["hook_points"] > 100
+    assert manifest["model"]["spec"] == tiny_model_spec and manifest["model"]["hook_points"] > 100
     assert manifest["dataset"]["path"] == str(tiny_dataset.path.resolve()) and len(manifest["dataset"]["manifest_blake2b"]) == 32
     maps = zarr.open_group(str(out / "maps"), mode="r")
     assert maps["output"].shape == (8, 32, 32, 3) and maps["squared_error"].shape == (8, 32, 32)
@@ -134,7 +131,7 @@ def test_evaluation_writes_maps_metrics_breakdown_plots_and_manifest(evaluation,
     assert not (out / "progress.jsonl").exists()
 
 
-def test_an_interrupted_evaluation_resumes_to_the_same_result(evaluation, tiny_dataset, tiny_model, tmp_path):  # noqa: F811
+def test_an_interrupted_evaluation_resumes_to_the_same_result(evaluation, tiny_dataset, tiny_model_spec, tmp_path):
     out = tmp_path / "run"
 
     def stop_after_first_block(done, total):
@@ -142,21 +139,50 @@ def test_an_interrupted_evaluation_resumes_to_the_same_result(evaluation, tiny_d
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        evaluate(tiny_dataset.path, out, EvalConfig(model=tiny_model, batch_size=4), on_progress=stop_after_first_block)
+        evaluate(tiny_dataset.path, out, EvalConfig(model=tiny_model_spec, batch_size=4),
+                 on_progress=stop_after_first_block)
     assert len((out / "progress.jsonl").read_text().splitlines()) == 1
     progress = []
-    evaluate(tiny_dataset.path, out, EvalConfig(model=tiny_model, batch_size=4), on_progress=lambda d, t: progress.append(d))
+    evaluate(tiny_dataset.path, out, EvalConfig(model=tiny_model_spec, batch_size=4),
+             on_progress=lambda d, t: progress.append(d))
     assert progress == [4, 8]
     assert (out / "frames.csv").read_text() == (evaluation[0] / "frames.csv").read_text()
     assert (out / "breakdown.csv").read_text() == (evaluation[0] / "breakdown.csv").read_text()
-    with pytest.raises(ModelError, match="holds an evaluation with other settings"):
-        evaluate(tiny_dataset.path, out, EvalConfig(model=tiny_model, batch_size=2))
+    with pytest.raises(InterpError, match="holds an evaluation made with other settings \\(batch_size\\)"):
+        evaluate(tiny_dataset.path, out, EvalConfig(model=tiny_model_spec, batch_size=2))
 
 
-def test_cli_eval_prints_the_summary_and_reports_errors_in_one_line(tiny_dataset, tiny_model, tmp_path):  # noqa: F811
+def test_an_evaluation_manifest_from_before_the_config_convention_resumes(evaluation, tiny_dataset, tiny_model_spec,
+                                                                         tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(evaluation[0], out)
+    manifest = json.loads((out / MANIFEST).read_text())
+    # the configs as `dataclasses.asdict(EvalConfig(...))` and the breakdown as written before they became `Config`s
+    manifest["config"] = {"model": tiny_model_spec, "latent": "mean", "seed": 0, "batch_size": 4, "edge_radius": 1}
+    manifest["breakdown"] = {"depth_edges": manifest["breakdown"]["depth_edges"], "edge_radius": 1}
+    manifest["complete"] = False
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    config = EvalConfig(model=tiny_model_spec, batch_size=4)
+    assert evaluate(tiny_dataset.path, out, config) == evaluation[1]
+    with pytest.raises(InterpError, match=r"other settings \(edge_radius\)"):
+        evaluate(tiny_dataset.path, out, config.model_copy(update={"edge_radius": 2}))
+
+
+def test_eval_settings_name_bad_fields_and_the_cli_its_flags_with_the_config_defaults(frob_cli, cli_defaults, tmp_path):
+    with pytest.raises(ConfigError, match="latent: .*; batch_size: .*; edge_radius: "):
+        validate_config(EvalConfig, {"model": "taef2", "latent": "mode", "batch_size": 0, "edge_radius": -1})
+    code, stderr = frob_cli("eval", tmp_path, "--model", "taef2", "--out", tmp_path / "o", "--latent", "mode")
+    (line,) = stderr.strip().splitlines()
+    assert code == 2 and "--latent: Input should be 'mean' or 'sample'" in line
+    defaults = cli_defaults(EvalConfig, "eval")
+    assert set(defaults) == {"batch_size", "latent", "seed", "edge_radius"}
+    assert all(cli == config for cli, config in defaults.values()), defaults
+
+
+def test_cli_eval_prints_the_summary_and_reports_errors_in_one_line(tiny_dataset, tiny_model_spec, tmp_path):
     env = {**os.environ, "COLUMNS": "160"}
-    result = subprocess.run([FROB, "eval", str(tiny_dataset.path), "--model", tiny_model, "--out", str(tmp_path / "run")],
-                            capture_output=True, text=True, timeout=300, env=env)
+    result = subprocess.run([FROB, "eval", str(tiny_dataset.path), "--model", tiny_model_spec,
+                             "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr
     assert "mean PSNR" in result.stdout and "error by ground truth" in result.stdout and "near silhouette" in result.stdout
     bad = subprocess.run([FROB, "eval", str(tiny_dataset.path), "--model", "sd-vae:/no/such/vae", "--out", str(tmp_path / "x")],

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nerf_support import TINY, tiny_orbit  # noqa: F401 (fixture)
 
 from frobnoscope.interp.evaluation import nerf_points
 from frobnoscope.interp.evaluation.nerf import NerfJudgeConfig, judge_nerf
@@ -18,7 +17,7 @@ from frobnoscope.scenes.generate import generate
 FROB = str(Path(sys.executable).parent / "frob")
 
 
-def test_a_field_equal_to_the_true_occupancy_scores_iou_1(tiny_orbit):  # noqa: F811
+def test_a_field_equal_to_the_true_occupancy_scores_iou_1(tiny_orbit):
     scene = load_orbit(tiny_orbit.path).scene
     points = np.random.default_rng(0).uniform(scene.bounds[0] - 0.3, scene.bounds[1] + 0.3, (20_000, 3))
     sdf = scene.signed_distances(points).min(axis=1)
@@ -47,9 +46,9 @@ def test_termination_and_colour_of_a_perfect_network():
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tiny_orbit, tmp_path_factory):  # noqa: F811
+def tiny_run(tiny_nerf_config, tiny_orbit, tmp_path_factory):
     run = tmp_path_factory.mktemp("nerf-judge") / "run"
-    train_nerf(tiny_orbit.path, run, TINY)
+    train_nerf(tiny_orbit.path, run, tiny_nerf_config)
     return run
 
 
@@ -76,9 +75,9 @@ def run_frob(*args) -> subprocess.CompletedProcess:
 def test_cli_errors_are_one_line_with_exit_code_2(tiny_run, tmp_path):
     tabletop = generate("tabletop", n=2, seed=0, out=tmp_path / "tabletop", settings={"res": "16"})
     cases = [
-        (("train", "nerf", "--data", tmp_path / "missing", "--out", tmp_path / "r1"), "does not exist"),
-        (("train", "nerf", "--data", tabletop.path, "--out", tmp_path / "r2"), "'tabletop' dataset; NeRFs need an orbit dataset"),
-        (("train", "nerf", "--data", tabletop.path, "--out", tmp_path / "r3", "--encoding", "fourier"), "--encoding must be one of"),
+        (("train", "nerf", tmp_path / "missing", "--out", tmp_path / "r1"), "does not exist"),
+        (("train", "nerf", tabletop.path, "--out", tmp_path / "r2"), "'tabletop' dataset; NeRFs need an orbit dataset"),
+        (("train", "nerf", tabletop.path, "--out", tmp_path / "r3", "--encoding", "fourier"), "--encoding: Input should be 'hash'"),
         (("eval-nerf", tabletop.path, "--out", tmp_path / "e1"), "is not a NeRF run"),
         (("eval-nerf", tiny_run, "--out", tiny_run), "exists and is not empty"),
     ]
@@ -87,3 +86,18 @@ def test_cli_errors_are_one_line_with_exit_code_2(tiny_run, tmp_path):
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
     assert not (tmp_path / "r2").exists()
+
+
+def test_judging_settings_name_the_field_and_the_cli_its_flag_with_the_config_defaults(frob_cli, cli_defaults,
+                                                                                       tmp_path):
+    from frobnoscope.engine.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match="novel_views: .*; shell_width: .*; density_threshold: "):
+        validate_config(NerfJudgeConfig, {"novel_views": -1, "shell_width": 0, "density_threshold": 0})
+    code, stderr = frob_cli("eval-nerf", tmp_path, "--out", tmp_path / "o", "--uniform-points", "0")
+    (line,) = stderr.strip().splitlines()
+    assert code == 2 and "--uniform-points: Input should be greater than or equal to 1" in line
+    defaults = cli_defaults(NerfJudgeConfig, "eval-nerf")
+    assert set(defaults) == {"novel_views", "uniform_points", "shell_points", "surface_points", "density_threshold",
+                             "seed"}
+    assert all(cli == config for cli, config in defaults.values()), defaults

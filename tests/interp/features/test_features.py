@@ -7,12 +7,12 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 import torch
-from interp_support import interp_dataset, tiny_model_spec  # noqa: F401 (fixtures)
 from torch import nn
 
 from frobnoscope.interp.features import effects as feature_effects
 from frobnoscope.interp.features import labels as features
 from frobnoscope.interp.features.labels import TokenTruth
+from frobnoscope.interp.features.run import LabelConfig
 from frobnoscope.interp.sae.model import SAEConfig, SparseAutoencoder
 from frobnoscope.interp.sae.splice import model_error, spliced_score
 from frobnoscope.models.hooks import CallSiteHooks
@@ -125,11 +125,11 @@ def test_capture_sae_train_and_label_run_end_to_end(interp_dataset, tiny_model_s
     from frobnoscope.interp.activations.capture import CaptureConfig, capture
     from frobnoscope.interp.features.run import LabelConfig, label_run
     from frobnoscope.interp.sae.run import SAERunConfig, train_on_run
-    from frobnoscope.interp.sae.training import TrainConfig
+    from frobnoscope.interp.sae.training import SAETrainConfig
 
     run = capture(interp_dataset.path, tmp_path / "run", CaptureConfig(model=tiny_model_spec, hooks="encoder.4", batch_size=8))
     directory, report = train_on_run(run, SAERunConfig(hook="encoder.4", width=32, k=4, splice_frames=2),
-                                     TrainConfig(steps=40, batch_tokens=512))
+                                     SAETrainConfig(steps=40, batch_tokens=512))
     assert 3.5 <= report["metrics"]["l0"] <= 4 and 0 <= report["metrics"]["fvu"] < 1
     assert report["splice"]["frames"] == 1 and report["splice"]["zero_ablation_mse"] > 0
     assert json.loads((directory / "manifest.json").read_text())["complete"]
@@ -141,3 +141,12 @@ def test_capture_sae_train_and_label_run_end_to_end(interp_dataset, tiny_model_s
     assert sum(np.isfinite(row["importance"]) for row in rows) == 6
     assert [row["features"] for row in summary] == ["trained channels", "trained latents", "random-weights channels"]
     assert len(list((out / "figures").glob("*.png"))) == 2
+
+
+def test_cli_names_the_flags_of_bad_settings_and_takes_its_defaults_from_the_config(frob_cli, cli_defaults, tmp_path):
+    code, stderr = frob_cli("features", "label", tmp_path, "--max-tokens", "0")
+    (line,) = stderr.strip().splitlines()
+    assert code == 2 and "--sae: give an SAE directory or a hook" in line and "--max-tokens: " in line
+    defaults = cli_defaults(LabelConfig, "features", "label")
+    assert set(defaults) == {"sae", "hook", "max_tokens", "importance_frames", "candidates", "figures"}
+    assert all(cli == config for cli, config in defaults.values()), defaults

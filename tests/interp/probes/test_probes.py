@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 import zarr
-from interp_support import interp_dataset, tiny_model_spec  # noqa: F401 (fixtures)
 
+from frobnoscope.engine.config import ConfigError, validate_config
 from frobnoscope.interp.activations.capture import CaptureConfig, capture
 from frobnoscope.interp.activations.store import ZARR, ActivationStore
 from frobnoscope.interp.probes import ridge
@@ -24,7 +24,7 @@ def runs(interp_dataset, tiny_model_spec, tmp_path_factory):
     config = CaptureConfig(model=tiny_model_spec, hooks=HOOK, batch_size=8, dtype="float32")
     trained = capture(interp_dataset.path, root / "trained", config)
     control = capture(interp_dataset.path, root / "control",
-                      CaptureConfig(**{**config.__dict__, "random_weights_seed": 5}))
+                      config.model_copy(update={"random_weights_seed": 5}))
     planted = root / "planted"
     shutil.copytree(trained, planted)
     store = ActivationStore.open(planted)
@@ -82,3 +82,19 @@ def test_streaming_ridge_equals_the_batch_solution():
     np.testing.assert_allclose(intercept, expected[6], atol=1e-4)
     residual = y - x @ weights - intercept
     np.testing.assert_allclose(stats.sse(weights, intercept), (residual ** 2).sum(0), rtol=1e-6)
+
+
+def test_probe_settings_take_zero_tokens_per_frame_as_all_and_name_bad_fields():
+    assert validate_config(ProbeConfig, {"tokens_per_frame": 0}).to_dict() == {
+        "tokens_per_frame": None, "max_fit_tokens": 50000, "logistic_epochs": 5, "seed": 0}  # the stored form
+    with pytest.raises(ConfigError, match="tokens_per_frame: .*; max_fit_tokens: "):
+        validate_config(ProbeConfig, {"tokens_per_frame": -1, "max_fit_tokens": 0})
+
+
+def test_cli_names_the_flags_of_bad_settings_and_takes_its_defaults_from_the_config(frob_cli, cli_defaults, tmp_path):
+    code, stderr = frob_cli("probe", tmp_path, "--tokens-per-frame", "-1")
+    (line,) = stderr.strip().splitlines()
+    assert code == 2 and "--tokens-per-frame: Input should be greater than or equal to 0" in line
+    defaults = cli_defaults(ProbeConfig, "probe")
+    assert set(defaults) == {"tokens_per_frame", "seed"}
+    assert all(cli == config for cli, config in defaults.values()), defaults

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -10,10 +11,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from frobnoscope.engine.config import ConfigError, validate_config
+from frobnoscope.engine.runs import MANIFEST
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.sae import analysis as sae_analysis
 from frobnoscope.interp.sae.model import SAEConfig, SparseAutoencoder
-from frobnoscope.interp.sae.training import TrainConfig, load_sae, measure, train_sae, training_step
-from frobnoscope.models.errors import ModelError
+from frobnoscope.interp.sae.run import SAERunConfig
+from frobnoscope.interp.sae.training import SAETrainConfig, load_sae, measure, train_sae, training_step
 
 D_IN, TRUE_FEATURES, TRUE_K = 16, 24, 2
 
@@ -32,7 +36,7 @@ def max_cosine(dictionary: torch.Tensor, sae: SparseAutoencoder) -> torch.Tensor
     return (dictionary @ sae.W_dec.detach().t()).max(dim=1).values
 
 
-CONFIG = TrainConfig(steps=200, batch_tokens=256, learning_rate=4e-3, checkpoint_every=100)
+CONFIG = SAETrainConfig(steps=200, batch_tokens=256, learning_rate=4e-3, checkpoint_every=100)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +51,7 @@ def trained(tokens, tmp_path_factory):
     for arch, seed in (("topk", 0), ("topk", 1), ("batchtopk", 0)):
         config = SAEConfig(d_in=D_IN, width=TRUE_FEATURES, arch=arch, k=TRUE_K, dead_tokens=2000)
         directory = tmp_path_factory.mktemp(f"{arch}{seed}") / "sae"
-        out[arch, seed] = (train_sae(x, directory, config, TrainConfig(**{**CONFIG.__dict__, "seed": seed})), directory)
+        out[arch, seed] = (train_sae(x, directory, config, CONFIG.model_copy(update={"seed": seed})), directory)
     return out
 
 
@@ -85,7 +89,7 @@ def test_checkpoints_and_the_finished_sae_load_with_safetensors(trained, tokens)
 def test_interrupted_training_resumes_to_the_uninterrupted_weights(tokens, tmp_path):
     x, _ = tokens
     config = SAEConfig(d_in=D_IN, width=32, arch="topk", k=TRUE_K, dead_tokens=500)
-    train = TrainConfig(steps=60, batch_tokens=128, learning_rate=4e-3, checkpoint_every=20)
+    train = SAETrainConfig(steps=60, batch_tokens=128, learning_rate=4e-3, checkpoint_every=20)
     whole = train_sae(x, tmp_path / "whole", config, train)
 
     def interrupt(report):
@@ -102,9 +106,51 @@ def test_interrupted_training_resumes_to_the_uninterrupted_weights(tokens, tmp_p
 def test_other_settings_in_the_same_directory_are_a_one_line_error(tokens, tmp_path):
     x, _ = tokens
     config = SAEConfig(d_in=D_IN, width=32, k=TRUE_K)
-    train_sae(x, tmp_path / "sae", config, TrainConfig(steps=2, batch_tokens=64))
-    with pytest.raises(ModelError, match="other settings \\(sae\\)"):
-        train_sae(x, tmp_path / "sae", SAEConfig(d_in=D_IN, width=48, k=TRUE_K), TrainConfig(steps=2, batch_tokens=64))
+    train_sae(x, tmp_path / "sae", config, SAETrainConfig(steps=2, batch_tokens=64))
+    with pytest.raises(InterpError, match="other settings \\(sae.width\\)"):
+        train_sae(x, tmp_path / "sae", SAEConfig(d_in=D_IN, width=48, k=TRUE_K),
+                  SAETrainConfig(steps=2, batch_tokens=64))
+
+
+def test_an_sae_manifest_from_before_the_config_convention_resumes_and_refuses_other_settings(tokens, tmp_path):
+    x = tokens[0][:, :8]
+    sae_config, train_config = SAEConfig(d_in=8, width=64, k=4), SAETrainConfig(steps=20, batch_tokens=256)
+    out = tmp_path / "sae"
+    train_sae(x, out, sae_config, train_config)
+    manifest = json.loads((out / MANIFEST).read_text())
+    # the configs as `SAEConfig.to_dict()` and `asdict(TrainConfig(...))` stored them before they became `Config`s
+    manifest["sae"] = {"d_in": 8, "width": 64, "arch": "topk", "k": 4, "aux_k": 0, "aux_coefficient": 0.03125,
+                       "dead_tokens": 200000, "bandwidth": 0.05, "initial_threshold": 0.1, "frequency_cost": 0.0}
+    manifest["train"] = {"steps": 20, "batch_tokens": 256, "learning_rate": 0.001, "seed": 0, "checkpoint_every": 250}
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    train_sae(x, out, sae_config, train_config)
+    with pytest.raises(InterpError, match=r"other settings \(sae.k, train.learning_rate\)"):
+        train_sae(x, out, sae_config.model_copy(update={"k": 3}),
+                  train_config.model_copy(update={"learning_rate": 0.01}))
+
+
+def test_sae_settings_that_do_not_validate_name_the_field():
+    with pytest.raises(ConfigError, match=r"^invalid SAEConfig settings: k: must be at most width \(8\), got 9$"):
+        validate_config(SAEConfig, {"d_in": 4, "width": 8, "k": 9})
+    with pytest.raises(ConfigError) as error:
+        validate_config(SAERunConfig, {"hook": "h", "arch": "conv", "width": 0, "frequency_cost": -1})
+    assert all(field in str(error.value) for field in ("arch", "width", "frequency_cost"))
+    with pytest.raises(ConfigError, match="steps.*batch_tokens.*learning_rate"):
+        validate_config(SAETrainConfig, {"steps": 0, "batch_tokens": 0, "learning_rate": 0})
+
+
+def test_cli_names_the_flags_of_bad_settings_and_takes_its_defaults_from_the_configs(frob_cli, cli_defaults, tmp_path):
+    code, stderr = frob_cli("sae", "train", tmp_path, "--hook", "x", "--arch", "conv", "--width", "8", "--k", "9")
+    (line,) = stderr.strip().splitlines()
+    assert code == 2 and "--arch: " in line and "--k: must be at most width (8)" in line
+    code, stderr = frob_cli("sae", "train", tmp_path, "--hook", "x", "--steps", "0")
+    assert code == 2 and "--steps: " in stderr
+    for config_class, command, fields in (
+            (SAERunConfig, ("sae", "train"), {"arch", "width", "k", "frequency_cost", "max_tokens"}),
+            (SAETrainConfig, ("sae", "train"), {"steps", "seed", "batch_tokens", "learning_rate", "checkpoint_every"})):
+        defaults = cli_defaults(config_class, *command)
+        assert set(defaults) == fields
+        assert all(cli == config for cli, config in defaults.values()), defaults
 
 
 def _dead_after(aux_coefficient: float, x: torch.Tensor) -> float:
@@ -163,7 +209,7 @@ def test_auxk_revives_dead_latents(tokens):
 def test_jumprelu_learns_its_threshold_and_approaches_the_target_l0(tokens, tmp_path):
     x, _ = tokens
     config = SAEConfig(d_in=D_IN, width=32, arch="jumprelu", k=4, dead_tokens=200)
-    sae = train_sae(x, tmp_path / "sae", config, TrainConfig(steps=150, batch_tokens=256, learning_rate=1e-2))
+    sae = train_sae(x, tmp_path / "sae", config, SAETrainConfig(steps=150, batch_tokens=256, learning_rate=1e-2))
     assert (sae.log_threshold.exp() > 3 * config.initial_threshold).all()  # thresholds rose through the estimator
     metrics = measure(sae, x[:2000])
     assert 2 <= metrics["l0"] <= 6 and metrics["fvu"] < 0.2, metrics

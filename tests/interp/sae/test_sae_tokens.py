@@ -3,13 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from interp_support import interp_dataset, tiny_model_spec  # noqa: F401 (fixtures)
 
 from frobnoscope.interp.activations.capture import CaptureConfig, capture
 from frobnoscope.interp.activations.store import ActivationStore
 from frobnoscope.interp.sae.model import SAEConfig
 from frobnoscope.interp.sae.tokens import StreamedTokenBatches
-from frobnoscope.interp.sae.training import TrainConfig, train_sae
+from frobnoscope.interp.sae.training import SAETrainConfig, train_sae
 
 HOOK = "encoder.14"  # 4x4 grid at 32x32: 16 tokens a frame, 64 a chunk of 4 frames
 
@@ -60,7 +59,7 @@ def test_a_batch_is_a_function_of_the_step_alone(run):
 
 def test_streamed_training_resumes_to_the_uninterrupted_weights(run, tmp_path):
     config = SAEConfig(d_in=run.shape(HOOK)[2], width=32, k=4, dead_tokens=500)
-    train = TrainConfig(steps=30, batch_tokens=64, learning_rate=4e-3, checkpoint_every=10)
+    train = SAETrainConfig(steps=30, batch_tokens=64, learning_rate=4e-3, checkpoint_every=10)
 
     def batches():
         return StreamedTokenBatches(run, HOOK, np.arange(16), train.batch_tokens, train.seed, window_tokens=128)

@@ -2,13 +2,12 @@
 
 import json
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
-from nerf_support import TINY, TINY_FIELD, tiny_orbit  # noqa: F401 (fixture)
 
+from frobnoscope.engine.config import ConfigError
 from frobnoscope.engine.tensor_files import load_state_dict
 from frobnoscope.models.errors import ModelError, WeightsError
 from frobnoscope.models.nerf.adapter import NerfAdapter, PointBatch, load_nerf
@@ -17,7 +16,8 @@ from frobnoscope.models.nerf.encoding import HashGridConfig, HashGridEncoding, P
 from frobnoscope.models.nerf.rays import near_far
 from frobnoscope.models.nerf.rendering import composite, expected_depth, median_depth, peak_depth, render_weights
 from frobnoscope.models.nerf.sampling import importance_edges, merge_edges, stratified_edges
-from frobnoscope.models.nerf.train import build_model, load_nerf_run, train_nerf
+from frobnoscope.models.nerf.train import NerfTrainConfig, build_model, load_nerf_run, train_nerf
+from frobnoscope.scenes.store import dataset_reference
 
 # --- encodings -------------------------------------------------------------------------------------
 
@@ -57,7 +57,7 @@ def test_hash_grid_interpolates_trilinearly_between_its_vertices(log2_table_size
 # --- rays, sampling, rendering ---------------------------------------------------------------------
 
 
-def test_rays_reach_the_true_surface_at_depth_ray(tiny_orbit):  # noqa: F811
+def test_rays_reach_the_true_surface_at_depth_ray(tiny_orbit):
     data = load_orbit(tiny_orbit.path)
     origins, directions = data.rays([3])
     frame = tiny_orbit.read_frame(3, ["depth_ray", "position_world"])
@@ -130,14 +130,14 @@ def final_weights(run) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_orbit, tmp_path_factory):  # noqa: F811
+def trained(tiny_nerf_config, tiny_orbit, tmp_path_factory):
     run = tmp_path_factory.mktemp("nerf") / "run"
     reports = []
-    results = train_nerf(tiny_orbit.path, run, TINY, on_step=reports.append)
+    results = train_nerf(tiny_orbit.path, run, tiny_nerf_config, on_step=reports.append)
     return run, results, reports
 
 
-def test_training_reports_progress_and_writes_checkpoints_and_a_model(trained, tiny_orbit):  # noqa: F811
+def test_training_reports_progress_and_writes_checkpoints_and_a_model(trained, tiny_nerf_config, tiny_orbit):
     run, results, reports = trained
     assert [r.step for r in reports] == [1, 2, 3, 4, 5, 6]
     assert [r.heldout_psnr is not None for r in reports] == [False, True, False, True, False, True]
@@ -148,10 +148,11 @@ def test_training_reports_progress_and_writes_checkpoints_and_a_model(trained, t
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["complete"] and manifest["split"] == {"train": [1, 2, 3, 5, 6, 7, 9], "val": [4], "test": [0, 8]}
     assert manifest["dataset"]["manifest_blake2b"] and manifest["config"]["seed"] == 0 and "command" in manifest
-    assert train_nerf(tiny_orbit.path, run, TINY) == results  # a finished run is not trained again
+    assert train_nerf(tiny_orbit.path, run, tiny_nerf_config) == results  # a finished run is not trained again
 
 
-def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_result(trained, tiny_orbit, tmp_path):  # noqa: F811
+def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_result(trained, tiny_nerf_config, tiny_orbit,
+                                                                        tmp_path):
     run = tmp_path / "run"
 
     def stop_after_step_3(report):
@@ -159,10 +160,10 @@ def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_result(trained,
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_nerf(tiny_orbit.path, run, TINY, on_step=stop_after_step_3)
+        train_nerf(tiny_orbit.path, run, tiny_nerf_config, on_step=stop_after_step_3)
     assert not (run / "model").exists()
     reports = []
-    train_nerf(tiny_orbit.path, run, TINY, on_step=reports.append)
+    train_nerf(tiny_orbit.path, run, tiny_nerf_config, on_step=reports.append)
     assert [r.step for r in reports] == [3, 4, 5, 6]  # resumed from the checkpoint of step 2
     uninterrupted = final_weights(trained[0])
     resumed = final_weights(run)
@@ -170,10 +171,63 @@ def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_result(trained,
     assert all(torch.equal(uninterrupted[key], resumed[key]) for key in resumed)
 
 
-def test_a_run_with_other_settings_is_a_one_line_error(trained, tiny_orbit):  # noqa: F811
+def test_a_run_with_other_settings_is_a_one_line_error(trained, tiny_nerf_config, tiny_orbit):
+    other = tiny_nerf_config.model_copy(update={"seed": 1, "field": tiny_nerf_config.field.model_copy(
+        update={"hidden_width": 8})})
     with pytest.raises(ModelError, match=r"other settings \(field.hidden_width, seed\)") as error:
-        train_nerf(tiny_orbit.path, trained[0], replace(TINY, seed=1, field=replace(TINY_FIELD, hidden_width=8)))
+        train_nerf(tiny_orbit.path, trained[0], other)
     assert "\n" not in str(error.value)
+
+
+def test_settings_that_do_not_validate_are_one_line_errors_naming_each_field(tiny_orbit, tmp_path):
+    settings = {"steps": 0, "field": {"encoding": "fourier", "hidden_width": 0}, "sampling": {"fine_samples": -1}}
+    with pytest.raises(ConfigError) as error:
+        train_nerf(tiny_orbit.path, tmp_path / "run", settings)
+    assert [path for path, _ in error.value.problems] == [
+        "field.encoding", "field.hidden_width", "sampling.fine_samples", "steps"]
+    message = str(error.value)
+    assert "field.encoding: Input should be 'hash' or 'frequency'" in message
+    assert "sampling.fine_samples: Input should be greater than or equal to 0" in message
+    assert "\n" not in message and "--" not in message
+    assert not (tmp_path / "run").exists()
+
+
+# A run directory as `frob train nerf` wrote it before its settings were a NerfTrainConfig (the dataclasses' asdict),
+# 2 steps of the tiny config on the tiny orbit; the dataset reference and the scene are the fixture's own.
+LEGACY_MANIFEST = {
+    "format": "frobnoscope.nerf/1", "package_version": "0.1.0", "command": "/tmp/cfgwork/gen.py", "kind": "nerf",
+    "config": {"field": {"encoding": "hash", "position_frequencies": 10, "direction_frequencies": 2, "hidden_width": 16,
+                         "density_layers": 1, "color_layers": 2, "geometry_features": 7, "hash_levels": 3,
+                         "hash_features_per_level": 2, "hash_log2_table_size": 12, "hash_base_resolution": 4,
+                         "hash_max_resolution": 16, "density_bias": -1.0},
+               "sampling": {"coarse_samples": 8, "fine_samples": 8}, "steps": 2, "rays_per_step": 64,
+               "learning_rate": 0.01, "warmup_steps": 1, "seed": 0, "eval_every": 2, "checkpoint_every": 2,
+               "threads": 1},
+    "split": {"train": [1, 2, 3, 5, 6, 7, 9], "val": [4], "test": [0, 8]},
+    "box": [[-4.22702316348482, -0.22702316348481993, -4.22702316348482],
+            [4.22702316348482, 1.1483221902064116, 4.22702316348482]],
+    "background": [0.0, 0.0, 0.0], "complete": True,
+    "results": {"psnr": {"val": 11.959666623479182, "test": 10.490734848945788}, "steps": 2,
+                "seconds": 0.013329772000133744, "seconds_to_25db": None,
+                "history": [{"step": 2, "loss": 0.07461714744567871, "psnr": 11.271614074707031,
+                             "heldout_psnr": 11.959666623479182, "seconds": 0.013329772000133744}]},
+}
+
+
+def test_a_run_written_before_the_config_models_still_resumes_and_refuses_other_settings(tiny_nerf_config,
+                                                                                          tiny_orbit, tmp_path):
+    run = tmp_path / "legacy"
+    run.mkdir()
+    scene = load_orbit(tiny_orbit.path).specs[0].model_dump(mode="json")
+    manifest = {**LEGACY_MANIFEST, "dataset": dataset_reference(tiny_orbit), "scene": scene}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    same = tiny_nerf_config.model_copy(update={"steps": 2, "warmup_steps": 1})
+    assert same.to_dict() == LEGACY_MANIFEST["config"]
+    assert train_nerf(tiny_orbit.path, run, same) == LEGACY_MANIFEST["results"]  # finished: nothing to do
+    other = same.model_copy(update={"sampling": same.sampling.model_copy(update={"fine_samples": 4})})
+    with pytest.raises(ModelError, match=r"is a run with other settings \(sampling.fine_samples\)"):
+        train_nerf(tiny_orbit.path, run, other)
+    assert NerfTrainConfig.model_validate(LEGACY_MANIFEST["config"]) == same  # as `load_nerf_run` reads it
 
 
 def test_a_run_loads_from_its_checkpoint_or_its_model_through_safetensors(trained, tmp_path):
@@ -244,8 +298,8 @@ def test_optimal_output_is_the_scenes_own_answer(trained):
         PointBatch.of(points, np.ones((3, 3)))
 
 
-def test_an_untrained_adapter_renders_a_camera(tiny_orbit):  # noqa: F811
+def test_an_untrained_adapter_renders_a_camera(tiny_nerf_config, tiny_orbit):
     data = load_orbit(tiny_orbit.path)
-    adapter = NerfAdapter(build_model(TINY, data.box, data.background), data.scene)
+    adapter = NerfAdapter(build_model(tiny_nerf_config, data.box, data.background), data.scene)
     out = adapter.render_camera(data.specs[0].camera)
     assert out["rgb"].shape == (16, 16, 3) and out["depth"].shape == (16, 16) and out["accumulation"].max() <= 1

@@ -1,7 +1,7 @@
 """nerfstudio's nerfacto on our data, in its own environment: offline CPU training through the `frob-nerfacto`
 plugin, loading with eval_setup, field queries in the scene's frame, hook points, and the judgement.
 
-The environment is `nerfstudio_support.nerfstudio_python()` (`make test` builds .venv-nerfstudio; CI requires it).
+The environment is the `nerfstudio_python` fixture (`make test` builds .venv-nerfstudio; CI requires it).
 Training is a tiny nerfacto (256 rays, 32 + 16 proposal and 16 field samples, 8 hash levels of 2^14, initial
 density 1) for TRAIN_STEPS iterations on 32x32 orbit views, under a minute on 2 cores. It then scores about 21 dB
 held out (the best constant image: 12 dB; an untrained nerfacto less) and an occupancy IoU of 0.49 (calling every
@@ -14,7 +14,6 @@ import subprocess
 
 import numpy as np
 import pytest
-from nerfstudio_support import nerfstudio_python
 
 from frobnoscope.models.nerf.rays import scene_box
 from frobnoscope.scenes.export import plan_export, run_export
@@ -47,11 +46,6 @@ print(json.dumps({"scale": adapter.scale, "hooks": adapter.hook_points(), "rows"
 CLI = "from frobnoscope.app.cli.main import main; main()"
 
 
-@pytest.fixture(scope="module")
-def python():
-    return nerfstudio_python()
-
-
 def run(python, *args, env=None, timeout=900) -> subprocess.CompletedProcess:
     result = subprocess.run([python, *map(str, args)], capture_output=True, text=True, timeout=timeout,
                             env={**os.environ, **(env or {})})
@@ -66,28 +60,28 @@ def orbit32(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(python, orbit32, tmp_path_factory):
+def trained(nerfstudio_python, orbit32, tmp_path_factory):
     """frob-nerfacto trained offline (an empty torch hub: AlexNet's weights are absent, so LPIPS must be left out)."""
     root = tmp_path_factory.mktemp("nerfacto")
     export, runs = root / "export", root / "runs"
     run_export(plan_export(orbit32.path, "nerfstudio", export, ["rgb"], None))
-    run(python, "-m", "frobnoscope.models.nerfstudio.train", "frob-nerfacto", "--data", export, "--output-dir", runs,
-        *TINY_NERFACTO, "nerfstudio-data", env={"HOME": str(root)})
+    run(nerfstudio_python, "-m", "frobnoscope.models.nerfstudio.train", "frob-nerfacto", "--data", export,
+        "--output-dir", runs, *TINY_NERFACTO, "nerfstudio-data", env={"HOME": str(root)})
     return next(runs.rglob("config.yml"))
 
 
-def test_nerfacto_loads_with_hook_points_in_the_scene_frame(python, trained):
+def test_nerfacto_loads_with_hook_points_in_the_scene_frame(nerfstudio_python, trained):
     assert json.loads((trained.parent / "dataparser_transforms.json").read_text())["scale"] == 0.2
-    probe = json.loads(run(python, "-c", PROBE, trained).stdout.strip().splitlines()[-1])
+    probe = json.loads(run(nerfstudio_python, "-c", PROBE, trained).stdout.strip().splitlines()[-1])
     assert probe["has_scene"] and probe["changed"] and set(probe["rows"]) == {7}
     assert {"mlp_base", "mlp_head.layers.0", "mlp_head.layers.2", "direction_encoding"} <= set(probe["hooks"])
     assert all(d >= 0 for d in probe["density"])
 
 
-def test_trained_nerfacto_beats_trivial_models_in_images_and_in_3d(python, trained, orbit32, tmp_path):
+def test_trained_nerfacto_beats_trivial_models_in_images_and_in_3d(nerfstudio_python, trained, orbit32, tmp_path):
     out = tmp_path / "eval"
-    run(python, "-c", CLI, "eval-nerf", trained, "--out", out, "--novel-views", "2", "--uniform-points", "20000",
-        "--shell-points", "5000", "--surface-points", "500")
+    run(nerfstudio_python, "-c", CLI, "eval-nerf", trained, "--out", out, "--novel-views", "2",
+        "--uniform-points", "20000", "--shell-points", "5000", "--surface-points", "500")
     manifest = json.loads((out / "manifest.json").read_text())
     summary = manifest["summary"]
     assert manifest["model"].startswith("nerfstudio:") and set(summary["images"]) == {"val", "test", "novel"}
