@@ -8,7 +8,7 @@ NS_VENV := .venv-nerfstudio
 NS_STAMP := $(NS_VENV)/.installed
 NS_CONSTRAINTS := models/nerfstudio/constraints.txt
 
-.PHONY: install nerfstudio-env test demo bench check-system clean
+.PHONY: install nerfstudio-env lint-imports test demo bench check-system clean
 
 install: $(STAMP)
 
@@ -36,7 +36,19 @@ check-system:
 	elif ldconfig -p | grep -q 'libOSMesa.so'; then :; \
 	else echo "error: no headless OpenGL; install the Debian packages: sudo apt-get install libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri (or libosmesa6)"; exit 1; fi
 
-test: install nerfstudio-env
+# Layering and cycles ([tool.importlinter] in pyproject.toml). import-linter walks a package's directory, found through
+# importlib; the editable install maps frobnoscope.engine -> engine/ (and so on) with an import hook, which leaves the
+# namespace package `frobnoscope` no directory. So it gets a temporary one made of links, frobnoscope/<folder> ->
+# <folder>/, one per top-level folder with an __init__.py (the folders setup.py packages).
+PACKAGES := $(patsubst %/__init__.py,%,$(wildcard */__init__.py))
+
+lint-imports: install
+	@links=$$(mktemp -d) && mkdir $$links/frobnoscope && \
+	for package in $(PACKAGES); do ln -s $(CURDIR)/$$package $$links/frobnoscope/$$package; done && \
+	PYTHONPATH=$$links $(VENV)/bin/lint-imports --no-cache --no-logo; status=$$?; rm -rf $$links; exit $$status
+
+test: install nerfstudio-env lint-imports
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict  # not --quiet: it hides the warnings that --strict counts
 	FROB_NERFSTUDIO_PYTHON=$(CURDIR)/$(NS_VENV)/bin/python $(PY) -m pytest -q -n 2 tests
 
 demo: install

@@ -13,9 +13,11 @@ import os
 import shlex
 import sys
 import tempfile
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from frobnoscope.engine.config import changed_fields
 from frobnoscope.engine.errors import FrobError, RunError
 
 MANIFEST = "manifest.json"
@@ -90,3 +92,15 @@ def load_manifest(directory, *, expected_format: str, what: str, make_with: str,
         raise error(f"{directory} is not {what} (its manifest has format {manifest.get('format')!r}, not "
                     f"{expected_format!r}); make one with `{make_with}` (this version)")
     return manifest
+
+
+def refuse_other_settings(out: Path, what: str, stored: Mapping, current: Mapping, *, same_data: bool = True,
+                          error: type[FrobError] = RunError) -> None:
+    """Resume only what was started with the same settings and data: a one-line `error` if the run in `out`
+    (`what`: "a capture") was made with other settings (naming each by its dotted field path) or other data."""
+    changed = changed_fields(stored, current)
+    if changed:
+        raise error(f"{out} holds {what} made with other settings ({', '.join(changed)}); rerun with the same settings, "
+                    "or choose another output directory or delete it")
+    if not same_data:
+        raise error(f"{out} holds {what} made from another dataset; choose another output directory or delete it")

@@ -83,7 +83,7 @@ def tiny_hooks() -> str:
 @pytest.fixture(scope="session")
 def taef2_dir() -> Path:
     """The directory holding taef2_{encoder,decoder}.pth (FROB_WEIGHTS_DIR or the default)."""
-    from frobnoscope.models.loading.weights import default_weights_dir
+    from frobnoscope.models.autoencoders.weights import default_weights_dir
 
     directory = default_weights_dir()
     if not all((directory / f"taef2_{part}.pth").is_file() for part in ("encoder", "decoder")):

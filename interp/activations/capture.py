@@ -26,11 +26,10 @@ from pydantic import Field
 from frobnoscope.engine.blocks import WorkerSpec
 from frobnoscope.engine.config import Config
 from frobnoscope.engine.journal import run_journalled_blocks
-from frobnoscope.engine.runs import MANIFEST, run_header, write_json_atomic
+from frobnoscope.engine.runs import MANIFEST, refuse_other_settings, run_header, write_json_atomic
 from frobnoscope.interp.activations import gt_pooling
 from frobnoscope.interp.activations.store import ACTIVATIONS_FORMAT, ACTS, FACTORS, GT, ZARR, frame_factors
 from frobnoscope.interp.errors import InterpError
-from frobnoscope.interp.settings import refuse_other_settings
 from frobnoscope.models import load_model
 from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.loading.random_weights import reinitialise
@@ -176,7 +175,7 @@ def _prepare(out: Path, store: DatasetStore, config: CaptureConfig, n: int) -> d
         manifest = json.loads((out / MANIFEST).read_text())
         if manifest.get("format") != ACTIVATIONS_FORMAT:
             raise InterpError(f"{out} is not an activation run; choose another output directory")
-        refuse_other_settings(out, "a capture", manifest["config"], config.to_dict(),
+        refuse_other_settings(out, "a capture", manifest["config"], config.to_dict(), error=InterpError,
                               same_data=manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"])
         return manifest
     if out.exists() and any(out.iterdir()):

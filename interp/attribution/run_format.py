@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from frobnoscope.engine.runs import MANIFEST, load_manifest, run_header, write_json_atomic
+from frobnoscope.engine.runs import MANIFEST, load_manifest, refuse_other_settings, run_header, write_json_atomic
 from frobnoscope.interp.attribution.config import AttributeConfig
 from frobnoscope.interp.attribution.targets import parse_target
 from frobnoscope.interp.errors import InterpError
-from frobnoscope.interp.settings import refuse_other_settings
 from frobnoscope.scenes.store import COMPRESSOR, DatasetStore, dataset_reference
 
 ATTRIBUTION_FORMAT = "frobnoscope.attribution/1"
@@ -53,7 +52,7 @@ def create_or_resume_run(out: Path, config: AttributeConfig, store: DatasetStore
     dataset = dataset_reference(store)
     if (out / MANIFEST).is_file():
         manifest = read_run_manifest(out)
-        refuse_other_settings(out, "attributions", manifest["config"], config.to_dict(),
+        refuse_other_settings(out, "attributions", manifest["config"], config.to_dict(), error=InterpError,
                               same_data=manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"])
         return manifest
     if out.exists() and any(out.iterdir()):

@@ -27,12 +27,11 @@ import zarr
 from pydantic import Field
 
 from frobnoscope.engine.config import Config
-from frobnoscope.engine.runs import MANIFEST, run_header, write_json_atomic
+from frobnoscope.engine.runs import MANIFEST, refuse_other_settings, run_header, write_json_atomic
 from frobnoscope.engine.tables import write_csv
 from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.evaluation import error_breakdown
 from frobnoscope.interp.evaluation.error_breakdown import BreakdownConfig, EdgeRadius
-from frobnoscope.interp.settings import refuse_other_settings
 from frobnoscope.models import load_model, metrics
 from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.images import check_images
@@ -142,7 +141,7 @@ def _prepare(out: Path, store: DatasetStore, adapter: AutoencoderAdapter, config
         manifest = json.loads((out / MANIFEST).read_text())
         if manifest.get("format") != EVAL_FORMAT:
             raise InterpError(f"{out} is not an evaluation run; choose another output directory")
-        refuse_other_settings(out, "an evaluation", manifest["config"], config.to_dict(),
+        refuse_other_settings(out, "an evaluation", manifest["config"], config.to_dict(), error=InterpError,
                               same_data=manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"])
         return manifest
     if out.exists() and any(out.iterdir()):

@@ -25,30 +25,17 @@ point). Ground truth comes per token (`TokenTruth`): continuous channels (multi-
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
+from frobnoscope.interp.activations.tokens import TokenTruth, best_iou, top_quantile_masks
 from frobnoscope.interp.probes import ridge
 
-QUANTILE = 0.995
 IOU_BAR = 0.04
 CORRELATION_BAR = 0.5
 GT_BINS = 8
 GT_RIDGE_LAMBDA = 1e-3
 STEER_ALPHA = 1.0
 MAX_LABELS = 64  # categorical labels kept per channel for the one-hot expansion (the most frequent)
-
-
-@dataclass
-class TokenTruth:
-    """Ground truth per token: continuous {name: (T,) float (NaN = undefined)}, categorical {name: (T,) int},
-    frame (T,) int frame index of each token."""
-
-    continuous: dict[str, np.ndarray]
-    categorical: dict[str, np.ndarray]
-    frame: np.ndarray
-    factors: dict[str, np.ndarray] = field(default_factory=dict)  # {name: (T,)} per-frame factors, per token
 
 
 def correlations(activations: np.ndarray, truth: TokenTruth) -> tuple[list[str], np.ndarray]:
@@ -68,24 +55,6 @@ def correlations(activations: np.ndarray, truth: TokenTruth) -> tuple[list[str],
         with np.errstate(invalid="ignore", divide="ignore"):
             r[:, j] = np.where(denominator > 0, (a.T @ g) / denominator, 0.0)
     return names, r
-
-
-def top_quantile_masks(activations: np.ndarray, quantile: float = QUANTILE) -> np.ndarray:
-    """(T, F) bool: activation >= the feature's `quantile` quantile, and > 0 (ties at the top are all kept)."""
-    return (activations >= np.quantile(activations, quantile, axis=0)) & (activations > 0)
-
-
-def best_iou(masks: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(best IoU (F,), best label (F,)) of each feature mask against the masks of each label value."""
-    values, inverse = np.unique(labels, return_inverse=True)
-    one_hot = np.zeros((len(labels), len(values)), dtype=np.float32)
-    one_hot[np.arange(len(labels)), inverse] = 1
-    m = masks.astype(np.float32)
-    intersection = m.T @ one_hot
-    union = m.sum(0)[:, None] + one_hot.sum(0)[None, :] - intersection
-    iou = np.where(union > 0, intersection / np.maximum(union, 1), 0.0)
-    best = iou.argmax(1)
-    return iou[np.arange(len(best)), best], values[best]
 
 
 def gt_design(truth: TokenTruth) -> np.ndarray:

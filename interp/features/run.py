@@ -27,9 +27,9 @@ from pydantic import Field, ValidationInfo, field_validator
 from frobnoscope.engine.config import Config
 from frobnoscope.engine.runs import MANIFEST, run_header, write_json_atomic
 from frobnoscope.engine.tables import write_csv
+from frobnoscope.interp.activations import tokens as feature_data
 from frobnoscope.interp.activations.store import ActivationStore
 from frobnoscope.interp.errors import InterpError
-from frobnoscope.interp.features import data as feature_data
 from frobnoscope.interp.features import effects as feature_effects
 from frobnoscope.interp.features import labels as features
 from frobnoscope.scenes.store import DatasetStore
@@ -100,7 +100,7 @@ def label_run(run, config: LabelConfig, out=None, on_progress: Callable[[str, in
     _figures(out / "figures", rows[:config.figures], kinds, index, store, hook)
     write_json_atomic(out / MANIFEST, {**run_header(FEATURES_FORMAT), "config": config.to_dict(), "hook": hook,
                                        "run": str(Path(run).resolve()), "summary": summary,
-                                       "thresholds": {"quantile": features.QUANTILE, "iou": features.IOU_BAR,
+                                       "thresholds": {"quantile": feature_data.QUANTILE, "iou": features.IOU_BAR,
                                                       "correlation": features.CORRELATION_BAR}})
     return out, rows, summary
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from frobnoscope.interp.features.labels import best_iou, top_quantile_masks
+from frobnoscope.interp.activations.tokens import best_iou, top_quantile_masks
 from frobnoscope.interp.sae.model import SparseAutoencoder
 
 STABLE_COSINE = 0.9

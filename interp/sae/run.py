@@ -23,8 +23,8 @@ from pydantic import Field, field_validator
 from frobnoscope.engine.config import Config, validate_config
 from frobnoscope.engine.errors import FrobError
 from frobnoscope.engine.runs import write_json_atomic
+from frobnoscope.interp.activations import tokens as feature_data
 from frobnoscope.interp.activations.store import ActivationStore
-from frobnoscope.interp.features import data as feature_data
 from frobnoscope.interp.sae import analysis as sae_analysis
 from frobnoscope.interp.sae import training as sae_train
 from frobnoscope.interp.sae.model import Arch, FrequencyCost, K, SAEConfig, Width, k_within_width

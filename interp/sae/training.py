@@ -27,11 +27,10 @@ from pydantic import Field
 
 from frobnoscope.engine.checkpoint import load_checkpoint, save_checkpoint
 from frobnoscope.engine.config import Config
-from frobnoscope.engine.runs import MANIFEST, load_manifest, run_header, write_json_atomic
+from frobnoscope.engine.runs import MANIFEST, load_manifest, refuse_other_settings, run_header, write_json_atomic
 from frobnoscope.engine.tensor_files import load_state_dict, save_safetensors_atomic
 from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.sae.model import SAEConfig, SparseAutoencoder
-from frobnoscope.interp.settings import refuse_other_settings
 
 SAE_FORMAT = "frobnoscope.sae/1"
 SAE_FILE = "sae.safetensors"
@@ -187,7 +186,7 @@ def _prepare(out: Path, sae_config: SAEConfig, train_config: SAETrainConfig, sou
     if (out / MANIFEST).is_file():
         manifest = read_manifest(out)
         refuse_other_settings(out, "an SAE", {key: manifest.get(key) for key in settings},
-                              json.loads(json.dumps(settings)))
+                              json.loads(json.dumps(settings)), error=InterpError)
         return manifest
     if out.exists() and any(out.iterdir()):
         raise InterpError(f"{out} exists and is not an SAE directory; choose an empty or new output directory")

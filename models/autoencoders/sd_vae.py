@@ -57,7 +57,7 @@ def load_sd_vae(location: str, *, latent: LatentMode = "mean", seed: int = 0) ->
     """An SD VAE from a diffusers directory (or a pipeline directory with `vae/`) or a hub id (needs a network)."""
     from diffusers import AutoencoderKL
 
-    from frobnoscope.models.loading.pretrained import load_pretrained
+    from frobnoscope.models.autoencoders.pretrained import load_pretrained
 
     vae = load_pretrained(AutoencoderKL, location, "sd-vae")
     return KLAutoencoderAdapter(vae, name=f"sd-vae:{location}", latent=latent, seed=seed)

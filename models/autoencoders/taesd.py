@@ -21,8 +21,8 @@ from frobnoscope.models.autoencoders.taesd_arch import (
     tiny_decoder,
     tiny_encoder,
 )
+from frobnoscope.models.autoencoders.weights import default_weights_dir
 from frobnoscope.models.errors import WeightsError
-from frobnoscope.models.loading.weights import default_weights_dir
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth")
 TAEF2_PREFIX = "taef2"
@@ -108,7 +108,7 @@ def load_taesd(location: str) -> AutoencoderAdapter:
         return TAESDAdapter(load_tiny_pair(path), name=path.name)
     from diffusers import AutoencoderTiny
 
-    from frobnoscope.models.loading.pretrained import load_pretrained
+    from frobnoscope.models.autoencoders.pretrained import load_pretrained
 
     return AutoencoderTinyAdapter(load_pretrained(AutoencoderTiny, location, "taesd"), name=f"taesd:{location}")
 

@@ -17,7 +17,6 @@ cosine to 10%. PSNR (dB) is measured on linear [0, 1].
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from collections.abc import Callable
@@ -30,21 +29,20 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from frobnoscope.engine.checkpoint import load_checkpoint, read_latest, save_checkpoint
-from frobnoscope.engine.config import Config, changed_fields, validate_config
-from frobnoscope.engine.runs import MANIFEST, load_manifest, run_header, write_json_atomic
+from frobnoscope.engine.config import Config, validate_config
+from frobnoscope.engine.runs import MANIFEST, load_manifest, refuse_other_settings, run_header, write_json_atomic
 from frobnoscope.models import metrics
 from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.autoencoders.architectures import ArchitectureName, architecture
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.images import Encoding, check_images
-from frobnoscope.models.step_report import StepReport
+from frobnoscope.models.training_steps import StepReport, learning_rate
 from frobnoscope.scenes.store import DatasetStore, dataset_reference
 
 TRAIN_FORMAT = "frobnoscope.train/1"
 CHECKPOINTS = "checkpoints"
 MODEL_DIR = "model"
 EVAL_BATCH = 32
-FINAL_LR_FRACTION = 0.1
 
 
 class AutoencoderTrainConfig(Config):
@@ -77,15 +75,6 @@ def split_frames(manifest: dict, holdout_every: int) -> tuple[list[int], list[in
         raise ModelError(f"the dataset's {len(frames)} frames leave no {'training' if not train else 'held-out'} frames; "
                          "generate more frames or change holdout_every")
     return train, heldout
-
-
-def learning_rate(config, step: int) -> float:
-    """Learning rate for step `step` (1-based): linear warmup, then cosine decay to FINAL_LR_FRACTION. `config`: any
-    training config with `learning_rate`, `warmup_steps` and `steps` (the NeRF trainer's too)."""
-    if step <= config.warmup_steps:
-        return config.learning_rate * step / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return config.learning_rate * (FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def evaluate_frames(adapter: AutoencoderAdapter, frames: torch.Tensor) -> dict[str, float]:
@@ -188,13 +177,8 @@ def _prepare_run(out: Path, store: DatasetStore, config: AutoencoderTrainConfig)
     dataset = dataset_reference(store)
     if (out / MANIFEST).is_file():
         manifest = read_manifest_of_run(out)
-        if manifest["config"] != config.to_dict():
-            differ = changed_fields(manifest["config"], config.to_dict())
-            raise ModelError(f"{out} is a run with other settings ({', '.join(differ)}); rerun with the same ones or "
-                             "choose another run directory")
-        if manifest["dataset"]["manifest_blake2b"] != dataset["manifest_blake2b"]:
-            raise ModelError(f"{out} was trained on another dataset ({manifest['dataset']['path']}); "
-                             "choose another run directory")
+        refuse_other_settings(out, "a training run", manifest["config"], config.to_dict(), error=ModelError,
+                              same_data=manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"])
         return manifest
     if out.exists() and any(out.iterdir()):
         raise ModelError(f"{out} exists and is not a training run; choose an empty or new run directory")
@@ -226,7 +210,7 @@ def load_run(run_dir, *, latent: str = "mean", seed: int = 0) -> AutoencoderAdap
     config = validate_config(AutoencoderTrainConfig, manifest["config"], f"settings in {run_dir / MANIFEST}")
     arch = architecture(config.arch)
     if (run_dir / MODEL_DIR / "config.json").is_file():
-        from frobnoscope.models.loading.pretrained import load_pretrained
+        from frobnoscope.models.autoencoders.pretrained import load_pretrained
 
         model = load_pretrained(arch.model_class(), str(run_dir / MODEL_DIR), "run")
     else:

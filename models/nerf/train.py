@@ -12,7 +12,7 @@ Determinism: the field is initialised from `seed`; step s draws its rays and its
 generator seeded by numpy.random.default_rng([seed, s]) alone, so the only random state is the step number, and a
 resumed run takes exactly the steps an uninterrupted one would (same weights, bit for bit, on the same thread count).
 Loss: mean squared error of linear RGB on the rays' pixels. Adam (betas 0.9, 0.99; eps 1e-15, as instant-NGP);
-learning rate: linear warmup, then cosine decay to 10% (`models.autoencoders.train.learning_rate`). Held-out PSNR
+learning rate: linear warmup, then cosine decay to 10% (`models.training_steps.learning_rate`). Held-out PSNR
 (dB, linear RGB, data range 1) is measured on the val views every `eval_every` steps; the final results cover val
 and test.
 `seconds` in the history is wall time spent in this run, evaluation included, summed over resumed sessions.
@@ -29,16 +29,15 @@ import torch
 from pydantic import Field
 
 from frobnoscope.engine.checkpoint import load_checkpoint, read_latest, save_checkpoint
-from frobnoscope.engine.config import Config, changed_fields, validate_config
-from frobnoscope.engine.runs import MANIFEST, load_manifest, run_header, write_json_atomic
+from frobnoscope.engine.config import Config, validate_config
+from frobnoscope.engine.runs import MANIFEST, load_manifest, refuse_other_settings, run_header, write_json_atomic
 from frobnoscope.engine.tensor_files import load_state_dict, save_safetensors_atomic
-from frobnoscope.models.autoencoders.train import learning_rate
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.metrics import mse_to_psnr
 from frobnoscope.models.nerf.data import OrbitData, load_orbit
 from frobnoscope.models.nerf.field import FieldConfig
 from frobnoscope.models.nerf.model import NerfModel, SamplingConfig
-from frobnoscope.models.step_report import StepReport
+from frobnoscope.models.training_steps import StepReport, learning_rate
 from frobnoscope.scenes.store import dataset_reference
 
 NERF_FORMAT = "frobnoscope.nerf/1"
@@ -158,13 +157,8 @@ def _prepare_run(out: Path, data: OrbitData, config: NerfTrainConfig) -> dict:
     dataset = dataset_reference(data.store)
     if (out / MANIFEST).is_file():
         manifest = read_nerf_manifest(out)
-        if manifest["config"] != config.to_dict():
-            differ = changed_fields(manifest["config"], config.to_dict())
-            raise ModelError(f"{out} is a run with other settings ({', '.join(differ)}); rerun with the same ones or "
-                             "choose another run directory")
-        if manifest["dataset"]["manifest_blake2b"] != dataset["manifest_blake2b"]:
-            raise ModelError(f"{out} was trained on another dataset ({manifest['dataset']['path']}); "
-                             "choose another run directory")
+        refuse_other_settings(out, "a NeRF run", manifest["config"], config.to_dict(), error=ModelError,
+                              same_data=manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"])
         return manifest
     if out.exists() and any(out.iterdir()):
         raise ModelError(f"{out} exists and is not a NeRF run; choose an empty or new run directory")

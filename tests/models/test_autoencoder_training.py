@@ -113,7 +113,7 @@ def test_kl_small_shares_the_sd_vae_path(tiny_dataset, tmp_path):
 
 def test_a_run_directory_refuses_other_settings(uninterrupted, tiny_dataset, tmp_path):
     run = uninterrupted[0]
-    with pytest.raises(ModelError, match=r"is a run with other settings \(steps\)"):
+    with pytest.raises(ModelError, match=r"holds a training run made with other settings \(steps\)"):
         train_autoencoder(tiny_dataset.path, run, TINY.model_copy(update={"steps": 7}))
     (tmp_path / "something").write_text("x")
     with pytest.raises(ModelError, match="exists and is not a training run"):
@@ -171,5 +171,5 @@ def test_a_run_written_before_the_config_models_still_resumes_and_refuses_other_
     same = AutoencoderTrainConfig(arch="conv", steps=2, batch_size=2, checkpoint_every=2, holdout_every=4)
     assert same.to_dict() == LEGACY_MANIFEST["config"]
     assert train_autoencoder(tiny_dataset.path, run, same) == LEGACY_MANIFEST["results"]  # finished: nothing to do
-    with pytest.raises(ModelError, match=r"is a run with other settings \(batch_size\)"):
+    with pytest.raises(ModelError, match=r"holds a training run made with other settings \(batch_size\)"):
         train_autoencoder(tiny_dataset.path, run, same.model_copy(update={"batch_size": 3}))

@@ -37,12 +37,14 @@ def _showcase_spec(res: int = 96, lights=None) -> SceneSpec:
     """Every primitive on a checkered floor, some textured, metallic and rough, one key light."""
     checker = Texture(kind="checker", color_a=(0.9, 0.9, 0.85), color_b=(0.15, 0.2, 0.3), repeats=(4, 4))
     stripes = Texture(kind="stripes", color_a=(1.0, 0.8, 0.0), color_b=(0.0, 0.1, 0.9), repeats=(8, 4))
-    placements = [(-1.2, 0.0, -0.6), (0.0, 0.0, -0.9), (1.2, 0.0, -0.5), (-1.0, 0.0, 0.8), (0.2, 0.0, 0.6), (1.3, 0.0, 0.9)]
+    placements = [(-1.2, 0.0, -0.6), (0.0, 0.0, -0.9), (1.2, 0.0, -0.5),
+                  (-1.0, 0.0, 0.8), (0.2, 0.0, 0.6), (1.3, 0.0, 0.9)]
     objects = [ObjectSpec(name="floor", shape=Plane(size=6), material=Material(texture=checker, roughness=0.9))]
     for (name, shape), (x, _, z), hue in zip(PRIMITIVES.items(), placements, np.linspace(0, 1, 7)):
         lift = {"sphere": 0.5, "box": 0.2, "cylinder": 0.4, "cone": 0.45, "torus": 0.4, "capsule": 0.5}[name]
-        material = Material(base_color=(0.3 + 0.6 * hue, 0.8 - 0.5 * hue, 0.4), metallic=float(name in ("torus", "box")),
-                            roughness=0.35, texture=stripes if name in ("sphere", "capsule") else None)
+        material = Material(base_color=(0.3 + 0.6 * hue, 0.8 - 0.5 * hue, 0.4),
+                            metallic=float(name in ("torus", "box")), roughness=0.35,
+                            texture=stripes if name in ("sphere", "capsule") else None)
         rotation = (60.0, 20.0, 0.0) if name == "torus" else (0.0, 30.0, 0.0)
         objects.append(ObjectSpec(name=name, shape=shape, material=material,
                                   transform=Transform(position=(x, lift, z), rotation_deg=rotation)))

@@ -2,7 +2,7 @@
 
 Float and integer channels must come back bit-exact (inf on background included), RGB pixel-exact
 (the renderer's 8-bit values), cameras within 1e-6. nerfstudio's own dataparser runs in the nerfstudio
-environment (`nerfstudio_support`: FROB_NERFSTUDIO_PYTHON, which `make test` sets).
+environment (the `nerfstudio_python` fixture: FROB_NERFSTUDIO_PYTHON, which `make test` sets).
 """
 
 import dataclasses
@@ -22,7 +22,6 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
-from nerfstudio_support import nerfstudio_python
 from PIL import Image
 
 from frobnoscope.scenes.colors import linear_to_render, linear_to_srgb_u8, render_to_linear
@@ -299,11 +298,10 @@ def frame_indices(paths) -> list[int]:
     return [int(Path(p).stem.removeprefix("frame_")) for p in paths]
 
 
-def test_nerfstudio_dataparser_reads_the_export(orbit, tmp_path):
-    python = nerfstudio_python()
+def test_nerfstudio_dataparser_reads_the_export(nerfstudio_python, orbit, tmp_path):
     out = export(orbit.path, "nerfstudio", tmp_path / "ns")
     train_only = export(orbit.path, "nerfstudio", tmp_path / "ns-train", split="train")
-    result = subprocess.run([python, "-c", NERFSTUDIO_SCRIPT, str(out), str(train_only)],
+    result = subprocess.run([nerfstudio_python, "-c", NERFSTUDIO_SCRIPT, str(out), str(train_only)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     parsed = json.loads(result.stdout.strip().splitlines()[-1])

@@ -2,17 +2,16 @@
 
 import numpy as np
 import pytest
-from conftest import showcase_spec, spot_spec
 from scipy.ndimage import binary_dilation
 
 from frobnoscope.scenes import Scene
 from frobnoscope.scenes.colors import linear_to_render
 from frobnoscope.scenes.ground_truth import camera_rays, ground_truth
-from frobnoscope.scenes.spec import Box, Camera, DirectionalLight, Material, ObjectSpec, Plane, SceneSpec, Transform
+from frobnoscope.scenes.spec import Box, Camera, DirectionalLight, ObjectSpec, Plane, SceneSpec, Transform
 
 
 @pytest.fixture(scope="module", params=["directional", "spot"])
-def frame(request, renderer):
+def frame(request, renderer, showcase_spec, spot_spec):
     spec = showcase_spec() if request.param == "directional" else spot_spec()
     scene = Scene(spec)
     gt = ground_truth(scene, spec.camera)

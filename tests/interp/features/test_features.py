@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
+from frobnoscope.interp.activations import tokens as feature_data
+from frobnoscope.interp.activations.tokens import TokenTruth
 from frobnoscope.interp.features import effects as feature_effects
 from frobnoscope.interp.features import labels as features
-from frobnoscope.interp.features.labels import TokenTruth
 from frobnoscope.interp.features.run import LabelConfig
 from frobnoscope.interp.sae.model import SAEConfig, SparseAutoencoder
 from frobnoscope.interp.sae.splice import model_error, spliced_score
@@ -110,9 +111,9 @@ def test_latent_ablation_removes_exactly_its_decoder_contribution():
 def test_iou_uses_the_top_quantile_and_ignores_silent_tokens():
     activations = np.zeros((1000, 1), dtype=np.float32)
     activations[:3, 0] = [5, 4, 3]
-    masks = features.top_quantile_masks(activations, 0.995)
+    masks = feature_data.top_quantile_masks(activations, 0.995)
     assert masks[:, 0].sum() == 3  # the 0.995 quantile is 0 here: every firing token, no silent one
-    iou, label = features.best_iou(masks, np.array([7] * 3 + [0] * 997))
+    iou, label = feature_data.best_iou(masks, np.array([7] * 3 + [0] * 997))
     assert iou[0] == 1 and label[0] == 7
 
 

@@ -225,7 +225,7 @@ def test_a_run_written_before_the_config_models_still_resumes_and_refuses_other_
     assert same.to_dict() == LEGACY_MANIFEST["config"]
     assert train_nerf(tiny_orbit.path, run, same) == LEGACY_MANIFEST["results"]  # finished: nothing to do
     other = same.model_copy(update={"sampling": same.sampling.model_copy(update={"fine_samples": 4})})
-    with pytest.raises(ModelError, match=r"is a run with other settings \(sampling.fine_samples\)"):
+    with pytest.raises(ModelError, match=r"holds a NeRF run made with other settings \(sampling.fine_samples\)"):
         train_nerf(tiny_orbit.path, run, other)
     assert NerfTrainConfig.model_validate(LEGACY_MANIFEST["config"]) == same  # as `load_nerf_run` reads it
 

@@ -1,4 +1,5 @@
-"""Reading an activation run for SAEs and feature labelling: held-out frames, token matrices, per-token truth.
+"""An activation run as tokens, for SAEs and feature labelling: held-out frames, token matrices, per-token truth,
+and the top-quantile masks of features matched against categorical truth (NetDissect, see `features.labels`).
 
 Held-out frames: those whose dataset split is `val` or `test`; a dataset without such splits holds out every
 HOLDOUT_EVERY-th frame (k % 10 == 9), and a run shorter than that its last frame.
@@ -8,15 +9,28 @@ so every token of a chosen frame is kept.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 
 from frobnoscope.interp.activations import gt_pooling
 from frobnoscope.interp.activations.store import ActivationStore
-from frobnoscope.interp.features.labels import TokenTruth
 
 HOLDOUT_EVERY = 10
 HELDOUT_SPLITS = ("val", "test")
+QUANTILE = 0.995  # a feature's mask: its tokens at or above this quantile (and > 0)
+
+
+@dataclass
+class TokenTruth:
+    """Ground truth per token: continuous {name: (T,) float (NaN = undefined)}, categorical {name: (T,) int},
+    frame (T,) int frame index of each token."""
+
+    continuous: dict[str, np.ndarray]
+    categorical: dict[str, np.ndarray]
+    frame: np.ndarray
+    factors: dict[str, np.ndarray] = field(default_factory=dict)  # {name: (T,)} per-frame factors, per token
 
 
 def split_frames(store: ActivationStore) -> tuple[np.ndarray, np.ndarray]:
@@ -63,3 +77,21 @@ def token_truth(store: ActivationStore, hook: str, index: np.ndarray) -> TokenTr
             continuous[channel] = values.astype(np.float64)
     factors = {name: values[frames][inverse] for name, values in store.factors().items()}
     return TokenTruth(continuous, categorical, index[:, 0].astype(np.int64), factors)
+
+
+def top_quantile_masks(activations: np.ndarray, quantile: float = QUANTILE) -> np.ndarray:
+    """(T, F) bool: activation >= the feature's `quantile` quantile, and > 0 (ties at the top are all kept)."""
+    return (activations >= np.quantile(activations, quantile, axis=0)) & (activations > 0)
+
+
+def best_iou(masks: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(best IoU (F,), best label (F,)) of each feature mask against the masks of each label value."""
+    values, inverse = np.unique(labels, return_inverse=True)
+    one_hot = np.zeros((len(labels), len(values)), dtype=np.float32)
+    one_hot[np.arange(len(labels)), inverse] = 1
+    m = masks.astype(np.float32)
+    intersection = m.T @ one_hot
+    union = m.sum(0)[:, None] + one_hot.sum(0)[None, :] - intersection
+    iou = np.where(union > 0, intersection / np.maximum(union, 1), 0.0)
+    best = iou.argmax(1)
+    return iou[np.arange(len(best)), best], values[best]
