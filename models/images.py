@@ -1,6 +1,6 @@
 """Image batches at the model boundary: layouts, checks and colour encodings.
 
-Inside frobnoscope an image is float32 linear RGB in [0, 1] (see the README's conventions). Adapters accept a batch as
+Inside frobnoscope an image is float32 linear RGB in [0, 1] (docs/concepts/conventions.md). Adapters accept a batch as
 either a numpy array (B, H, W, 3) or a torch tensor (B, 3, H, W), and answer in the layout they were given.
 Pretrained image models were trained on display-encoded pictures, so they see `display` encoding: the renderer's
 own 1/2.2 gamma (`scenes.colors.RENDER_GAMMA`), i.e. exactly the 8-bit values of the PNGs frobnoscope exports.

@@ -1,6 +1,6 @@
-"""The dataset's channels: dtype, per-pixel shape, and what each value means (the README table is
-made from this, so the two cannot drift apart). Float channels are `inf` on background pixels,
-integer channels 0. Per-light channels have one entry per light, in `spec.lights` order."""
+"""The dataset's channels: dtype, per-pixel shape, and what each value means (tests/app/test_docs.py checks the
+table in docs/concepts/channels.md against this, so the two cannot drift apart). Float channels are `inf` on
+background pixels, integer channels 0. Per-light channels have one entry per light, in `spec.lights` order."""
 
 from __future__ import annotations
 

@@ -19,18 +19,18 @@ import shlex
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
 
 from frobnoscope.engine.blocks import WorkerSpec
-from frobnoscope.engine.config import Config, ConfigError, validate_config
+from frobnoscope.engine.config import ConfigError, validate_config
 from frobnoscope.engine.executor import block_runner
 from frobnoscope.engine.runs import MANIFEST, package_version, write_json_atomic
 from frobnoscope.scenes.channels import CHANNELS, pixel_shape
 from frobnoscope.scenes.errors import StoreError
-from frobnoscope.scenes.families import FAMILIES, Family, make_family
+from frobnoscope.scenes.families import Family, make_family
+from frobnoscope.scenes.generate_config import GenerateConfig
 from frobnoscope.scenes.ground_truth import ground_truth
 from frobnoscope.scenes.render import Renderer
 from frobnoscope.scenes.scene import Scene
@@ -40,49 +40,6 @@ JOURNAL = "progress.jsonl"
 # Pooled workers rasterize on their own thread (LP_NUM_THREADS=0: llvmpipe without its rasterizer threads,
 # 3 to 4 ms a frame cheaper than one such thread) and one BLAS thread: the pool already keeps every core busy.
 POOL_ENV = {"LP_NUM_THREADS": "0", "OMP_NUM_THREADS": "1"}
-FamilyName = Literal["tabletop", "shapes3d", "orbit"]  # the names in families.FAMILIES
-
-
-class GenerateConfig(Config):
-    """What defines a dataset. Validated, `settings` holds the family's full settings and `n` the frame count."""
-
-    family: FamilyName = Field("tabletop", description="tabletop, shapes3d or orbit")
-    settings: dict[str, Any] = Field(default_factory=dict, validate_default=True, description="the family's "
-                                     "settings by name, e.g. max_objects: 3 (unset ones: the family's)")
-    n: int | None = Field(None, ge=1, validate_default=True, description="number of frames (shapes3d: omit; it is "
-                                                                         "the grid size)")
-    seed: int = Field(0, ge=0, description="job seed: frame k's random choices are seeded by (seed, k)")
-    chunk_frames: int = Field(8, ge=1, description="frames per zarr chunk (and per unit of resumable work)")
-
-    @field_validator("settings")
-    @classmethod
-    def _family_settings(cls, settings: dict, info: ValidationInfo) -> dict:
-        """The family's settings with its defaults filled in (a None value: the default); problems name the key."""
-        if "family" not in info.data:
-            return settings
-        family_config = FAMILIES[info.data["family"]].Config
-        given = {key: value for key, value in settings.items() if value is not None}
-        unknown = [key for key in given if key not in family_config.model_fields]
-        if unknown:
-            raise ValueError(f"unknown setting {unknown[0]!r} for {info.data['family']}; "
-                             f"known settings: {', '.join(family_config.model_fields)}")
-        return family_config.model_validate(given).model_dump(mode="json")
-
-    @field_validator("n")
-    @classmethod
-    def _frame_count(cls, n: int | None, info: ValidationInfo) -> int | None:
-        """A full-grid family fixes n (None: take it); any other family needs one."""
-        if "family" not in info.data or "settings" not in info.data:
-            return n
-        fixed = make_family(info.data["family"], 0, info.data["settings"]).default_n()
-        if fixed is None and n is None:
-            raise ValueError(f"family {info.data['family']} needs the number of frames")
-        if fixed is not None and n not in (None, fixed):
-            raise ValueError(f"{info.data['family']} is a full grid of {fixed} frames; leave n unset or change the "
-                             "grid levels")
-        return fixed if n is None else n
-
-
 def render_frame(family: Family, k: int, renderer: Renderer, scenes: dict) -> dict[str, np.ndarray]:
     """RGB and every ground-truth channel of frame k. `scenes` caches built scenes by `scene_key`."""
     frame = family.frame(k)

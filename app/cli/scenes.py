@@ -12,7 +12,8 @@ from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, config_option, f
 from frobnoscope.app.cli.progress import job_progress
 from frobnoscope.engine.config import ConfigError, format_problems, validate_config
 from frobnoscope.engine.errors import FrobError
-from frobnoscope.scenes.generate import GenerateConfig, check_workers, generate
+from frobnoscope.scenes.generate import check_workers, generate
+from frobnoscope.scenes.generate_config import GenerateConfig
 
 console = Console(stderr=True)
 scenes_app = typer.Typer(help="Procedural scenes with exact ground truth, and datasets of them.", no_args_is_help=True)

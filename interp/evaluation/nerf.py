@@ -131,7 +131,7 @@ def check_inputs(run_dir, out) -> str:
                           "config.yml)") from None
     if importlib.util.find_spec("nerfstudio") is None:
         raise InterpError(f"{run_dir} is a nerfstudio run, and nerfstudio is not installed here; use the Python of the "
-                          "environment with frobnoscope[nerfstudio] (README, nerfstudio)")
+                          "environment with frobnoscope[nerfstudio] (docs/guides/nerf.md)")
     return "nerfstudio"
 
 

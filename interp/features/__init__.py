@@ -1,1 +1,1 @@
-"""frobnoscope.interp.features."""
+"""Features (raw channels and SAE latents) labelled against ground truth, their causal effects, and frobnoloids."""

@@ -1,1 +1,1 @@
-"""frobnoscope.interp.plots.evaluation."""
+"""The PNG figures the runs write (matplotlib, no display)."""

@@ -1,1 +1,1 @@
-"""frobnoscope.interp.probes."""
+"""Linear probes of every hook point x ground-truth factor, their controls, and disentanglement metrics."""

@@ -167,7 +167,7 @@ def load_nerfstudio(run) -> NerfstudioAdapter:
         from nerfstudio.utils.eval_utils import eval_setup
     except ImportError as error:
         raise ModelError(f"{run} is a nerfstudio run, and nerfstudio does not import here ({error}); use the Python of "
-                         "the environment with frobnoscope[nerfstudio] (README, nerfstudio)") from None
+                         "the environment with frobnoscope[nerfstudio] (docs/guides/nerf.md)") from None
 
     def on_cpu(config):
         config.machine.device_type = "cpu"

@@ -9,7 +9,7 @@ from typer.main import get_command
 from frobnoscope.app.cli.main import app, main
 from frobnoscope.models.autoencoders.train import AutoencoderTrainConfig
 from frobnoscope.models.nerf.train import NerfTrainConfig
-from frobnoscope.scenes.generate import GenerateConfig
+from frobnoscope.scenes.generate_config import GenerateConfig
 
 # command -> (its config, {option: the field path it sets})
 COMMANDS = {

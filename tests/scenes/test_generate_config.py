@@ -9,7 +9,8 @@ from frobnoscope.engine.config import ConfigError, validate_config
 from frobnoscope.scenes.errors import StoreError
 from frobnoscope.scenes.families import FAMILIES
 from frobnoscope.scenes.families.orbit import OrbitConfig
-from frobnoscope.scenes.generate import FamilyName, GenerateConfig, generate
+from frobnoscope.scenes.generate import generate
+from frobnoscope.scenes.generate_config import FamilyName, GenerateConfig
 
 # `params` of the tiny dataset (tests/conftest.py) as `generate` wrote them before GenerateConfig: datasets made
 # then resume only if these stay the same.
