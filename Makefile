@@ -51,15 +51,13 @@ test: install nerfstudio-env lint-imports
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict  # not --quiet: it hides the warnings that --strict counts
 	FROB_NERFSTUDIO_PYTHON=$(CURDIR)/$(NS_VENV)/bin/python $(PY) -m pytest -q -n 2 tests
 
+# the demo study: TAEF2 (or our conv autoencoder when its weights are missing) explored end to end; resumable
 demo: install
-	rm -rf demo-data/tabletop
-	$(VENV)/bin/frob scenes generate --family tabletop --n 200 --res 128 --seed 0 --workers 2 --out demo-data/tabletop
-	$(VENV)/bin/frob scenes verify demo-data/tabletop
-	$(VENV)/bin/frob scenes show tabletop --seed 0 --out demo-data/preview-tabletop.png
+	$(VENV)/bin/frob study run demo --out demo-workspace --workers 2
 
 bench: install
 	$(PY) bench/bench_scenes.py
 	$(PY) bench/bench_export.py
 
 clean:
-	rm -rf $(VENV) $(NS_VENV) demo-data bench-data
+	rm -rf $(VENV) $(NS_VENV) demo-workspace bench-data

@@ -1,4 +1,4 @@
-"""The figures of `bench/run_interp_pipeline.sh OUT` as markdown tables (the ones in BENCHMARKS.md).
+"""The figures of a `frob study run full --out OUT` workspace as markdown tables (the ones in BENCHMARKS.md).
 
     python bench/interp_pipeline_summary.py OUT [--factors depth_z normal_cam.z ...]
 
@@ -72,15 +72,15 @@ def main() -> None:
     parser.add_argument("--factors", nargs="+", default=list(FACTORS))
     parser.add_argument("--top", type=int, default=5)
     args = parser.parse_args()
-    models = [d for d in sorted(args.out.iterdir()) if (d / "trained" / "probes" / "probes.csv").is_file()]
+    models = [d for d in sorted(args.out.iterdir()) if (d / "probes" / "probes.csv").is_file()]
     sae, frob, summary = [], [], []
     for model in models:
         print(f"### {model.name}: probe score by layer, trained / random weights\n")
-        print("\n".join(probe_table(read_csv(model / "trained" / "probes" / "probes.csv"), tuple(args.factors))) + "\n")
-        sae_dirs = sorted((model / "trained" / "saes").glob("*.s[0-9]*"))
+        print("\n".join(probe_table(read_csv(model / "probes" / "probes.csv"), tuple(args.factors))) + "\n")
+        sae_dirs = sorted((model / "saes").glob("*.s[0-9]*"))
         if sae_dirs and (sae_dirs[0] / "report.json").is_file():
             sae += sae_rows(model.name, sae_dirs)
-        labelled = sae_dirs[0] / "features" if sae_dirs else None
+        labelled = next(iter(sorted((model / "features").glob("*"))), None)
         if labelled and (labelled / "features.csv").is_file():
             frob += frobnoloid_rows(model.name, read_csv(labelled / "features.csv"), args.top)
             summary += [f"| {model.name} | {r['features']} | {r['count']} | {r['matched']} | "

@@ -41,7 +41,7 @@ class ConfigError(FrobError):
 
 def format_problems(what: str, problems: list[tuple[str, str]], rename=lambda path: path) -> str:
     """'invalid WHAT: a.b: message; c: message (and 3 more)': one line, every problem up to SHOWN_PROBLEMS."""
-    shown = "; ".join(f"{rename(path)}: {message}" for path, message in problems[:SHOWN_PROBLEMS])
+    shown = "; ".join(f"{rename(path)}: {message}" if path else message for path, message in problems[:SHOWN_PROBLEMS])
     more = f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else ""
     return f"invalid {what}: {shown}{more}"
 

@@ -37,6 +37,7 @@ FORMATS = {
     "sae": Format("frob sae train"),
     "features": Format("frob features label"),
     "attribution": Format("frob attribute"),
+    "study": Format("frob study run"),
 }
 
 

@@ -1,7 +1,7 @@
 """`frob`: the command line. Every `FrobError` becomes one line on stderr and exit code 2.
 
 One module per area registers its commands here: scenes (and export), models (train ae, eval, hooks), nerf
-(train nerf, eval-nerf), interp (capture, probe), sae (sae, features) and attribute.
+(train nerf, eval-nerf), interp (capture, probe), sae (sae, features), attribute and study.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from frobnoscope.app.cli import attribute, interp, models, nerf, sae, scenes
+from frobnoscope.app.cli import attribute, interp, models, nerf, sae, scenes, study
 from frobnoscope.app.cli.options import flag_of
 from frobnoscope.engine.config import ConfigError, format_problems
 from frobnoscope.engine.errors import FrobError
@@ -26,6 +26,7 @@ nerf.register(app, train_app)
 interp.register(app)
 sae.register(app)
 attribute.register(app)
+study.register(app)
 console = Console(stderr=True)
 
 

@@ -1,7 +1,8 @@
 """PNG figures of one feature: its top-activating crops (top row) and activation maps over those frames (bottom).
 
 Crops are centred on the token (grid cell) where the feature peaks in each of the CROPS frames with the highest
-peak, CROP_CELLS cells on each side; images are shown as the renderer's 8-bit output (1/2.2 gamma of linear RGB),
+peak: CROP_CELLS cells on each side, and at least half the image's height and width (a quarter of the frame), so
+the crop shows the scene around the peak, shifted to stay inside the image (`crop_box`); images are shown as the renderer's 8-bit output (1/2.2 gamma of linear RGB),
 activation maps upsampled to the image (nearest) and drawn over it.
 """
 
@@ -32,6 +33,20 @@ def top_frames(activation: np.ndarray, index: np.ndarray, count: int = CROPS) ->
     return chosen
 
 
+def crop_box(row: int, col: int, grid: tuple[int, int], shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) pixel bounds of the crop around grid cell (row, col) of an image of `shape`."""
+    (h, w), (height, width) = grid, shape
+
+    def span(cell: int, cells: int, size: int) -> tuple[int, int]:
+        pixels_per_cell = size / cells
+        length = min(size, max(round((2 * CROP_CELLS + 1) * pixels_per_cell), -(-size // 2)))
+        centre = (cell + 0.5) * pixels_per_cell
+        start = int(min(max(0, round(centre - length / 2)), size - length))
+        return start, start + length
+
+    return (*span(row, h, height), *span(col, w, width))
+
+
 def plot_feature(title: str, activation: np.ndarray, index: np.ndarray, grid: tuple[int, int],
                  rgb_of_frame, path: Path) -> None:
     """`rgb_of_frame(k)` -> (H, W, 3) linear RGB of frame k."""
@@ -43,9 +58,7 @@ def plot_feature(title: str, activation: np.ndarray, index: np.ndarray, grid: tu
     for column, (frame, row, col, value) in enumerate(peaks):
         image = linear_to_render(rgb_of_frame(frame))
         height, width = image.shape[:2]
-        cell_h, cell_w = height / h, width / w
-        top, left = int(max(0, (row - CROP_CELLS) * cell_h)), int(max(0, (col - CROP_CELLS) * cell_w))
-        bottom, right = int(min(height, (row + CROP_CELLS + 1) * cell_h)), int(min(width, (col + CROP_CELLS + 1) * cell_w))
+        top, bottom, left, right = crop_box(row, col, grid, (height, width))
         axes[0, column].imshow(image[top:bottom, left:right])
         axes[0, column].set_title(f"frame {frame}: {value:.3g}", fontsize=7)
         in_frame = index[:, 0] == frame
