@@ -4,7 +4,7 @@ the `frob attribute` pipeline with 1 and 2 local workers against a naive per-ima
 The naive loop is what one writes from captum's documentation: the model as loaded, `IntegratedGradients` on the
 same target (`ErrorTarget`: the model's squared error over the frame), one image per `attribute` call with captum's
 default internal batching (all 32 steps in one pass), torch's default thread count. The pipeline is the whole job:
-`interp.attribution.attribute` reading the dataset, writing zarr maps and the journal, start-up included.
+`interp.attribution.run.attribute` reading the dataset, writing zarr maps and the journal, start-up included.
 
     python bench/bench_attribution.py [--frames 32] [--res 128] [--quick]
 

@@ -4,7 +4,7 @@ For TAEF2 (the real weights, from $FROB_WEIGHTS_DIR or ../shared/weights) and kl
 does not depend on the weights), measures images/s of `adapter.forward(batch)` and of `adapter.capture(batch)` (all
 hook points), interleaved in the same run, `--repeats` times each after one warm-up call, and reports the median.
 Everything is measured twice in the same process: first with glibc's default malloc settings, then after
-`models.memory.keep_freed_memory()` (what the `frob` commands run with), which stops freed memory going back to the
+`engine.memory.keep_freed_memory()` (what the `frob` commands run with), which stops freed memory going back to the
 kernel and being faulted in again. Target: capture costs at most 1.15x a plain forward, checked on the second
 setting (the hooks store references to the outputs, never copies). It prints only; nothing is written.
 

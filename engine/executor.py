@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from frobnoscope.engine.blocks import Block, RunBlocks, WorkerSpec, start_worker
+from frobnoscope.engine.config import ConfigError
 
 
 def _init_pool_worker(spec: WorkerSpec) -> None:
@@ -84,3 +85,9 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def check_workers(workers: int) -> None:
+    """A `ConfigError` naming `workers` unless it is at least 1."""
+    if workers < 1:
+        raise ConfigError("job options", [("workers", f"must be at least 1, got {workers}")])

@@ -1,4 +1,4 @@
-"""A resumable job over a dataset's frames, cut into blocks: the blocks run through `scenes.executor.block_runner`
+"""A resumable job over a dataset's frames, cut into blocks: the blocks run through `engine.executor.block_runner`
 (in this process, a local pool or a Ray cluster), each block's result is written as it arrives and then journalled
 in progress.jsonl, and at the end the run directory's manifest is marked complete and the journal removed.
 A rerun skips the journalled blocks; a block cut off half-written is simply written again."""

@@ -50,7 +50,7 @@ class BlockActor:
 def check_address(address: str) -> None:
     """Fail in seconds, not minutes, when nothing listens at a HOST:PORT address; never start a cluster."""
     if address in ("", "local"):
-        raise RayUnavailable(f"--ray needs the address of a running cluster (HOST:PORT or auto), got {address!r}; "
+        raise RayUnavailable(f"a Ray address is that of a running cluster (HOST:PORT or auto), got {address!r}; "
                              "start one with `ray start --head`")
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
@@ -59,7 +59,7 @@ def check_address(address: str) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as error:
         raise RayUnavailable(f"no Ray cluster answers at {address} ({error.strerror or error}); "
-                             "start one with `ray start --head --port PORT` or fix --ray") from None
+                             "start one with `ray start --head --port PORT` or fix the Ray address") from None
 
 
 @contextmanager

@@ -94,13 +94,32 @@ def load_manifest(directory, *, expected_format: str, what: str, make_with: str,
     return manifest
 
 
-def refuse_other_settings(out: Path, what: str, stored: Mapping, current: Mapping, *, same_data: bool = True,
-                          error: type[FrobError] = RunError) -> None:
+def refuse_other_settings(out: Path, what: str, stored: Mapping, current: Mapping, *, stored_dataset: Mapping | None = None,
+                          dataset: Mapping | None = None, error: type[FrobError] = RunError) -> None:
     """Resume only what was started with the same settings and data: a one-line `error` if the run in `out`
-    (`what`: "a capture") was made with other settings (naming each by its dotted field path) or other data."""
+    (`what`: "a capture") was made with other settings (naming each by its dotted field path) or from another
+    dataset (`stored_dataset` vs `dataset`: dataset references, compared by their manifest hash)."""
     changed = changed_fields(stored, current)
     if changed:
         raise error(f"{out} holds {what} made with other settings ({', '.join(changed)}); rerun with the same settings, "
                     "or choose another output directory or delete it")
-    if not same_data:
-        raise error(f"{out} holds {what} made from another dataset; choose another output directory or delete it")
+    if stored_dataset is not None and dataset is not None and \
+            stored_dataset["manifest_blake2b"] != dataset["manifest_blake2b"]:
+        raise error(f"{out} holds {what} made from another dataset ({stored_dataset['path']}); choose another output "
+                    "directory or delete it")
+
+
+def existing_run(out: Path, *, run_format: str, what: str, make_with: str, config: Mapping, dataset: Mapping,
+                 error: type[FrobError] = RunError) -> dict | None:
+    """The manifest of the run already in `out`, if it is `what` (of `run_format`) made with `config` (a config's
+    `to_dict()`) from `dataset` (a dataset reference): the job resumes it. None if `out` is new or empty. Anything
+    else is a one-line `error`: another kind of directory, other settings, another dataset."""
+    out = Path(out)
+    if (out / MANIFEST).is_file():
+        manifest = load_manifest(out, expected_format=run_format, what=what, make_with=make_with, error=error)
+        refuse_other_settings(out, what, manifest["config"], config, stored_dataset=manifest["dataset"],
+                              dataset=dataset, error=error)
+        return manifest
+    if out.exists() and any(out.iterdir()):
+        raise error(f"{out} exists and is not {what}; choose an empty or new output directory")
+    return None

@@ -1,6 +1,6 @@
 """`Camera`: a pinhole camera, given explicitly or by where it stands and what it looks at.
 
-Conventions (DESIGN.md): `camera_to_world` is 4x4 in the OpenGL convention (+X right, +Y up, looking down -Z), as
+Conventions (docs/concepts/conventions.md): `camera_to_world` is 4x4 in the OpenGL convention (+X right, +Y up, looking down -Z), as
 pyrender and nerfstudio's `transform_matrix`. Pixel (row i, col j) has its centre at image point (j + 0.5, i + 0.5);
 `fx`, `fy`, `cx`, `cy` are in pixels, `cx`, `cy` measured from the top-left image corner. Lengths in scene units.
 

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from frobnoscope.engine.blocks import WorkerSpec
-from frobnoscope.engine.config import ConfigError, validate_config
-from frobnoscope.engine.executor import block_runner
+from frobnoscope.engine.config import validate_config
+from frobnoscope.engine.executor import block_runner, check_workers
 from frobnoscope.engine.runs import MANIFEST, package_version, write_json_atomic
 from frobnoscope.scenes.channels import CHANNELS, pixel_shape
 from frobnoscope.scenes.errors import StoreError
@@ -40,6 +40,8 @@ JOURNAL = "progress.jsonl"
 # Pooled workers rasterize on their own thread (LP_NUM_THREADS=0: llvmpipe without its rasterizer threads,
 # 3 to 4 ms a frame cheaper than one such thread) and one BLAS thread: the pool already keeps every core busy.
 POOL_ENV = {"LP_NUM_THREADS": "0", "OMP_NUM_THREADS": "1"}
+
+
 def render_frame(family: Family, k: int, renderer: Renderer, scenes: dict) -> dict[str, np.ndarray]:
     """RGB and every ground-truth channel of frame k. `scenes` caches built scenes by `scene_key`."""
     frame = family.frame(k)
@@ -138,12 +140,6 @@ def _create(out: Path, family: Family, config: GenerateConfig) -> DatasetStore:
     cameras = np.stack([f.spec.camera.pose() for f in frames])
     intrinsics = np.stack([f.spec.camera.intrinsics() for f in frames])
     return DatasetStore.create(out, manifest, cameras=cameras, intrinsics=intrinsics)
-
-
-def check_workers(workers: int) -> None:
-    """A `ConfigError` naming `workers` unless it is at least 1."""
-    if workers < 1:
-        raise ConfigError("generate options", [("workers", f"must be at least 1, got {workers}")])
 
 
 def generate(

@@ -11,7 +11,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from frobnoscope.engine.config import Config
 from frobnoscope.scenes.families import FAMILIES, make_family
 
-FamilyName = Literal["tabletop", "shapes3d", "orbit"]  # the names in families.FAMILIES
+FamilyName = Literal[tuple(FAMILIES)]  # "tabletop", "shapes3d", "orbit", ...: the names in families.FAMILIES
 
 
 class GenerateConfig(Config):

@@ -60,7 +60,11 @@ def attribute_command(
     if score:
         from frobnoscope.interp.attribution.scores import check_score_options
 
-        check_score_options(is_nerf_spec(model), target, cause or None, tolerance, surface_tolerance)
+        try:
+            check_score_options(is_nerf_spec(model), target, cause or None, tolerance, surface_tolerance)
+        except ConfigError as error:  # the flag is --cause (repeatable)
+            raise ConfigError(error.what, [("cause" if path == "causes" else path, message)
+                                           for path, message in error.problems]) from None
     with job_progress("attribute", console, unit="images") as on_progress:
         attribute(data, out, config, workers=workers, ray_address=ray, on_progress=on_progress)
     stdout = Console()

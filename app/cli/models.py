@@ -25,7 +25,6 @@ console = Console(stderr=True)
 models_app = typer.Typer(help="Image models behind the adapter protocol.", no_args_is_help=True)
 
 
-
 def train_ae_command(
     data: Path = typer.Argument(None, help=DATASET_HELP, show_default=False, metavar="DATA"),
     arch: str = config_option(AutoencoderTrainConfig, "arch"),
@@ -43,7 +42,7 @@ def train_ae_command(
     from frobnoscope.engine.memory import keep_freed_memory
     from frobnoscope.models.autoencoders.train import prepare_training, run_training
 
-    keep_freed_memory()  # tensors reuse freed memory instead of faulting in fresh pages (see models/memory.py)
+    keep_freed_memory()  # tensors reuse freed memory instead of faulting in fresh pages (see engine/memory.py)
     config = validate_config(AutoencoderTrainConfig, {
         "arch": arch, "steps": steps, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
         "holdout_every": holdout_every, "checkpoint_every": checkpoint_every, "encoding": encoding},

@@ -12,7 +12,8 @@ from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, config_option, f
 from frobnoscope.app.cli.progress import job_progress
 from frobnoscope.engine.config import ConfigError, format_problems, validate_config
 from frobnoscope.engine.errors import FrobError
-from frobnoscope.scenes.generate import check_workers, generate
+from frobnoscope.engine.executor import check_workers
+from frobnoscope.scenes.generate import generate
 from frobnoscope.scenes.generate_config import GenerateConfig
 
 console = Console(stderr=True)
@@ -201,8 +202,6 @@ def export_command(
     stdout.print(f"wrote {len(job.indices)} frames ({', '.join(job.channels)}) to {job.out} as {job.fmt.name}", highlight=False)
     if job.fmt.notes:
         stdout.print(job.fmt.notes(job), highlight=False, soft_wrap=True)
-
-
 
 
 def register(app: typer.Typer) -> None:

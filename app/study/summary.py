@@ -79,8 +79,10 @@ def nerf_lines(base: Path) -> list[str]:
 def summarise(study: StudyFile, workspace: Path) -> str:
     workspace = Path(workspace)
     out = [f"# Study {study.name}", "", study.description, ""] if study.description else [f"# Study {study.name}", ""]
-    for name in study.models:
-        out += [f"## {name}", *model_lines(name, workspace / name), ""]
+    for name in study.models:  # a fallback that was not needed has no folder
+        if (workspace / name).is_dir():
+            out += [f"## {name}", *model_lines(name, workspace / name), ""]
     for name in study.nerfs:
-        out += [f"## {name} (NeRF)", *nerf_lines(workspace / name), ""]
+        if (workspace / name).is_dir():
+            out += [f"## {name} (NeRF)", *nerf_lines(workspace / name), ""]
     return "\n".join(out)

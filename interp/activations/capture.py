@@ -5,7 +5,7 @@ Frames are processed in blocks of `batch_size`: read from the dataset (only that
 grid (`gt_pooling`). Each finished block is journalled in progress.jsonl, so a rerun of the same command resumes
 where it stopped and writes identical arrays; a different config into the same run directory is refused.
 Memory is one block of frames and its activations per worker, whatever the dataset's length.
-Blocks run in this process, in local worker processes or on a Ray cluster (`interp.block_job`):
+Blocks run in this process, in local worker processes or on a Ray cluster (`engine.journal`):
 each `CaptureWorker` loads the model and reads its frames itself and returns the block's arrays; only this
 process writes the run directory.
 """
@@ -13,7 +13,6 @@ process writes the run directory.
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -25,8 +24,9 @@ from pydantic import Field
 
 from frobnoscope.engine.blocks import WorkerSpec
 from frobnoscope.engine.config import Config
+from frobnoscope.engine.executor import check_workers
 from frobnoscope.engine.journal import run_journalled_blocks
-from frobnoscope.engine.runs import MANIFEST, refuse_other_settings, run_header, write_json_atomic
+from frobnoscope.engine.runs import MANIFEST, existing_run, run_header, write_json_atomic
 from frobnoscope.interp.activations import gt_pooling
 from frobnoscope.interp.activations.store import ACTIVATIONS_FORMAT, ACTS, FACTORS, GT, ZARR, frame_factors
 from frobnoscope.interp.errors import InterpError
@@ -73,8 +73,7 @@ def capture(data_dir, out, config: CaptureConfig, on_progress: Callable[[int, in
             workers: int = 1, ray_address: str | None = None) -> Path:
     """Capture (or resume, or return at once if finished) in `workers` local processes (1: this one) or, with
     `ray_address`, on `workers` actors of that Ray cluster; returns the run directory."""
-    if workers < 1:
-        raise InterpError(f"workers must be at least 1, got {workers}")
+    check_workers(workers)
     store = DatasetStore.open(data_dir)
     if not store.complete:
         raise InterpError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
@@ -171,15 +170,10 @@ def _write_block(group: zarr.Group, activations: dict, pooled: dict, start: int,
 
 def _prepare(out: Path, store: DatasetStore, config: CaptureConfig, n: int) -> dict:
     dataset = dataset_reference(store)
-    if (out / MANIFEST).is_file():
-        manifest = json.loads((out / MANIFEST).read_text())
-        if manifest.get("format") != ACTIVATIONS_FORMAT:
-            raise InterpError(f"{out} is not an activation run; choose another output directory")
-        refuse_other_settings(out, "a capture", manifest["config"], config.to_dict(), error=InterpError,
-                              same_data=manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"])
+    manifest = existing_run(out, run_format=ACTIVATIONS_FORMAT, what="an activation run", make_with="frob capture",
+                            config=config.to_dict(), dataset=dataset, error=InterpError)
+    if manifest is not None:
         return manifest
-    if out.exists() and any(out.iterdir()):
-        raise InterpError(f"{out} exists and is not an activation run; choose an empty or new output directory")
     adapter = load_capture_model(config)
     hooks = select_hooks(adapter.hook_points(), config.hooks)
     activations, pooled = _run_block(store, adapter, hooks, 0, 1)  # shapes and dtypes from the first frame

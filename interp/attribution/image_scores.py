@@ -12,10 +12,12 @@ from __future__ import annotations
 import numpy as np
 import zarr
 
+from frobnoscope.engine.config import ConfigError
 from frobnoscope.interp.attribution.measures import RANDOM, energy_in_region, mean_scores, pointing_game, random_maps
 from frobnoscope.interp.attribution.targets import Region, parse_region, parse_target
-from frobnoscope.interp.errors import InterpError
 from frobnoscope.scenes.store import DatasetStore
+
+SCORING = "scoring settings"  # what a ConfigError of the scoring options calls them
 
 
 def default_tolerance(height: int) -> int:
@@ -61,9 +63,9 @@ def score_image_run(manifest: dict, maps: zarr.Group, causes: list[str] | None, 
 def check_image_score_options(target: str, causes: list[str] | None, tolerance: int | None,
                               surface_tolerance: float | None) -> None:
     if surface_tolerance is not None:
-        raise InterpError("surface_tolerance is for NeRF runs; an image model takes tolerance (pixels)")
+        raise ConfigError(SCORING, [("surface_tolerance", "is for NeRF runs; an image model takes tolerance (pixels)")])
     if tolerance is not None and tolerance < 0:
-        raise InterpError(f"tolerance must be at least 0, got {tolerance}")
+        raise ConfigError(SCORING, [("tolerance", f"must be at least 0, got {tolerance}")])
     image_causes(target, causes)
 
 
@@ -73,6 +75,6 @@ def image_causes(target: str, causes: list[str] | None) -> list[Region]:
         return [parse_region(text) for text in causes]
     cause = parse_target(target).default_cause()
     if cause is None:
-        raise InterpError(f"target {target!r} covers the whole frame, so it names no cause region; "
-                          "give one or more causes, e.g. object=2 and shadow=0")
+        raise ConfigError(SCORING, [("causes", f"target {target!r} covers the whole frame, so it names no cause "
+                                               "region; give one or more, e.g. object=2 and shadow=0")])
     return [cause]

@@ -1,6 +1,6 @@
 """Attribution methods through captum, each called the one captum way: `Method(forward).attribute(inputs, ...)`.
 
-`forward(images, mask)` returns one scalar per image (`attribution_targets`); every method returns (B, H, W)
+`forward(images, mask)` returns one scalar per image (`targets`); every method returns (B, H, W)
 float32 maps aligned with the frames:
   integrated_gradients   IG from a black image (baseline 0), `n_steps` Gauss-Legendre steps
   saliency               |d target / d pixel| (captum's default abs=True)
@@ -55,7 +55,7 @@ class MethodSettings(Config):
     smoothgrad_samples: int = Field(16, ge=1, description="noisy copies per image (smoothgrad)")
     smoothgrad_stdev: float = Field(0.1, gt=0, description="noise standard deviation in [0, 1] image units "
                                                            "(smoothgrad; for a NeRF, x the field box's diagonal)")
-    seed: int = Field(0, description="smoothgrad noise of frame k and the random baseline's map of frame k")
+    seed: int = Field(0, ge=0, description="smoothgrad noise of frame k and the random baseline's map of frame k")
     internal_batch_size: int | None = Field(None, ge=1, description="images per forward+backward (default: 2^16 / "
                                                                     "pixels)")
     perturbations_per_eval: int | None = Field(None, ge=1, description="perturbations per forward (default: 2^20 / "

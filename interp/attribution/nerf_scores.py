@@ -16,10 +16,11 @@ from collections.abc import Sequence
 import numpy as np
 import zarr
 
+from frobnoscope.engine.config import ConfigError
+from frobnoscope.interp.attribution.image_scores import SCORING
 from frobnoscope.interp.attribution.measures import RANDOM, mean_scores, random_maps
 from frobnoscope.interp.attribution.run_format import SAMPLE_T, along_ray
 from frobnoscope.interp.attribution.targets import parse_target
-from frobnoscope.interp.errors import InterpError
 from frobnoscope.scenes.store import DatasetStore
 
 SURFACE = "surface"  # causes of a NeRF pixel: the surface its ray meets, and the empty space in front of it
@@ -55,18 +56,18 @@ def nerf_causes(causes: Sequence[str] | None, tolerance: float | None) -> tuple[
     causes = list(causes or CAUSE_NAMES)
     unknown = [cause for cause in causes if cause not in CAUSE_NAMES]
     if unknown:
-        raise InterpError(f"a NeRF run is scored against the surface each ray meets (cause {SURFACE}) and the empty "
-                          f"space in front of it (cause {FRONT}); not {', '.join(unknown)}")
+        raise ConfigError(SCORING, [("causes", f"a NeRF run is scored against the surface each ray meets ({SURFACE}) "
+                                               f"and the empty space in front of it ({FRONT}); not {', '.join(unknown)}")])
     tolerance = DEFAULT_SURFACE_TOLERANCE if tolerance is None else float(tolerance)
     if tolerance <= 0:
-        raise InterpError(f"surface_tolerance must be positive, got {tolerance}")
+        raise ConfigError(SCORING, [("surface_tolerance", f"must be positive, got {tolerance}")])
     return causes, tolerance
 
 
 def check_nerf_score_options(causes: Sequence[str] | None, tolerance: int | None,
                              surface_tolerance: float | None) -> None:
     if tolerance is not None:
-        raise InterpError("tolerance (pixels) is for image models; a NeRF run takes surface_tolerance")
+        raise ConfigError(SCORING, [("tolerance", "(pixels) is for image models; a NeRF run takes surface_tolerance")])
     nerf_causes(causes, surface_tolerance)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from frobnoscope.engine.blocks import WorkerSpec
+from frobnoscope.engine.executor import check_workers
 from frobnoscope.engine.journal import run_journalled_blocks
 from frobnoscope.interp.attribution.config import AttributeConfig, is_nerf_spec
 from frobnoscope.interp.attribution.image_job import ImageAttributeWorker, prepare_image_attribution
@@ -64,8 +65,7 @@ def attribute(data_dir, out, config: AttributeConfig, *, workers: int = 1, ray_a
               on_progress: Callable[[int, int], None] | None = None) -> Path:
     """Attribute (or resume, or return at once if finished); returns the run directory. `workers` > 1 runs blocks
     in a local process pool; with `ray_address`, on `workers` actors of that Ray cluster."""
-    if workers < 1:
-        raise InterpError(f"workers must be at least 1, got {workers}")
+    check_workers(workers)
     job = prepare_attribution(data_dir, config)
     out = Path(out)
     manifest = create_or_resume_run(out, config, job.store, job.frames, job.model_name, job.arrays, job.inputs)

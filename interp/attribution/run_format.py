@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from frobnoscope.engine.runs import MANIFEST, load_manifest, refuse_other_settings, run_header, write_json_atomic
+from frobnoscope.engine.runs import MANIFEST, existing_run, load_manifest, run_header, write_json_atomic
 from frobnoscope.interp.attribution.config import AttributeConfig
 from frobnoscope.interp.attribution.targets import parse_target
 from frobnoscope.interp.errors import InterpError
@@ -50,13 +50,10 @@ def create_or_resume_run(out: Path, config: AttributeConfig, store: DatasetStore
     """The manifest of the run in `out`: the existing one if it was made with this config and dataset, else a new
     run directory with empty (NaN) `arrays` ({name: shape of one frame's entry}) for `frames` frames."""
     dataset = dataset_reference(store)
-    if (out / MANIFEST).is_file():
-        manifest = read_run_manifest(out)
-        refuse_other_settings(out, "attributions", manifest["config"], config.to_dict(), error=InterpError,
-                              same_data=manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"])
+    manifest = existing_run(out, run_format=ATTRIBUTION_FORMAT, what="an attribution run", make_with="frob attribute",
+                            config=config.to_dict(), dataset=dataset, error=InterpError)
+    if manifest is not None:
         return manifest
-    if out.exists() and any(out.iterdir()):
-        raise InterpError(f"{out} exists and is not an attribution run; choose an empty or new output directory")
     out.mkdir(parents=True, exist_ok=True)
     group = zarr.open_group(str(out / MAPS), mode="w")
     for name, shape in arrays.items():

@@ -27,7 +27,7 @@ import zarr
 from pydantic import Field
 
 from frobnoscope.engine.config import Config
-from frobnoscope.engine.runs import MANIFEST, refuse_other_settings, run_header, write_json_atomic
+from frobnoscope.engine.runs import MANIFEST, existing_run, run_header, write_json_atomic
 from frobnoscope.engine.tables import write_csv
 from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.evaluation import error_breakdown
@@ -49,7 +49,7 @@ class EvalConfig(Config):
     model: str = Field(description=IMAGE_MODEL_HELP)
     latent: Literal["mean", "sample"] = Field(
         "mean", description="KL models (sd-vae, kl-small runs): decode the posterior mean or a sample")
-    seed: int = Field(0, description="noise seed of the sampled latent (latent: sample)")
+    seed: int = Field(0, ge=0, description="noise seed of the sampled latent (latent: sample)")
     batch_size: int = Field(8, ge=1, description="frames per forward pass")
     edge_radius: EdgeRadius = 1
 
@@ -137,15 +137,10 @@ def _evaluate_block(store: DatasetStore, adapter: AutoencoderAdapter, maps: zarr
 
 def _prepare(out: Path, store: DatasetStore, adapter: AutoencoderAdapter, config: EvalConfig) -> dict:
     dataset = dataset_reference(store)
-    if (out / MANIFEST).is_file():
-        manifest = json.loads((out / MANIFEST).read_text())
-        if manifest.get("format") != EVAL_FORMAT:
-            raise InterpError(f"{out} is not an evaluation run; choose another output directory")
-        refuse_other_settings(out, "an evaluation", manifest["config"], config.to_dict(), error=InterpError,
-                              same_data=manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"])
+    manifest = existing_run(out, run_format=EVAL_FORMAT, what="an evaluation", make_with="frob eval",
+                            config=config.to_dict(), dataset=dataset, error=InterpError)
+    if manifest is not None:
         return manifest
-    if out.exists() and any(out.iterdir()):
-        raise InterpError(f"{out} exists and is not an evaluation run; choose an empty or new output directory")
     out.mkdir(parents=True, exist_ok=True)
     sample = np.linspace(0, len(store) - 1, min(len(store), error_breakdown.DEPTH_SAMPLE_FRAMES)).round().astype(int)
     depth_edges = error_breakdown.depth_edges_of(store.channel("depth_z").get_orthogonal_selection((sample,)),

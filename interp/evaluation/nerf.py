@@ -63,7 +63,7 @@ class NerfJudgeConfig(Config):
         "density (1 / scene unit) above which a point counts as solid; the default, ln 2 / 0.05, is half opaque over "
         "0.05 units"))
     edge_radius: EdgeRadius = 1
-    seed: int = Field(0, description="seed of the point samples")
+    seed: int = Field(0, ge=0, description="seed of the point samples")
 
 
 @dataclass

@@ -6,8 +6,8 @@ Output directory (default SAE_DIR/features, or RUN/features/<hook> without an SA
                    channel), feature, active_fraction, best_continuous, correlation, best_categorical, label, iou,
                    matched, best_factor, gt_r2, importance, steer_importance, frobnoloid_score
   summary.csv      how many features match ground truth: trained channels, the same architecture with random
-                   weights (`models.random_weights.reinitialise`, seed `random_seed`), and SAE latents
-  figures/         <kind>_<feature>.png for the `figures` top-ranked features (`feature_plots`)
+                   weights (`models.loading.random_weights.reinitialise`, seed `random_seed`), and SAE latents
+  figures/         <kind>_<feature>.png for the `figures` top-ranked features (`plots.features`)
   manifest.json    format frobnoscope.features/1, config, summary
 Labelling uses up to `max_tokens` tokens (whole frames, evenly spaced over the run; see `features` for the
 statistics). Importance is measured on `importance_frames` held-out frames for the `candidates` features of each
@@ -49,7 +49,7 @@ class LabelConfig(Config):
     importance_frames: int = Field(8, ge=1, description="held-out frames the ablation/steering effects are measured on")
     candidates: int = Field(32, ge=0, description="features per kind whose importance is measured")
     figures: int = Field(8, ge=0, description="top-ranked features drawn as PNGs")
-    random_seed: int = Field(0, description="seed of the random-weights copy of the model (summary.csv)")
+    random_seed: int = Field(0, ge=0, description="seed of the random-weights copy of the model (summary.csv)")
 
     @field_validator("sae")
     @classmethod

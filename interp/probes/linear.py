@@ -61,7 +61,7 @@ class ProbeConfig(Config):
     max_fit_tokens: int = Field(50_000, ge=1, description="train tokens the logistic probes are fitted on (a uniform "
                                                           "reservoir; as many test tokens score them)")
     logistic_epochs: int = Field(5, ge=1, description="epochs of the logistic probes' training")
-    seed: int = Field(0, description="token sampling, target shuffling and logistic training")
+    seed: int = Field(0, ge=0, description="token sampling, target shuffling and logistic training")
 
     @field_validator("tokens_per_frame")
     @classmethod

@@ -1,9 +1,9 @@
 """`frob sae train` on an activation run: train on the train frames' tokens, then report on held-out frames.
 
-Training tokens are streamed from the run a window of chunks at a time (`sae_tokens`), so memory does not grow
+Training tokens are streamed from the run a window of chunks at a time (`sae.tokens`), so memory does not grow
 with the run; the held-out report reads at most HELDOUT_TOKENS tokens.
 
-The SAE directory defaults to RUN/saes/<hook>.<arch>.w<width>.k<k>.s<seed>/ (see `sae_train` for its files);
+The SAE directory defaults to RUN/saes/<hook>.<arch>.w<width>.k<k>.s<seed>/ (see `sae.training` for its files);
 report.json (also stored in its manifest) holds:
   metrics     L0, FVU, dead and dense fractions on held-out tokens (`sae_train.measure`)
   splice      the model's error against its optimal output on up to `splice_frames` held-out frames: clean, with
@@ -14,6 +14,7 @@ report.json (also stored in its manifest) holds:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,8 +69,9 @@ def train_on_run(run, config: SAERunConfig, train_config: sae_train.SAETrainConf
               "max_tokens": config.max_tokens, "splice_frames": config.splice_frames}
     if (out / "report.json").is_file():
         manifest = sae_train.read_manifest(out)
-        if manifest.get("complete") and manifest["source"] == source:
-            return out, manifest["report"]
+        same = {"sae": sae_config.to_dict(), "train": train_config.to_dict(), "source": source}
+        if manifest.get("complete") and json.loads(json.dumps(same)) == {key: manifest.get(key) for key in same}:
+            return out, manifest["report"]  # finished with these settings; other settings: refused by train_sae
     batches = StreamedTokenBatches(store, config.hook, frames, train_config.batch_tokens, train_config.seed)
     sae = sae_train.train_sae(batches, out, sae_config, train_config, source=source, on_step=on_step)
     del batches

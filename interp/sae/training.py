@@ -3,11 +3,11 @@
 SAE directory:
   manifest.json           format frobnoscope.sae/1: sae config, train config, source (activation run, hook), and
                           when complete the report
-  checkpoints/            step_NNNNNN.safetensors (+ .optimizer.safetensors) and latest.json (models/checkpoint.py)
+  checkpoints/            step_NNNNNN.safetensors (+ .optimizer.safetensors) and latest.json (engine/checkpoint.py)
   sae.safetensors         the finished SAE's state dict; its metadata holds the SAE config as JSON
 A rerun with the same configuration continues from the latest checkpoint and reaches exactly the weights an
 uninterrupted run reaches (batches are a function of the step: in memory, epoch e shuffles the tokens with seed
-[seed, e]; streamed from an activation run, see `sae_tokens`);
+[seed, e]; streamed from an activation run, see `sae.tokens`);
 another configuration in the same directory is a one-line error.
 
 Metrics (`measure`, on held-out tokens): L0 (mean active latents per token), FVU = sum ||x - x_hat||^2 /
@@ -43,7 +43,7 @@ class SAETrainConfig(Config):
     steps: int = Field(2000, ge=1, description="optimizer steps")
     batch_tokens: int = Field(4096, ge=1, description="tokens per step")
     learning_rate: float = Field(1e-3, gt=0, description="peak Adam learning rate (5% warmup, decay over the last 20%)")
-    seed: int = Field(0, description="initialisation and token order")
+    seed: int = Field(0, ge=0, description="initialisation and token order")
     checkpoint_every: int = Field(250, ge=1, description="steps between checkpoints")
 
 
@@ -103,7 +103,7 @@ def train_sae(tokens: torch.Tensor | Callable[[int], torch.Tensor], out, sae_con
               train_config: SAETrainConfig, *, source: dict | None = None,
               on_step: Callable[[StepReport], None] | None = None) -> SparseAutoencoder:
     """Train (or resume, or load the finished) SAE in `out` on `tokens`: an (N, d) float32 matrix held in memory, or
-    a function of the step returning that step's batch (e.g. `sae_tokens.StreamedTokenBatches`), which must
+    a function of the step returning that step's batch (e.g. `sae.tokens.StreamedTokenBatches`), which must
     depend on the step alone for resume to be exact."""
     out = Path(out)
     manifest = _prepare(out, sae_config, train_config, source or {})

@@ -30,7 +30,7 @@ from pydantic import Field
 
 from frobnoscope.engine.checkpoint import load_checkpoint, read_latest, save_checkpoint
 from frobnoscope.engine.config import Config, validate_config
-from frobnoscope.engine.runs import MANIFEST, load_manifest, refuse_other_settings, run_header, write_json_atomic
+from frobnoscope.engine.runs import MANIFEST, existing_run, load_manifest, run_header, write_json_atomic
 from frobnoscope.models import metrics
 from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.autoencoders.architectures import ArchitectureName, architecture
@@ -175,13 +175,10 @@ def _train_step(adapter: AutoencoderAdapter, optimizer, frames: torch.Tensor, tr
 
 def _prepare_run(out: Path, store: DatasetStore, config: AutoencoderTrainConfig) -> dict:
     dataset = dataset_reference(store)
-    if (out / MANIFEST).is_file():
-        manifest = read_manifest_of_run(out)
-        refuse_other_settings(out, "a training run", manifest["config"], config.to_dict(), error=ModelError,
-                              same_data=manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"])
+    manifest = existing_run(out, run_format=TRAIN_FORMAT, what="a training run", make_with="frob train ae",
+                            config=config.to_dict(), dataset=dataset, error=ModelError)
+    if manifest is not None:
         return manifest
-    if out.exists() and any(out.iterdir()):
-        raise ModelError(f"{out} exists and is not a training run; choose an empty or new run directory")
     out.mkdir(parents=True, exist_ok=True)
     train, heldout = split_frames(store.manifest, config.holdout_every)
     manifest = {**run_header(TRAIN_FORMAT), "kind": "autoencoder", "config": config.to_dict(), "dataset": dataset,

@@ -33,8 +33,8 @@ def spec_help(kinds: tuple[str, ...] = KINDS) -> str:
 
 
 SPEC_HELP = spec_help()
-IMAGE_MODEL_HELP = f"{spec_help(IMAGE_KINDS)} (model specs: see `frob models hooks --help`)"
-ANY_MODEL_HELP = f"{SPEC_HELP} (model specs: see `frob models hooks --help`)"
+IMAGE_MODEL_HELP = f"{spec_help(IMAGE_KINDS)} (model specs: docs/guides/models.md)"
+ANY_MODEL_HELP = f"{SPEC_HELP} (model specs: docs/guides/models.md)"
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:

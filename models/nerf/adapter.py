@@ -1,4 +1,4 @@
-"""`NerfAdapter`: a trained coordinate MLP behind the model-adapter protocol (`models.adapter`, DESIGN.md).
+"""`NerfAdapter`: a trained coordinate MLP behind the model-adapter protocol (`models.adapter`, docs/concepts/adapters.md).
 
 Its tokens are 3D sample points, each with the direction of the ray that looks at it: a `PointBatch` of world-frame
 points (N, 3), scene units, and unit directions (N, 3) that the ray travels (the colour is the radiance leaving the

@@ -5,7 +5,7 @@ Run directory:
                   included), dataset (path and manifest hash), splits, the field's box and background, `complete`, and
                   at the end `results`
   checkpoints/    every `checkpoint_every` steps: model and Adam state in safetensors, step and history in
-                  latest.json (`models.checkpoint`); rerunning the same command resumes from the latest one
+                  latest.json (`engine.checkpoint`); rerunning the same command resumes from the latest one
   model/          the final model: config.json + model.safetensors (`load_nerf_run`)
 
 Determinism: the field is initialised from `seed`; step s draws its rays and its sample jitter from a torch
@@ -30,7 +30,7 @@ from pydantic import Field
 
 from frobnoscope.engine.checkpoint import load_checkpoint, read_latest, save_checkpoint
 from frobnoscope.engine.config import Config, validate_config
-from frobnoscope.engine.runs import MANIFEST, load_manifest, refuse_other_settings, run_header, write_json_atomic
+from frobnoscope.engine.runs import MANIFEST, existing_run, load_manifest, run_header, write_json_atomic
 from frobnoscope.engine.tensor_files import load_state_dict, save_safetensors_atomic
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.metrics import mse_to_psnr
@@ -155,19 +155,15 @@ def _train_step(model: NerfModel, optimizer, config: NerfTrainConfig, step: int,
 
 def _prepare_run(out: Path, data: OrbitData, config: NerfTrainConfig) -> dict:
     dataset = dataset_reference(data.store)
-    if (out / MANIFEST).is_file():
-        manifest = read_nerf_manifest(out)
-        refuse_other_settings(out, "a NeRF run", manifest["config"], config.to_dict(), error=ModelError,
-                              same_data=manifest["dataset"]["manifest_blake2b"] == dataset["manifest_blake2b"])
+    manifest = existing_run(out, run_format=NERF_FORMAT, what="a NeRF run", make_with="frob train nerf",
+                            config=config.to_dict(), dataset=dataset, error=ModelError)
+    if manifest is not None:
         return manifest
-    if out.exists() and any(out.iterdir()):
-        raise ModelError(f"{out} exists and is not a NeRF run; choose an empty or new run directory")
     out.mkdir(parents=True, exist_ok=True)
     manifest = {**run_header(NERF_FORMAT), "kind": "nerf", "config": config.to_dict(), "dataset": dataset,
                 "split": data.splits, "scene": data.specs[0].model_dump(mode="json"), "box": data.box.tolist(), "background": data.background.tolist(), "complete": False}
     write_json_atomic(out / MANIFEST, manifest)
     return manifest
-
 
 
 def read_nerf_manifest(run_dir) -> dict:

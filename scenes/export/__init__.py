@@ -65,7 +65,7 @@ def _select_channels(store: DatasetStore, fmt: ExportFormat, requested: Sequence
     available = [c.name for c in CHANNELS if c.name in store.manifest["channels"]]
     for name in requested or ():
         if name in CAMERA_ARRAYS:
-            raise ExportError(f"{name} is not a channel: every export writes the cameras; leave it out of --channels")
+            raise ExportError(f"{name} is not a channel: every export writes the cameras; leave it out of the channels")
         if name not in available:
             raise ExportError(f"{data_dir} has no channel {name!r}; channels: {', '.join(available)}")
     chosen = set(requested) if requested else set(fmt.default_channels or available)
@@ -79,25 +79,25 @@ def _select_frames(store: DatasetStore, fmt: ExportFormat, split: str | None, da
     family = store.manifest["params"]["family"]
     if fmt.needs_every_split:
         if split is not None:
-            raise ExportError(f"--format {fmt.name} always writes train, val and test (its loader opens all three); "
-                              "leave out --split")
+            raise ExportError(f"format {fmt.name} always writes train, val and test (its loader opens all three); "
+                              "leave out the split")
         if not has_splits:
-            raise ExportError(f"--format {fmt.name} needs train/val/test splits and {data_dir} ({family}) has none; "
-                              "export an orbit dataset or choose --format nerfstudio, hf or webdataset")
+            raise ExportError(f"format {fmt.name} needs train/val/test splits and {data_dir} ({family}) has none; "
+                              "export an orbit dataset or choose format nerfstudio, hf or webdataset")
         empty = [name for name in SPLITS if not any(frame["split"] == name for frame in frames)]
         if empty:
-            raise ExportError(f"--format {fmt.name} needs frames in every split and {data_dir} has no {' or '.join(empty)} "
-                              "frames (its loader fails on an empty split); generate more views or choose --format nerfstudio, "
+            raise ExportError(f"format {fmt.name} needs frames in every split and {data_dir} has no {' or '.join(empty)} "
+                              "frames (its loader fails on an empty split); generate more views or choose format nerfstudio, "
                               "hf or webdataset")
     if split is None:
         return tuple(range(len(frames)))
     if not has_splits:
-        raise ExportError(f"{data_dir} ({family}) has no splits; leave out --split")
+        raise ExportError(f"{data_dir} ({family}) has no splits; leave out the split")
     if split not in SPLITS:
         raise ExportError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     indices = tuple(k for k, frame in enumerate(frames) if frame["split"] == split)
     if not indices:
-        raise ExportError(f"{data_dir} has no {split} frames; choose another --split")
+        raise ExportError(f"{data_dir} has no {split} frames; choose another split")
     return indices
 
 

@@ -10,7 +10,7 @@
 r_i counts frames within a split; `frobnoscope_index` in each frame is its index in the source store.
 `load_blender.py` opens all three transforms files, concatenates their images (an empty split breaks
 that) and takes one focal length from the last file it read, so the export always holds all three
-splits, none empty (`--split` is refused), and every frame must have square pixels, the principal point
+splits, none empty (a split is refused), and every frame must have square pixels, the principal point
 at the image centre and the same focal length; `check_cameras` refuses other cameras before anything is
 written. The original NeRF code casts rays through pixel corners ((i - W/2) / focal), half a pixel off
 the pixel centres that both Blender and frobnoscope render; that is the loader's convention, kept as for
@@ -39,12 +39,12 @@ def check_cameras(job: ExportJob) -> None:
     if not describable.all():
         i = int(np.argmin(describable))
         raise ExportError(f"frame {indices[i]} has fx={fx[i]:g} fy={fy[i]:g} cx={cx[i]:g} cy={cy[i]:g} at {job.width}x{job.height}; "
-                          "nerf-synthetic needs square pixels and a centred principal point: use --format nerfstudio")
+                          "nerf-synthetic needs square pixels and a centred principal point: use format nerfstudio")
     same_focal = np.isclose(fx, fx[0], rtol=1e-12, atol=0)
     if not same_focal.all():
         i = int(np.argmin(same_focal))
         raise ExportError(f"frame {indices[i]} has focal length {fx[i]:g} and frame {indices[0]} {fx[0]:g}; nerf-synthetic has "
-                          "one camera_angle_x for all frames: use --format nerfstudio")
+                          "one camera_angle_x for all frames: use format nerfstudio")
 
 
 def camera_angle_x(job: ExportJob) -> float:

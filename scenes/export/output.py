@@ -28,7 +28,7 @@ _RENAME_NOREPLACE = 1  # linux/fs.h
 
 def check_new_output(out: Path) -> None:
     if os.path.lexists(out):
-        raise ExportError(f"{out} already exists; export never overwrites: choose a new --out or delete it")
+        raise ExportError(f"{out} already exists; export never overwrites: choose a new output directory or delete it")
 
 
 @contextmanager
@@ -44,7 +44,7 @@ def atomic_directory(out: Path) -> Iterator[Path]:
         temp = _make_temp_beside(out)
     except OSError as error:
         _remove_empty(created)
-        raise ExportError(f"cannot write beside {out}: {error.strerror}; choose a writable --out") from None
+        raise ExportError(f"cannot write beside {out}: {error.strerror}; choose a writable output directory") from None
     try:
         yield temp
         try:
@@ -52,8 +52,8 @@ def atomic_directory(out: Path) -> Iterator[Path]:
         except OSError as error:
             if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
                 raise ExportError(f"{out} appeared while exporting; it was left as it is and nothing was written to it: "
-                                  "choose a new --out") from None
-            raise ExportError(f"cannot move the finished export to {out}: {error.strerror}; choose another --out") from None
+                                  "choose a new output directory") from None
+            raise ExportError(f"cannot move the finished export to {out}: {error.strerror}; choose another output directory") from None
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         _remove_empty(created)
@@ -124,4 +124,4 @@ def require(module: str, format_name: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ExportError(f"--format {format_name} needs the Python package {module!r}; install it with: {EXTRA_HINT}") from None
+        raise ExportError(f"format {format_name} needs the Python package {module!r}; install it with: {EXTRA_HINT}") from None

@@ -131,3 +131,13 @@ def test_the_cli_shows_a_builtin_study_and_refuses_an_unknown_one(tmp_path):
     assert shown.exit_code == 0 and yaml.safe_load(shown.output) == CI
     missing = CliRunner().invoke(app, ["study", "run", "no-such-study", "--out", str(tmp_path / "ws")])
     assert missing.exit_code != 0 and "neither a file nor a built-in study" in str(missing.exception)
+
+
+def test_a_model_whose_weights_are_missing_gives_way_to_its_fallback_with_a_note(tmp_path, monkeypatch):
+    study = load_study(study_path("demo"))
+    monkeypatch.setenv("FROB_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+    plan = plan_study(study, tmp_path / "ws")
+    names = [stage.name for stage in plan.stages]
+    assert "conv.train" in names and not any(name.startswith("taef2.") for name in names)
+    (note,) = plan.notes
+    assert note.startswith("taef2 (taef2) is not available: weight file") and "studying conv instead" in note

@@ -21,10 +21,11 @@ def test_every_format_a_module_writes_is_one_open_run_knows():
     from frobnoscope.interp.sae.training import SAE_FORMAT
     from frobnoscope.models.autoencoders.train import TRAIN_FORMAT
     from frobnoscope.models.nerf.train import NERF_FORMAT
+    from frobnoscope.app.study.runner import STUDY_FORMAT
     from frobnoscope.scenes.export.output import EXPORT_FORMAT
 
     written = [DATASET_FORMAT, EXPORT_FORMAT, TRAIN_FORMAT, NERF_FORMAT, EVAL_FORMAT, JUDGE_FORMAT, ACTIVATIONS_FORMAT,
-               PROBES_FORMAT, SAE_FORMAT, FEATURES_FORMAT, ATTRIBUTION_FORMAT]
+               PROBES_FORMAT, SAE_FORMAT, FEATURES_FORMAT, ATTRIBUTION_FORMAT, STUDY_FORMAT]
     kinds = [parse_format(value) for value in written]
     assert sorted(kind for kind, _ in kinds) == sorted(FORMATS)
     assert all(version == FORMATS[kind].version for kind, version in kinds)

@@ -378,9 +378,9 @@ def test_nerf_synthetic_refuses_cameras_it_cannot_describe_before_writing(orbit,
     zoomed[5, :2, :2] *= 1.1  # square pixels, centred, but another focal length than frame 0
     for array, message in [
         (non_square, r"frame 5 has fx=\S+ fy=\S+ cx=16 cy=16 at 32x32; nerf-synthetic needs square pixels and a centred "
-                     r"principal point: use --format nerfstudio"),
+                     r"principal point: use format nerfstudio"),
         (zoomed, r"frame 5 has focal length \S+ and frame 0 \S+; nerf-synthetic has one camera_angle_x for all frames: "
-                 r"use --format nerfstudio"),
+                 r"use format nerfstudio"),
     ]:
         monkeypatch.setattr(ExportJob, "intrinsics", property(lambda job, array=array: array))
         with pytest.raises(ExportError, match=message):
@@ -401,10 +401,10 @@ def test_errors_name_the_problem_and_write_nothing(orbit, orbit_without_val, tab
         (dict(data=orbit, fmt="hf", out=tmp_path / "a", channels=["intrinsics"]), "every export writes the cameras"),
         (dict(data=orbit, fmt="webdataset", out=existing), "already exists; export never overwrites"),
         (dict(data=orbit, fmt="webdataset", out=tmp_path / "a", split="holdout"), "unknown split 'holdout'"),
-        (dict(data=tabletop, fmt="hf", out=tmp_path / "a", split="val"), "has no splits; leave out --split"),
+        (dict(data=tabletop, fmt="hf", out=tmp_path / "a", split="val"), "has no splits; leave out the split"),
         (dict(data=tabletop, fmt="nerf-synthetic", out=tmp_path / "a"), "needs train/val/test splits"),
         (dict(data=orbit, fmt="nerf-synthetic", out=tmp_path / "a", split="train"),
-         r"nerf-synthetic always writes train, val and test \(its loader opens all three\); leave out --split"),
+         r"nerf-synthetic always writes train, val and test \(its loader opens all three\); leave out the split"),
         (dict(data=orbit_without_val, fmt="nerf-synthetic", out=tmp_path / "a"), "has no val frames"),
     ]
     for case, message in cases:
@@ -490,7 +490,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(orbit, tmp_path):
     for args, message in [
         (["--format", "tiff"], "unknown export format 'tiff'"),
         (["--format", "hf", "--channels", "rgb,nope"], "has no channel 'nope'"),
-        (["--format", "nerf-synthetic", "--split", "val"], "leave out --split"),
+        (["--format", "nerf-synthetic", "--split", "val"], "leave out the split"),
     ]:
         result = frob("export", orbit.path, "--out", tmp_path / "x", *args)
         assert result.returncode == 2 and message in result.stderr

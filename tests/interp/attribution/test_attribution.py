@@ -357,7 +357,7 @@ def test_cli_attributes_and_scores_against_the_cause(interp_dataset, tiny_model_
     whole = subprocess.run([*frob, "attribute", str(interp_dataset.path), "--model", tiny_model_spec, "--target",
                             "error", "--out", str(tmp_path / "whole"), "--frames", "1", "--n-steps", "2", "--score"],
                            capture_output=True, text=True)
-    assert whole.returncode == 2 and "give one or more causes" in whole.stderr
+    assert whole.returncode == 2 and "--cause: target 'error' covers the whole frame" in whole.stderr
 
 
 def test_unfinished_dataset_is_refused(interp_dataset, tiny_model_spec, tmp_path):

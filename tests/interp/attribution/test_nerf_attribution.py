@@ -224,15 +224,15 @@ def test_an_unfinished_nerf_run_is_refused(nerf_run, tiny_orbit, tmp_path):
 def test_scoring_options_that_do_not_fit_fail_before_anything_is_attributed(nerf_run, tiny_orbit, tmp_path):
     base = [sys.executable, "-m", "frobnoscope.app.cli.main", "attribute", str(tiny_orbit.path), "--model",
             f"nerf:{nerf_run}", "--target", "error", "--frames", "1", "--score"]
-    for extra, message in ((["--tolerance", "2"], "tolerance (pixels) is for image models"),
-                           (["--cause", "object=2"], "not object=2"),
-                           (["--surface-tolerance", "0"], "must be positive")):
+    for extra, message in ((["--tolerance", "2"], "--tolerance: (pixels) is for image models"),
+                           (["--cause", "object=2"], "--cause: a NeRF run is scored against"),
+                           (["--surface-tolerance", "0"], "--surface-tolerance: must be positive")):
         result = subprocess.run([*base, "--out", str(tmp_path / "s"), *extra], capture_output=True, text=True)
         assert result.returncode != 0 and message in result.stderr, result.stderr
         assert not (tmp_path / "s").exists()
-    with pytest.raises(InterpError, match="surface_tolerance is for NeRF runs"):
+    with pytest.raises(ConfigError, match="surface_tolerance: is for NeRF runs"):
         check_score_options(False, "error:object=2", None, None, 0.1)
-    with pytest.raises(InterpError, match="covers the whole frame"):
+    with pytest.raises(ConfigError, match="causes: target 'error' covers the whole frame"):
         check_score_options(False, "error", None, None, None)
 
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from frobnoscope.interp.activations import tokens as feature_data
 from frobnoscope.interp.activations.tokens import TokenTruth
+from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.features import effects as feature_effects
 from frobnoscope.interp.features import labels as features
 from frobnoscope.interp.features.run import LabelConfig
@@ -134,6 +135,12 @@ def test_capture_sae_train_and_label_run_end_to_end(interp_dataset, tiny_model_s
     assert 3.5 <= report["metrics"]["l0"] <= 4 and 0 <= report["metrics"]["fvu"] < 1
     assert report["splice"]["frames"] == 1 and report["splice"]["zero_ablation_mse"] > 0
     assert json.loads((directory / "manifest.json").read_text())["complete"]
+    again, _ = train_on_run(run, SAERunConfig(hook="encoder.4", width=32, k=4, splice_frames=2),
+                            SAETrainConfig(steps=40, batch_tokens=512))  # finished with the same settings: reopened
+    assert again == directory
+    with pytest.raises(InterpError, match=r"other settings \(sae.k\)"):  # a finished SAE is no excuse for other ones
+        train_on_run(run, SAERunConfig(hook="encoder.4", width=32, k=3, splice_frames=2),
+                     SAETrainConfig(steps=40, batch_tokens=512), out=directory)
     out, rows, summary = label_run(run, LabelConfig(sae=str(directory), max_tokens=2048, importance_frames=2,
                                                     candidates=3, figures=2))
     with open(out / "features.csv") as f:
