@@ -48,46 +48,39 @@ from frobnoscope.scenes.generate_config import GenerateConfig
 Settings = dict[str, Any]
 
 
-class CaptureStage(Config):
+class FlatStage(Config):
+    """A stage with fields of its own beside `settings`, written flat in a study file: the keys that are not the
+    stage's own fields are the `settings` of its job's config (`{hooks: ..., random_control: false}`)."""
+
+    settings: Settings = Field(default_factory=dict, description="the job's config fields")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, values):
+        if isinstance(values, dict) and "settings" not in values:
+            own = {key: value for key, value in values.items() if key in cls.model_fields}
+            return {**own, "settings": {key: value for key, value in values.items() if key not in cls.model_fields}}
+        return values
+
+
+class CaptureStage(FlatStage):
+    """Settings: CaptureConfig fields without `model`."""
+
     random_control: bool = Field(True, description="also capture the model with re-initialised weights (seed 0)")
-    settings: Settings = Field(default_factory=dict, description="CaptureConfig fields without `model`")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _flat(cls, values):
-        """`{hooks: ..., random_control: false}`: everything but random_control is the capture's settings."""
-        if isinstance(values, dict) and "settings" not in values:
-            flat = dict(values)
-            return {"random_control": flat.pop("random_control", True), "settings": flat}
-        return values
 
 
-class SAEStage(Config):
+class SAEStage(FlatStage):
+    """Settings: SAERunConfig and SAETrainConfig fields but `seed`."""
+
     seeds: list[int] = Field([0], min_length=1, description="one SAE per seed; the first two are compared")
-    settings: Settings = Field(default_factory=dict, description="SAERunConfig and SAETrainConfig fields but seed")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _flat(cls, values):
-        if isinstance(values, dict) and "settings" not in values:
-            flat = dict(values)
-            return {"seeds": flat.pop("seeds", [0]), "settings": flat}
-        return values
 
 
-class AttributionStage(Config):
+class AttributionStage(FlatStage):
+    """Settings: AttributeConfig fields without model, target and sae."""
+
     top: int = Field(3, ge=1, description="attribute each of the top-N frobnoloids (SAE latents) to the input pixels")
     causes: list[str] = Field([], description="regions to score the maps against (e.g. shadow=0, background); "
                                               "none: maps only (a frobnoloid's cause is what we look for)")
-    settings: Settings = Field(default_factory=dict, description="AttributeConfig fields without model/target/sae")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _flat(cls, values):
-        if isinstance(values, dict) and "settings" not in values:
-            flat = dict(values)
-            return {"top": flat.pop("top", 3), "causes": flat.pop("causes", []), "settings": flat}
-        return values
 
 
 class ModelStudy(Config):
