@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, config_option
+from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, config_option, writes
 from frobnoscope.app.cli.progress import job_progress
 from frobnoscope.engine.config import ConfigError, validate_config
 from frobnoscope.interp.attribution.config import AttributeConfig, is_nerf_spec
@@ -17,6 +17,7 @@ from frobnoscope.interp.attribution.methods import MethodSettings
 console = Console(stderr=True)
 
 
+@writes(lambda a: a["out"])
 def attribute_command(
     data: Path = typer.Argument(..., help=DATASET_HELP, metavar="DATA"),
     model: str = config_option(AttributeConfig, "model"),

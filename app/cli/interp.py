@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, config_option, data_alias_option, dataset_path
+from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, config_option, data_alias_option, dataset_path, writes
 from frobnoscope.app.cli.progress import job_progress
 from frobnoscope.engine.config import validate_config
 from frobnoscope.interp.activations.capture import CaptureConfig
@@ -17,6 +17,7 @@ from frobnoscope.interp.probes.linear import ProbeConfig
 console = Console(stderr=True)
 
 
+@writes(lambda a: a["out"])
 def capture_command(
     data: Path = typer.Argument(None, help=DATASET_HELP, show_default=False, metavar="DATA"),
     model: str = config_option(CaptureConfig, "model"),
@@ -48,6 +49,7 @@ def capture_command(
                  f"{len(store.gt_channels())} pooled ground-truth arrays, {len(store.factors())} factors", highlight=False)
 
 
+@writes(lambda a: a["out"] or Path(a["run"]) / "probes")
 def probe_command(
     run: Path = typer.Argument(..., help="capture run made by `frob capture`"),
     control: Path = typer.Option(None, help="capture run of the same model with random weights (`--random-weights-seed`)"),

@@ -15,6 +15,7 @@ from frobnoscope.app.cli.options import (
     config_option,
     data_alias_option,
     dataset_path,
+    writes,
 )
 from frobnoscope.app.cli.progress import job_progress, training_progress
 from frobnoscope.engine.config import validate_config
@@ -25,6 +26,7 @@ console = Console(stderr=True)
 models_app = typer.Typer(help="Image models behind the adapter protocol.", no_args_is_help=True)
 
 
+@writes(lambda a: a["out"])
 def train_ae_command(
     data: Path = typer.Argument(None, help=DATASET_HELP, show_default=False, metavar="DATA"),
     arch: str = config_option(AutoencoderTrainConfig, "arch"),
@@ -56,6 +58,7 @@ def train_ae_command(
                     f"evaluate it with `frob eval DATA --model run:{out} --out EVAL_DIR`", highlight=False)
 
 
+@writes(lambda a: a["out"])
 def eval_command(
     data_dir: Path = typer.Argument(..., help=DATASET_HELP, metavar="DATA"),
     model: str = config_option(EvalConfig, "model"),

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import config_option, data_alias_option, dataset_path
+from frobnoscope.app.cli.options import config_option, data_alias_option, dataset_path, writes
 from frobnoscope.app.cli.progress import job_progress, training_progress
 from frobnoscope.engine.config import ConfigError, validate_config
 from frobnoscope.interp.evaluation.nerf import NerfJudgeConfig
@@ -20,6 +20,7 @@ console = Console(stderr=True)
 NESTED_FLAGS = ("field.encoding", "field.hidden_width", "sampling.coarse_samples", "sampling.fine_samples")
 
 
+@writes(lambda a: a["out"])
 def train_nerf_command(
     data: Path = typer.Argument(None, help="orbit dataset made by `frob scenes generate --family orbit`", show_default=False, metavar="DATA"),
     out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
@@ -65,6 +66,7 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
     app.command("eval-nerf")(eval_nerf_command)
 
 
+@writes(lambda a: a["out"])
 def eval_nerf_command(
     run: Path = typer.Argument(..., help="run directory made by `frob train nerf`, or a nerfstudio run (its config.yml "
                                          "or a directory holding one; needs the nerfstudio extra)"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -9,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from frobnoscope.engine.errors import FrobError
+from frobnoscope.engine.lock import run_lock
 from frobnoscope.models.loading.registry import ANY_MODEL_HELP, IMAGE_MODEL_HELP  # noqa: F401 (the commands' help)
 
 # help texts are rich markup: a backslash keeps "[distributed]" from being read as a tag
@@ -46,3 +49,20 @@ def config_option(config_class, field: str, *names: str, **options):
 def flag_of(path: str) -> str:
     """A config field path as the CLI spells it: 'batch_size' -> '--batch-size'; nested paths stay dotted."""
     return path if not path or "." in path else "--" + path.replace("_", "-")
+
+
+def writes(run_dir_of: Callable[[dict], Path | None]):
+    """Decorate a command that writes a run directory (`run_dir_of(its arguments)`): it runs holding that
+    directory's writer lock (`engine.lock`), so a second command writing the same directory stops at once."""
+    def decorate(command):
+        @functools.wraps(command)
+        def locked(**arguments):
+            run_dir = run_dir_of(arguments)
+            if run_dir is None:
+                return command(**arguments)
+            with run_lock(run_dir):
+                return command(**arguments)
+
+        return locked
+
+    return decorate

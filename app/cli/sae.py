@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import config_option
+from frobnoscope.app.cli.options import config_option, writes
 from frobnoscope.app.cli.progress import job_progress, step_progress
 from frobnoscope.engine.config import validate_config
 from frobnoscope.engine.errors import FrobError
@@ -23,6 +23,7 @@ features_app = typer.Typer(help="Features labelled against ground truth; frobnol
 
 
 @sae_app.command("train")
+@writes(lambda a: a["out"] or Path(a["run"]) / "saes")
 def train_command(
     run: Path = typer.Argument(..., help="activation run made by `frob capture`"),
     hook: str = config_option(SAERunConfig, "hook"),
@@ -120,6 +121,7 @@ def compare_command(
 
 
 @features_app.command("label")
+@writes(lambda a: a["out"] or (Path(a["sae"]) / "features" if a["sae"] else Path(a["run"]) / "features"))
 def label_command(
     run: Path = typer.Argument(..., help="activation run made by `frob capture`"),
     sae: Path = config_option(LabelConfig, "sae"),

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, config_option, flag_of
+from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, config_option, flag_of, writes
 from frobnoscope.app.cli.progress import job_progress
 from frobnoscope.engine.config import ConfigError, format_problems, validate_config
 from frobnoscope.engine.errors import FrobError
@@ -31,6 +31,7 @@ def _settings(pairs: list[str]) -> dict[str, str]:
 
 
 @scenes_app.command("generate")
+@writes(lambda a: a["out"])
 def generate_command(
     family: str = config_option(GenerateConfig, "family"),
     n: int = config_option(GenerateConfig, "n"),
@@ -184,6 +185,7 @@ def _export_formats_help() -> str:
     return "\n\n".join(["Formats:", *(f"  {name} - {fmt.summary}" for name, fmt in formats().items())])
 
 
+@writes(lambda a: a["out"])
 def export_command(
     data_dir: Path = typer.Argument(..., help=DATASET_HELP, metavar="DATA"),
     format_name: str = typer.Option(..., "--format", help="one of the formats listed below"),

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from frobnoscope.app.cli.options import RAY_HELP
+from frobnoscope.app.cli.options import RAY_HELP, writes
 
 console = Console(stderr=True)
 study_app = typer.Typer(help="Studies: scenes to ranked frobnoloids from one YAML file, resumable.",
@@ -18,6 +18,7 @@ STUDY_HELP = "a study file (YAML), or a built-in study: demo, ci or full (`frob 
 
 
 @study_app.command("run")
+@writes(lambda a: a["out"])
 def run_command(
     study: str = typer.Argument(..., help=STUDY_HELP),
     out: Path = typer.Option(..., help="workspace directory (created; rerunning the same command resumes it)"),
