@@ -30,7 +30,7 @@ console = Console(width=120)
 def timed_run(study: str, workspace: Path, workers: int) -> float:
     start = time.perf_counter()
     subprocess.run([FROB, "study", "run", study, "--out", str(workspace), "--workers", str(workers)], check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
