@@ -129,7 +129,7 @@ def model_stages(name: str, model: ModelStudy, ws: Path, scale: dict) -> list[St
         return stages
     trained, random = base / "capture" / "trained", base / "capture" / "random"
     config = validate_config(CaptureConfig, {**model.capture.settings, "model": spec})
-    capture = partial(jobs.capture_activations, **{"workers": scale["workers"], "ray": scale["ray"]})
+    capture = partial(jobs.capture_activations, **scale)
     stages.append(Stage(f"{name}.capture", [trained], settings_of(ws, config),
                         partial(capture, data, trained, config), list(after_model)))
     control = None
