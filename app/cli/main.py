@@ -13,8 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from frobnoscope.app.cli import attribute, interp, models, nerf, sae, scenes, study
-from frobnoscope.app.cli.options import flag_of
-from frobnoscope.engine.config import ConfigError, format_problems
+from frobnoscope.app.cli.errors import error_line
 from frobnoscope.engine.errors import FrobError
 
 app = typer.Typer(help="frobnoscope: interpretability for image models where the right answer is known.", no_args_is_help=True)
@@ -33,12 +32,8 @@ console = Console(stderr=True)
 def main() -> None:
     try:
         app()
-    except ConfigError as error:  # name the flags, not the config fields
-        message = format_problems(error.what, error.problems, rename=flag_of)
-        console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except FrobError as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+    except (FrobError, OSError) as error:
+        console.print(f"[red]error:[/red] {escape(error_line(error))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 
