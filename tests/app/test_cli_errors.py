@@ -10,14 +10,18 @@ from frobnoscope.app.cli import main as cli
 from frobnoscope.app.cli.errors import error_line
 
 
-@pytest.mark.parametrize("code, fix", [(errno.ENOSPC, "free some space, then rerun the same command to resume"),
-                                       (errno.EROFS, "read-only"), (errno.EACCES, "choose a directory you can write to")])
+@pytest.mark.parametrize("code, fix", [
+    (errno.ENOSPC, "free some space, then rerun the same command to resume"),
+    (errno.EROFS, "read-only"),
+    (errno.EACCES, "choose a directory you can write to"),
+])
 def test_an_os_error_is_one_line_with_the_path_and_the_fix(monkeypatch, capsys, tmp_path, code, fix):
     def fail(*args, **kwargs):
         raise OSError(code, "the operating system said no", str(tmp_path / "run" / "rgb" / "c" / "0"))
 
     monkeypatch.setattr("frobnoscope.app.cli.scenes.generate", fail)
-    monkeypatch.setattr(sys, "argv", ["frob", "scenes", "generate", "--n", "2", "--res", "16", "--out", str(tmp_path / "run")])
+    argv = ["frob", "scenes", "generate", "--n", "2", "--res", "16", "--out", str(tmp_path / "run")]
+    monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exit_info:
         cli.main()
     line = capsys.readouterr().err.strip().splitlines()[-1]  # after the job's progress bar
