@@ -1,4 +1,5 @@
-"""`frob`: the command line. Every `FrobError` becomes one line on stderr and exit code 2.
+"""`frob`: the command line. Every `FrobError` (and operating-system error) becomes one line on stderr and exit
+code 2 (`errors.error_line`).
 
 One module per area registers its commands here: scenes (and export), models (train ae, eval, hooks), nerf
 (train nerf, eval-nerf), interp (capture, probe), sae (sae, features), attribute and study.

@@ -1,4 +1,5 @@
-"""What several commands share: help texts of common options, and the dataset argument with its old spelling."""
+"""What several commands share: help texts, the dataset argument (and its old spelling), options whose default and
+help come from a config, config field paths as flags, and the writer lock of the run directory a command writes."""
 
 from __future__ import annotations
 
