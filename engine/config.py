@@ -50,12 +50,18 @@ def problems_of(error: ValidationError) -> list[tuple[str, str]]:
     """pydantic's errors as (dotted field path, message) pairs; the path is '' for the whole object."""
     out = []
     for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
+        path = ".".join(_path_part(part) for part in item["loc"])
+        message = " ".join(item["msg"].removeprefix("Value error, ").split())  # one line, whatever the input held
         if item["type"] == "extra_forbidden":
             message = "unknown field"
         out.append((path, message))
     return out
+
+
+def _path_part(part) -> str:
+    """A key as a path shows it: as it is when printable and dot-free, else quoted (a key from a file may be '')."""
+    text = str(part)
+    return text if isinstance(part, int) or (text and text.isprintable() and "." not in text) else repr(text)
 
 
 def validate_config(cls: type[C], values: Mapping[str, Any] | C, what: str | None = None) -> C:
