@@ -240,8 +240,9 @@ def load_spec(path: str | Path) -> SceneSpec:
         raise SpecError(f"scene spec {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {error}".splitlines()[0]) from None
     if not isinstance(data, dict):
         raise SpecError(f"scene spec {path} must be a mapping with 'objects' and 'camera'")
-    for obj in data.get("objects", []) or []:
+    objects = data.get("objects")
+    for obj in objects if isinstance(objects, list) else []:  # anything else: parse_spec names the problem
         shape = obj.get("shape") if isinstance(obj, dict) else None
-        if isinstance(shape, dict) and shape.get("kind") == "mesh" and "path" in shape:
+        if isinstance(shape, dict) and shape.get("kind") == "mesh" and isinstance(shape.get("path"), str):
             shape["path"] = str((path.parent / shape["path"]).resolve())
     return parse_spec(data, str(path))

@@ -48,6 +48,8 @@ class AttributeConfig(Config):
     @classmethod
     def _known_methods(cls, methods):
         """'ig,saliency', or a list of names and aliases -> the canonical names, in order, each once."""
+        if not isinstance(methods, (str, list, tuple)):
+            raise ValueError("expected method names, comma-separated or as a list")
         text = methods if isinstance(methods, str) else ",".join(map(str, methods))
         try:
             return parse_methods(text)

@@ -5,7 +5,7 @@ import copy
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from frobnoscope.app.study.builtin import BUILTIN
@@ -57,14 +57,12 @@ def damaged(document: dict):
 
 SPEC = yaml.safe_load((Path(__file__).parents[2] / "examples" / "scenes" / "tabletop.yaml").read_text())
 STUDY = yaml.safe_load((BUILTIN / "ci.yaml").read_text())
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def one_line_naming_a_field(message: str, prefix: str) -> bool:
     return "\n" not in message and message.startswith(prefix) and ": " in message.removeprefix(prefix)
 
 
-@SETTINGS
 @given(damaged(SPEC))
 def test_a_damaged_scene_spec_parses_or_fails_in_one_line(data):
     try:
@@ -75,7 +73,6 @@ def test_a_damaged_scene_spec_parses_or_fails_in_one_line(data):
     assert spec is None or isinstance(spec, SceneSpec)
 
 
-@SETTINGS
 @given(damaged(SPEC))
 def test_a_damaged_scene_spec_file_loads_or_fails_in_one_line(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("spec") / "s.yaml"
@@ -86,7 +83,6 @@ def test_a_damaged_scene_spec_file_loads_or_fails_in_one_line(tmp_path_factory, 
         assert "\n" not in str(error) and str(path) in str(error), str(error)
 
 
-@SETTINGS
 @given(damaged(STUDY))
 def test_a_damaged_study_file_parses_or_fails_in_one_line(data):
     try:
