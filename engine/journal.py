@@ -17,16 +17,23 @@ from frobnoscope.engine.runs import MANIFEST, write_json_atomic
 JOURNAL = "progress.jsonl"
 
 
-def read_journal(path: Path) -> set[int]:
-    """Start frames of finished blocks; a line cut short by a kill is ignored (that block is redone)."""
-    done = set()
+def read_journal_entries(path: Path, payload: str | None = None) -> dict[int, Any]:
+    """Finished blocks by start frame, each with its line's `payload` field (None without one: the block alone);
+    a line cut short by a kill, or without its payload, is ignored (that block is redone)."""
+    done = {}
     if path.exists():
         for line in path.read_text().splitlines():
             try:
-                done.add(int(json.loads(line)["start"]))
+                entry = json.loads(line)
+                done[int(entry["start"])] = entry[payload] if payload else None
             except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue
     return done
+
+
+def read_journal(path: Path) -> set[int]:
+    """Start frames of finished blocks (`read_journal_entries` without a payload)."""
+    return set(read_journal_entries(path))
 
 
 def run_journalled_blocks(

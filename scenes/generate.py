@@ -26,6 +26,7 @@ import numpy as np
 from frobnoscope.engine.blocks import WorkerSpec
 from frobnoscope.engine.config import validate_config
 from frobnoscope.engine.executor import block_runner, check_workers
+from frobnoscope.engine.journal import JOURNAL, read_journal_entries
 from frobnoscope.engine.runs import MANIFEST, package_version, write_json_atomic
 from frobnoscope.scenes.channels import CHANNELS, pixel_shape
 from frobnoscope.scenes.errors import StoreError
@@ -36,7 +37,6 @@ from frobnoscope.scenes.render import Renderer
 from frobnoscope.scenes.scene import Scene
 from frobnoscope.scenes.store import CHECKSUM, FORMAT, DatasetStore, read_manifest
 
-JOURNAL = "progress.jsonl"
 # Pooled workers rasterize on their own thread (LP_NUM_THREADS=0: llvmpipe without its rasterizer threads,
 # 3 to 4 ms a frame cheaper than one such thread) and one BLAS thread: the pool already keeps every core busy.
 POOL_ENV = {"LP_NUM_THREADS": "0", "OMP_NUM_THREADS": "1"}
@@ -81,19 +81,6 @@ class GenerateWorker:
 def _params(config: GenerateConfig) -> dict:
     return {"family": config.family, "seed": config.seed, "n": config.n, "config": config.settings,
             "chunk_frames": config.chunk_frames}
-
-
-def _read_journal(path: Path) -> dict[int, list[dict[str, str]]]:
-    """Finished blocks by start frame; a line cut short by a kill is ignored (that block is redone)."""
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                entry = json.loads(line)
-                done[int(entry["start"])] = entry["checksums"]
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
-    return done
 
 
 def _existing(out: Path, config: GenerateConfig) -> DatasetStore | None:
@@ -166,7 +153,7 @@ def generate(
             on_progress(n, n)
         return store
     journal_path = out / JOURNAL
-    done = _read_journal(journal_path) if store is not None else {}
+    done = read_journal_entries(journal_path, "checksums") if store is not None else {}
     todo = [(s, min(s + chunk_frames, n)) for s in range(0, n, chunk_frames) if s not in done]
     writes_itself = ray_address is None
     spec = WorkerSpec(GenerateWorker, (config.family, config.seed, config.settings,

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, config_option, writes
+from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, RUN_DIR_HELP, config_option, writes
 from frobnoscope.app.cli.progress import job_progress
 from frobnoscope.engine.config import ConfigError, validate_config
 from frobnoscope.interp.attribution.config import AttributeConfig, is_nerf_spec
@@ -24,7 +24,7 @@ def attribute_command(
     target: str = config_option(AttributeConfig, "target"),
     # the config's default is the tuple ("integrated_gradients",); the flag takes the same as comma-separated text
     method: str = typer.Option("integrated_gradients", help=AttributeConfig.model_fields["methods"].description),
-    out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
+    out: Path = typer.Option(..., help=RUN_DIR_HELP),
     batch_size: int = config_option(AttributeConfig, "batch_size"),
     workers: int = typer.Option(1, help="worker processes (1: this one), one intra-op thread each"),
     ray: str = typer.Option(None, help=RAY_HELP),

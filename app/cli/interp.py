@@ -8,7 +8,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, config_option, data_alias_option, dataset_path, writes
+from frobnoscope.app.cli.options import (
+    DATASET_HELP,
+    RAY_HELP,
+    RUN_DIR_HELP,
+    config_option,
+    data_alias_option,
+    dataset_path,
+    writes,
+)
 from frobnoscope.app.cli.progress import job_progress
 from frobnoscope.engine.config import validate_config
 from frobnoscope.interp.activations.capture import CaptureConfig
@@ -22,7 +30,7 @@ def capture_command(
     data: Path = typer.Argument(None, help=DATASET_HELP, show_default=False, metavar="DATA"),
     model: str = config_option(CaptureConfig, "model"),
     hooks: str = config_option(CaptureConfig, "hooks"),
-    out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
+    out: Path = typer.Option(..., help=RUN_DIR_HELP),
     dtype: str = config_option(CaptureConfig, "dtype"),
     batch_size: int = config_option(CaptureConfig, "batch_size"),
     frames: int = config_option(CaptureConfig, "frames"),

@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from frobnoscope.app.cli.options import (
-    ANY_MODEL_HELP,
     DATASET_HELP,
+    RUN_DIR_HELP,
     config_option,
     data_alias_option,
     dataset_path,
@@ -21,6 +21,7 @@ from frobnoscope.app.cli.progress import job_progress, training_progress
 from frobnoscope.engine.config import validate_config
 from frobnoscope.interp.evaluation.images import EvalConfig
 from frobnoscope.models.autoencoders.train import AutoencoderTrainConfig
+from frobnoscope.models.loading.registry import ANY_MODEL_HELP
 
 console = Console(stderr=True)
 models_app = typer.Typer(help="Image models behind the adapter protocol.", no_args_is_help=True)
@@ -31,7 +32,7 @@ def train_ae_command(
     data: Path = typer.Argument(None, help=DATASET_HELP, show_default=False, metavar="DATA"),
     arch: str = config_option(AutoencoderTrainConfig, "arch"),
     steps: int = config_option(AutoencoderTrainConfig, "steps"),
-    out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
+    out: Path = typer.Option(..., help=RUN_DIR_HELP),
     batch_size: int = config_option(AutoencoderTrainConfig, "batch_size"),
     learning_rate: float = config_option(AutoencoderTrainConfig, "learning_rate"),
     seed: int = config_option(AutoencoderTrainConfig, "seed"),
@@ -62,7 +63,7 @@ def train_ae_command(
 def eval_command(
     data_dir: Path = typer.Argument(..., help=DATASET_HELP, metavar="DATA"),
     model: str = config_option(EvalConfig, "model"),
-    out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
+    out: Path = typer.Option(..., help=RUN_DIR_HELP),
     batch_size: int = config_option(EvalConfig, "batch_size"),
     latent: str = config_option(EvalConfig, "latent"),
     seed: int = config_option(EvalConfig, "seed"),

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import config_option, data_alias_option, dataset_path, writes
+from frobnoscope.app.cli.options import RUN_DIR_HELP, config_option, data_alias_option, dataset_path, writes
 from frobnoscope.app.cli.progress import job_progress, training_progress
 from frobnoscope.engine.config import ConfigError, validate_config
 from frobnoscope.interp.evaluation.nerf import NerfJudgeConfig
@@ -23,7 +23,7 @@ NESTED_FLAGS = ("field.encoding", "field.hidden_width", "sampling.coarse_samples
 @writes(lambda a: a["out"])
 def train_nerf_command(
     data: Path = typer.Argument(None, help="orbit dataset made by `frob scenes generate --family orbit`", show_default=False, metavar="DATA"),
-    out: Path = typer.Option(..., help="run directory (created; rerunning the same command resumes it)"),
+    out: Path = typer.Option(..., help=RUN_DIR_HELP),
     steps: int = config_option(NerfTrainConfig, "steps"),
     encoding: str = config_option(FieldConfig, "encoding"),
     rays_per_step: int = config_option(NerfTrainConfig, "rays_per_step"),

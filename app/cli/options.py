@@ -13,12 +13,12 @@ from rich.markup import escape
 
 from frobnoscope.engine.errors import FrobError
 from frobnoscope.engine.lock import run_lock
-from frobnoscope.models.loading.registry import ANY_MODEL_HELP, IMAGE_MODEL_HELP  # noqa: F401 (the commands' help)
 
 # help texts are rich markup: a backslash keeps "[distributed]" from being read as a tag
 RAY_HELP = ("address (HOST:PORT) of a running Ray cluster: run the blocks there on --workers actors "
             "(needs frobnoscope\\[distributed])")
 DATASET_HELP = "dataset directory made by `frob scenes generate`"
+RUN_DIR_HELP = "run directory (created; rerunning the same command resumes it)"
 
 
 def data_alias_option() -> Path | None:

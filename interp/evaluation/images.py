@@ -27,6 +27,7 @@ import zarr
 from pydantic import Field
 
 from frobnoscope.engine.config import Config
+from frobnoscope.engine.journal import JOURNAL, read_journal_entries
 from frobnoscope.engine.runs import MANIFEST, existing_run, run_header, write_json_atomic
 from frobnoscope.engine.tables import write_csv
 from frobnoscope.interp.errors import InterpError
@@ -39,7 +40,6 @@ from frobnoscope.models.loading.registry import IMAGE_MODEL_HELP
 from frobnoscope.scenes.store import COMPRESSOR, DatasetStore, dataset_reference
 
 EVAL_FORMAT = "frobnoscope.eval/1"
-JOURNAL = "progress.jsonl"
 MAPS = "maps"
 
 
@@ -84,7 +84,7 @@ def run_evaluation(job: EvalJob, on_progress: Callable[[int, int], None] | None 
         return manifest["summary"]
     breakdown = BreakdownConfig.model_validate(manifest["breakdown"])
     maps = _open_maps(out / MAPS, n, store.manifest["height"], store.manifest["width"], block)
-    done = _read_journal(out / JOURNAL)
+    done = read_journal_entries(out / JOURNAL, "frames")
     finished = sum(len(records) for records in done.values())
     if on_progress:
         on_progress(finished, n)
@@ -165,19 +165,6 @@ def _open_maps(path: Path, n: int, height: int, width: int, block: int) -> zarr.
             group.create_array(name, shape=(n, *tail), chunks=(block, *tail), dtype="float32",
                                compressors=COMPRESSOR, fill_value=np.nan)
     return group
-
-
-def _read_journal(path: Path) -> dict[int, list[dict]]:
-    """Finished blocks by start frame; a line cut short by a kill is ignored (that block is redone)."""
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                entry = json.loads(line)
-                done[int(entry["start"])] = entry["frames"]
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
-    return done
 
 
 def _finish(out: Path, store: DatasetStore, frames: list[dict], breakdown: BreakdownConfig) -> dict:
