@@ -2,7 +2,7 @@
 code 2 (`errors.error_line`).
 
 One module per area registers its commands here: scenes (and export), models (train ae, eval, hooks), nerf
-(train nerf, eval-nerf), interp (capture, probe), sae (sae, features), attribute and study.
+(train nerf, eval-nerf), interp (capture, probe), sae (sae, features), attribute, study and app (the exploration app).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from frobnoscope.app.cli import attribute, interp, models, nerf, sae, scenes, study
+from frobnoscope.app.cli import attribute, interp, models, nerf, sae, scenes, study, web
 from frobnoscope.app.cli.errors import error_line
 from frobnoscope.engine.errors import FrobError
 
@@ -27,6 +27,7 @@ interp.register(app)
 sae.register(app)
 attribute.register(app)
 study.register(app)
+web.register(app)
 console = Console(stderr=True)
 
 

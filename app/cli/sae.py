@@ -161,7 +161,19 @@ def label_command(
     for row in summary:
         totals.add_row(row["features"], str(row["count"]), str(row["matched"]), f"{100 * row['matched_fraction']:.1f}%")
     stdout.print(totals)
-    stdout.print(f"wrote {directory}/features.csv, summary.csv and figures/", highlight=False)
+    stdout.print(f"wrote {directory}/features.csv, summary.csv, examples.npz and figures/", highlight=False)
+
+
+@features_app.command("index")
+@writes(lambda a: a["directory"])
+def index_command(directory: Path = typer.Argument(..., help="features run made by `frob features label`")):
+    """(Re)make a features run's examples.npz (examples, histograms, neighbours) for `frob app`."""
+    from frobnoscope.interp.features.examples import write_examples
+    from frobnoscope.interp.features.source import FeatureSource
+
+    with console.status(f"scanning {directory}"):
+        path = write_examples(directory, FeatureSource(directory))
+    Console().print(f"wrote {path}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

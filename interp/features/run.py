@@ -8,6 +8,7 @@ Output directory (default SAE_DIR/features, or RUN/features/<hook> without an SA
   summary.csv      how many features match ground truth: trained channels, the same architecture with random
                    weights (`models.loading.random_weights.reinitialise`, seed `random_seed`), and SAE latents
   figures/         <kind>_<feature>.png for the `figures` top-ranked features (`plots.features`)
+  examples.npz     every feature's top and lower-quantile examples, histogram and neighbours (`examples`)
   manifest.json    format frobnoscope.features/1, config, summary
 Labelling uses up to `max_tokens` tokens (whole frames, evenly spaced over the run; see `features` for the
 statistics). Importance is measured on `importance_frames` held-out frames for the `candidates` features of each
@@ -102,6 +103,9 @@ def label_run(run, config: LabelConfig, out=None, on_progress: Callable[[str, in
                                        "run": str(Path(run).resolve()), "summary": summary,
                                        "thresholds": {"quantile": feature_data.QUANTILE, "iou": features.IOU_BAR,
                                                       "correlation": features.CORRELATION_BAR}})
+    from frobnoscope.interp.features.examples import write_examples
+
+    write_examples(out)
     return out, rows, summary
 
 

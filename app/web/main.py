@@ -1,0 +1,28 @@
+"""The exploration app's entry point (`frob app WORKSPACE` runs `streamlit run` on this file).
+
+One script per page under `pages/` (importable too: each defines `show(workspace)` and runs it through
+`page.run_page` when streamlit executes it); `st.navigation` routes by URL path (e.g. /feature), and each page keeps
+its own view in the query string (`state`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+PAGES_DIR = Path(__file__).parent / "pages"
+PAGES = (  # (script, title, url path, icon)
+    ("overview.py", "Overview", "overview", ":material/home:"),
+    ("scenes.py", "Scenes", "scenes", ":material/view_in_ar:"),
+    ("model_error.py", "Model vs optimum", "model", ":material/compare:"),
+    ("probes.py", "Probes", "probes", ":material/grid_on:"),
+    ("index.py", "Frobnoloid index", "index", ":material/table_view:"),
+    ("feature.py", "Feature", "feature", ":material/insights:"),
+    ("attribution.py", "Attribution", "attribution", ":material/highlight:"),
+    ("nerf.py", "NeRF", "nerf", ":material/blur_on:"),
+)
+
+st.set_page_config(page_title="frobnoscope", layout="wide")
+st.navigation([st.Page(PAGES_DIR / script, title=title, url_path=path, icon=icon, default=path == "overview")
+               for script, title, path, icon in PAGES]).run()

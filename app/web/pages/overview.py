@@ -1,0 +1,91 @@
+"""Overview: the study, its stages and their state, and the headline numbers with links into each page.
+
+Headlines, read from the runs the study wrote: each image model's mean PSNR and SSIM against its optimal output
+(eval/frames.csv); each SAE's FVU, L0, dead fraction and error recovered when spliced in (report.json); how many
+features match ground truth, trained channels and latents beside random-weights channels (features/summary.csv);
+each NeRF's PSNR per split and termination error (eval/views.csv, iou.csv via summary.md's sources).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from frobnoscope.app.web import data
+from frobnoscope.app.web.page import run_page
+
+
+def stage_table(ws) -> pd.DataFrame:
+    return pd.DataFrame([{"stage": s.name, "state": "done" if s.done else "unfinished",
+                          "seconds": s.seconds} for s in ws.stages()])
+
+
+def model_headlines(ws, model: str) -> None:
+    base = ws.path(model)
+    frames = base / "eval" / "frames.csv"
+    cols = st.columns(4)
+    if frames.is_file():
+        table = pd.read_csv(frames)
+        cols[0].metric("PSNR vs optimum", f"{table['psnr'].mean():.2f} dB", help=f"mean over {len(table)} frames")
+        cols[1].metric("SSIM vs optimum", f"{table['ssim'].mean():.4f}")
+    else:
+        cols[0].caption(f"no evaluation yet ({ws.rerun_command()})")
+    saes = sorted((base / "saes").glob("*/report.json"))
+    if saes:
+        rows = []
+        for path in saes:
+            report = json.loads(path.read_text())
+            metrics = report.get("metrics", {})
+            rows.append({"SAE": path.parent.name, "FVU": metrics.get("fvu"), "L0": metrics.get("l0"),
+                         "dead": metrics.get("dead_fraction"),
+                         "recovered": (report.get("splice") or {}).get("recovered")})
+        st.dataframe(pd.DataFrame(rows), hide_index=True,
+                     column_config={"FVU": st.column_config.NumberColumn(format="%.3f"),
+                                    "dead": st.column_config.NumberColumn(format="percent"),
+                                    "recovered": st.column_config.NumberColumn("error recovered", format="percent")})
+    summaries = sorted((base / "features").glob("*/summary.csv"))
+    if summaries:
+        rows = []
+        for path in summaries:
+            for row in pd.read_csv(path).to_dict("records"):
+                rows.append({"hook": path.parent.name, **row})
+        st.dataframe(pd.DataFrame(rows), hide_index=True,
+                     column_config={"matched_fraction": st.column_config.NumberColumn("matched share", format="percent")})
+        st.caption("features matching ground truth (|r| >= 0.5 or IoU >= 0.04): trained weights beside the same "
+                   "architecture with random weights")
+
+
+def show(ws) -> None:
+    st.title(f"Study {ws.study}")
+    st.caption(f"workspace {ws.root}")
+    stages = stage_table(ws)
+    unfinished = stages[stages["state"] != "done"] if not stages.empty else stages
+    if not unfinished.empty:
+        st.warning(f"{len(unfinished)} stages are unfinished; finish them with `{ws.rerun_command()}`")
+    links = st.columns(4)
+    for i, (page, label) in enumerate([("pages/index.py", "Frobnoloid index"), ("pages/scenes.py", "Scenes"),
+                                       ("pages/model_error.py", "Model vs optimum"), ("pages/probes.py", "Probes")]):
+        links[i].page_link(page, label=label)
+    for model in ws.image_models():
+        st.header(model)
+        model_headlines(ws, model)
+    for nerf in ws.nerfs():
+        st.header(f"{nerf} (NeRF)")
+        views = ws.path(nerf) / "eval" / "views.csv"
+        if views.is_file():
+            table = pd.read_csv(views)
+            if {"split", "psnr"} <= set(table.columns):
+                cols = st.columns(4)
+                for i, (split, group) in enumerate(table.groupby("split")):
+                    cols[i % 4].metric(f"PSNR {split}", f"{group['psnr'].mean():.2f} dB")
+        st.page_link("pages/nerf.py", label="NeRF views and rays", query_params={"nerf": nerf})
+    with st.expander(f"stages ({len(stages)})", expanded=not unfinished.empty):
+        st.dataframe(stages, hide_index=True)
+    if not ws.stages():
+        data.missing("No stage", ws.rerun_command())
+
+
+if __name__ == "__main__":
+    run_page(show)
