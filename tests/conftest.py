@@ -10,6 +10,7 @@ broken module fails only the tests that use it.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import NoReturn
 
@@ -132,3 +133,18 @@ def tiny_nerf_config():
                         hash_base_resolution=4, hash_max_resolution=16, direction_frequencies=2)
     return NerfTrainConfig(field=field, sampling=SamplingConfig(coarse_samples=8, fine_samples=8), steps=6,
                            rays_per_step=64, warmup_steps=2, eval_every=2, checkpoint_every=2, threads=1)
+
+
+@pytest.fixture
+def frob_cli(monkeypatch, capsys):
+    """`frob_cli(*args)` -> (exit code, stderr) of `frob ARGS` run through the CLI's `main()`, as a shell runs it."""
+
+    def run(*args) -> tuple[int, str]:
+        from frobnoscope.app.cli.main import main
+
+        monkeypatch.setattr(sys, "argv", ["frob", *map(str, args)])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        return exit_info.value.code, capsys.readouterr().err
+
+    return run

@@ -1,7 +1,6 @@
 """Fixtures of the interp tests: a small tabletop dataset (the tiny model is `tiny_model_spec`, tests/conftest.py),
-and the `frob` command run in this process (`frob_cli`) with its options' defaults (`cli_defaults`)."""
+and the `frob` options' defaults (`cli_defaults`); `frob_cli` is in tests/conftest.py."""
 
-import sys
 
 import pytest
 
@@ -13,21 +12,6 @@ def interp_dataset(tmp_path_factory):
 
     return generate("tabletop", n=16, seed=7, out=tmp_path_factory.mktemp("interp-data") / "tabletop",
                     settings={"res": "32"}, chunk_frames=4)
-
-
-@pytest.fixture
-def frob_cli(monkeypatch, capsys):
-    """`frob_cli(*args)` -> (exit code, stderr) of `frob ARGS` run through the CLI's `main()`, as a shell runs it."""
-
-    def run(*args) -> tuple[int, str]:
-        from frobnoscope.app.cli.main import main
-
-        monkeypatch.setattr(sys, "argv", ["frob", *map(str, args)])
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-        return exit_info.value.code, capsys.readouterr().err
-
-    return run
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,10 @@ intervention's numbers are the library's, and a path outside the workspace is on
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from frobnoscope.app.web.feature_table import PAGE_SIZE, Filters, page, page_count, random_frobnoloid, select
+
 from .conftest import assert_no_errors, open_page
 
 RUN = "conv/features/decoder.4"
