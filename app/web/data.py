@@ -73,7 +73,7 @@ def _features_table(directory: str, stamp: float) -> pd.DataFrame:
 
 def _run_table(ws: Workspace, directory: Path) -> pd.DataFrame:
     from frobnoscope.interp.errors import InterpError
-    from frobnoscope.interp.features.run import FEATURES_FORMAT
+    from frobnoscope.interp.features.layout import FEATURES_FORMAT
 
     table = _features_table(str(directory), (directory / "features.csv").stat().st_mtime).copy()
     relative = ws.relative(directory)
@@ -119,10 +119,19 @@ def dataset(directory: str):
 
 
 @st.cache_resource(show_spinner="Loading the model...")
-def model(spec: str):
+def _load_model(spec: str):
     from frobnoscope.models import load_model
 
     return load_model(spec)
+
+
+def model(spec: str):
+    """The model a run recorded; a model the study trained (`run:PATH`) is found inside the workspace even when the
+    workspace has moved (pretrained weights load from where `frob` finds them, as the run did)."""
+    kind, _, location = spec.partition(":")
+    if kind == "run" and location:
+        spec = f"run:{workspace().relocate(location)}"
+    return _load_model(spec)
 
 
 @st.cache_resource(show_spinner=False)

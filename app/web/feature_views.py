@@ -94,6 +94,10 @@ def residual_maps(source, kind: str, feature: int, frame: int) -> tuple[np.ndarr
     return activation, prediction
 
 
+def _enlarged(picture: np.ndarray) -> np.ndarray:
+    return images.enlarge(picture, images.display_factor(picture.shape))
+
+
 def _bars(names: list[str], values: list[float], title: str, x_title: str) -> go.Figure:
     figure = go.Figure(go.Bar(x=values, y=names, orientation="h"))
     figure.update_layout(title=title, height=max(220, 18 * len(names) + 60), xaxis_title=x_title,
@@ -122,11 +126,11 @@ def evidence(source, kind: str, feature: int, arrays) -> None:
     cols[0].image(images.render(data.frame_channel(dataset_dir, "rgb", frame)), caption=f"frame {frame}",
                   use_container_width=True)
     high = float(np.nanmax(np.abs(np.concatenate([activation.ravel(), prediction.ravel()]))))
-    cols[1].image(images.upsample_picture(images.colourise(activation, low=-high, high=high, cmap="RdBu_r")),
+    cols[1].image(_enlarged(images.colourise(activation, low=-high, high=high, cmap="RdBu_r")),
                   caption="activation", use_container_width=True)
-    cols[2].image(images.upsample_picture(images.colourise(prediction, low=-high, high=high, cmap="RdBu_r")),
+    cols[2].image(_enlarged(images.colourise(prediction, low=-high, high=high, cmap="RdBu_r")),
                   caption="predicted from ground truth", use_container_width=True)
-    cols[3].image(images.upsample_picture(images.colourise(activation - prediction, low=-high, high=high,
+    cols[3].image(_enlarged(images.colourise(activation - prediction, low=-high, high=high,
                                                            cmap="RdBu_r")),
                   caption="residual: where it departs from anything named", use_container_width=True)
 

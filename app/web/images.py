@@ -108,13 +108,6 @@ def outline(image: np.ndarray, mask: np.ndarray, colour=(0, 255, 255)) -> np.nda
     return out
 
 
-def upsample_picture(picture: np.ndarray, size: int = 256) -> np.ndarray:
-    """A small (h, w, 3) picture enlarged by an integer factor (nearest) to about `size` pixels wide, so grid maps
-    show their cells instead of the browser's blur."""
-    factor = max(1, size // max(picture.shape[1], 1))
-    return np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
-
-
 def display_factor(shape: tuple[int, ...], min_side: int = 256) -> int:
     """The whole factor that makes the shorter side of an (H, W, ...) picture at least `min_side` pixels (>= 1)."""
     return max(1, -(-min_side // max(1, min(shape[:2]))))
@@ -124,3 +117,8 @@ def enlarge(picture: np.ndarray, factor: int) -> np.ndarray:
     """(H, W[, C]) -> (factor H, factor W[, C]): each pixel repeated as a factor x factor block (nearest neighbour),
     so tiny frames show their pixels; draw outlines after enlarging, so they stay one display pixel thin."""
     return np.repeat(np.repeat(np.asarray(picture), factor, axis=0), factor, axis=1)
+
+
+def upsample_picture(picture: np.ndarray, size: int = 256) -> np.ndarray:
+    """`picture` enlarged by the whole factor that makes it about `size` pixels wide (`enlarge`)."""
+    return enlarge(picture, max(1, size // max(picture.shape[1], 1)))

@@ -87,7 +87,7 @@ class Workspace:
                       if p.is_dir() and ((p / "eval" / "frames.csv").is_file() or (p / "capture").is_dir()))
 
     def nerfs(self) -> list[str]:
-        return sorted(p.parent.name for p in self.root.glob("*/eval/iou.csv"))
+        return sorted(p.parent.parent.name for p in self.root.glob("*/eval/iou.csv"))
 
     def features_runs(self) -> list[Path]:
         """Finished features runs (<model>/features/<hook>), sorted."""

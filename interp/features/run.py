@@ -33,11 +33,8 @@ from frobnoscope.interp.activations.store import ActivationStore
 from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.features import effects as feature_effects
 from frobnoscope.interp.features import labels as features
+from frobnoscope.interp.features.layout import COLUMNS, FEATURES_FORMAT
 from frobnoscope.scenes.store import DatasetStore
-
-FEATURES_FORMAT = "frobnoscope.features/1"
-COLUMNS = ("kind", "feature", "active_fraction", "best_continuous", "correlation", "best_categorical", "label", "iou",
-           "matched", "best_factor", "gt_r2", "importance", "steer_importance", "frobnoloid_score")
 
 
 class LabelConfig(Config):
