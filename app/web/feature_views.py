@@ -1,4 +1,4 @@
-"""The sections of the feature page (`pages/feature.py`), one function each, plus the pure picture-making they share
+"""The sections of the feature page (`views/feature.py`), one function each, plus the pure picture-making they share
 (`example_pictures`, `residual_maps`), which tests call directly."""
 
 from __future__ import annotations
@@ -94,10 +94,6 @@ def residual_maps(source, kind: str, feature: int, frame: int) -> tuple[np.ndarr
     return activation, prediction
 
 
-def _enlarged(picture: np.ndarray) -> np.ndarray:
-    return images.enlarge(picture, images.display_factor(picture.shape))
-
-
 def _bars(names: list[str], values: list[float], title: str, x_title: str) -> go.Figure:
     figure = go.Figure(go.Bar(x=values, y=names, orientation="h"))
     figure.update_layout(title=title, height=max(220, 18 * len(names) + 60), xaxis_title=x_title,
@@ -126,11 +122,11 @@ def evidence(source, kind: str, feature: int, arrays) -> None:
     cols[0].image(images.render(data.frame_channel(dataset_dir, "rgb", frame)), caption=f"frame {frame}",
                   use_container_width=True)
     high = float(np.nanmax(np.abs(np.concatenate([activation.ravel(), prediction.ravel()]))))
-    cols[1].image(_enlarged(images.colourise(activation, low=-high, high=high, cmap="RdBu_r")),
+    cols[1].image(images.enlarged(images.colourise(activation, low=-high, high=high, cmap="RdBu_r")),
                   caption="activation", use_container_width=True)
-    cols[2].image(_enlarged(images.colourise(prediction, low=-high, high=high, cmap="RdBu_r")),
+    cols[2].image(images.enlarged(images.colourise(prediction, low=-high, high=high, cmap="RdBu_r")),
                   caption="predicted from ground truth", use_container_width=True)
-    cols[3].image(_enlarged(images.colourise(activation - prediction, low=-high, high=high,
+    cols[3].image(images.enlarged(images.colourise(activation - prediction, low=-high, high=high,
                                                            cmap="RdBu_r")),
                   caption="residual: where it departs from anything named", use_container_width=True)
 
@@ -159,7 +155,7 @@ def attribution_maps(ws, run: str, kind: str, feature: int) -> None:
     if kind != "latent" or not (directory / "manifest.json").is_file():
         return
     st.header("Attribution")
-    st.page_link("pages/attribution.py", label=f"attribution maps of latent {feature}",
+    st.page_link("views/attribution.py", label=f"attribution maps of latent {feature}",
                  query_params={"run": ws.relative(directory)})
 
 

@@ -119,6 +119,7 @@ def enlarge(picture: np.ndarray, factor: int) -> np.ndarray:
     return np.repeat(np.repeat(np.asarray(picture), factor, axis=0), factor, axis=1)
 
 
-def upsample_picture(picture: np.ndarray, size: int = 256) -> np.ndarray:
-    """`picture` enlarged by the whole factor that makes it about `size` pixels wide (`enlarge`)."""
-    return enlarge(picture, max(1, size // max(picture.shape[1], 1)))
+
+def enlarged(picture: np.ndarray, min_side: int = 256) -> np.ndarray:
+    """`picture` enlarged by the whole factor that makes its shorter side at least `min_side` pixels."""
+    return enlarge(picture, display_factor(picture.shape, min_side))

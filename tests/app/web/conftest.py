@@ -32,7 +32,7 @@ def study_workspace(tmp_path_factory) -> Path:
 
 
 def open_page(workspace: Path, page: str | None = None, timeout: float = 60, **params) -> AppTest:
-    """The app on `workspace`, at `page` (a script name under pages/, e.g. "feature"; None: the default page) with
+    """The app on `workspace`, at `page` (a script name under views/, e.g. "feature"; None: the default page) with
     these query parameters, after one run."""
     import os
 
@@ -41,7 +41,7 @@ def open_page(workspace: Path, page: str | None = None, timeout: float = 60, **p
     for name, value in params.items():
         at.query_params[name] = str(value)
     if page is not None:
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
     return at.run()
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from frobnoscope.app.web import images, state
-from frobnoscope.app.web.pages import attribution as page
+from frobnoscope.app.web.views import attribution as page
 from frobnoscope.interp.attribution.image_scores import image_causes, score_image_run
 from frobnoscope.interp.attribution.run_format import open_maps, read_run_manifest
 from frobnoscope.interp.attribution.scores import score_run

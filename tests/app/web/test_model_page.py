@@ -7,7 +7,7 @@ import pandas as pd
 import zarr
 
 from frobnoscope.app.web import images
-from frobnoscope.app.web.pages import model_error
+from frobnoscope.app.web.views import model as model_page
 from frobnoscope.scenes.store import DatasetStore
 
 from .conftest import assert_no_errors, open_page
@@ -22,7 +22,7 @@ def captions(at) -> list[str]:
 
 
 def test_the_page_shows_a_frame_beside_its_optimum(study_workspace):
-    at = open_page(study_workspace, "model_error", model="conv", frame=2)
+    at = open_page(study_workspace, "model", model="conv", frame=2)
     assert_no_errors(at)
     frames = pd.read_csv(study_workspace / "conv" / "eval" / "frames.csv").set_index("index")
     metrics = {m.label: m.value for m in at.metric}
@@ -39,7 +39,7 @@ def test_the_page_shows_a_frame_beside_its_optimum(study_workspace):
 def test_the_frame_pictures_are_that_frames_input_output_and_error(study_workspace):
     store = DatasetStore.open(study_workspace / "data" / "tabletop")
     maps = zarr.open_group(str(study_workspace / "conv" / "eval" / "maps"), mode="r")
-    pictures = dict(model_error.frame_pictures(store, maps, 5))
+    pictures = dict(model_page.frame_pictures(store, maps, 5))
     assert list(pictures)[:2] == ["input", "model output"]
     np.testing.assert_array_equal(pictures["input"], images.render(store.channel("rgb")[5]))
     np.testing.assert_array_equal(pictures["model output"], images.render(maps["output"][5]))
@@ -51,7 +51,7 @@ def test_the_frame_pictures_are_that_frames_input_output_and_error(study_workspa
 
 
 def test_the_frame_round_trips_through_the_url(study_workspace):
-    at = open_page(study_workspace, "model_error", model="conv", frame=4, metric="mse")
+    at = open_page(study_workspace, "model", model="conv", frame=4, metric="mse")
     assert_no_errors(at)
     assert widget(at.number_input, "frame").value == 4
     assert widget(at.selectbox, "metric").value == "mse"
@@ -61,11 +61,11 @@ def test_the_frame_round_trips_through_the_url(study_workspace):
 
 
 def test_the_worst_frames_are_the_lowest_psnr_rows_with_links(study_workspace):
-    at = open_page(study_workspace, "model_error", model="conv")
+    at = open_page(study_workspace, "model", model="conv")
     assert_no_errors(at)
     worst = at.dataframe[-1].value
     frames = pd.read_csv(study_workspace / "conv" / "eval" / "frames.csv")
-    expected = frames.nsmallest(model_error.WORST, "psnr")
+    expected = frames.nsmallest(model_page.WORST, "psnr")
     assert list(worst["index"]) == list(expected["index"])
     assert list(worst["psnr"]) == list(expected["psnr"])
     k = int(expected["index"].iloc[0])
@@ -76,7 +76,7 @@ def test_the_worst_frames_are_the_lowest_psnr_rows_with_links(study_workspace):
 def test_a_breakdown_chart_plots_the_csv(study_workspace):
     breakdown = pd.read_csv(study_workspace / "conv" / "eval" / "breakdown.csv")
     edges = breakdown[breakdown["factor"] == "edges"]
-    figure = model_error.breakdown_figure(edges, "mse_vs_overall", 1.0, "edges")
+    figure = model_page.breakdown_figure(edges, "mse_vs_overall", 1.0, "edges")
     assert list(figure.data[0].x) == list(edges["bin"])
     assert list(figure.data[0].y) == list(edges["mse_vs_overall"])
 
@@ -85,7 +85,7 @@ def test_a_missing_evaluation_says_how_to_make_it(study_workspace, tmp_path):
     workspace = tmp_path / "ws"
     shutil.copytree(study_workspace, workspace)
     shutil.rmtree(workspace / "conv" / "eval")
-    at = open_page(workspace, "model_error", model="conv")
+    at = open_page(workspace, "model", model="conv")
     assert_no_errors(at)
     assert "The evaluation of conv (conv/eval) is not in this workspace yet" in at.info[0].value
     assert at.code[0].value == f"frob study run ci --out {workspace.resolve()}"

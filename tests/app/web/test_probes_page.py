@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from frobnoscope.app.web.pages import probes
+from frobnoscope.app.web.views import probes
 
 from .conftest import assert_no_errors, open_page
 

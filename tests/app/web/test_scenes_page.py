@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from frobnoscope.app.web.pages import scenes
+from frobnoscope.app.web.views import scenes
 from frobnoscope.scenes.store import DatasetStore
 
 from .conftest import assert_no_errors, open_page

@@ -80,7 +80,7 @@ def show(ws) -> None:
         if pick is None:
             st.warning("no feature among these has a positive frobnoloid score")
         else:
-            st.switch_page("pages/feature.py", query_params=feature_link(pick))
+            st.switch_page("views/feature.py", query_params=feature_link(pick))
     top[3].download_button("export CSV", rows.drop(columns=["key"]).to_csv(index=False), "frobnoloids.csv",
                            "text/csv", icon=":material/download:")
     shown = page(rows, number).copy()
@@ -97,7 +97,7 @@ def show(ws) -> None:
                        "max_activation": st.column_config.NumberColumn("max", format="%.3g")})
     selected = picked.selection.rows if picked is not None and hasattr(picked, "selection") else []
     if selected:
-        st.switch_page("pages/feature.py", query_params=feature_link(shown.iloc[selected[0]]))
+        st.switch_page("views/feature.py", query_params=feature_link(shown.iloc[selected[0]]))
 
 
 if __name__ == "__main__":

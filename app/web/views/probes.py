@@ -19,6 +19,7 @@ import streamlit as st
 
 from frobnoscope.app.web import data, images, state
 from frobnoscope.app.web.page import run_page
+from frobnoscope.app.web.widgets import url_select
 from frobnoscope.app.web.workspace import OutsideWorkspace
 from frobnoscope.engine.runs import load_manifest
 from frobnoscope.interp.activations.store import ActivationStore
@@ -50,12 +51,6 @@ def capture(directory: str) -> ActivationStore:
     return ActivationStore.open(directory)
 
 
-def chosen(name: str, options: list, label: str, cast=str):
-    """A selectbox over `options` whose choice is kept in the URL as `name` (read back with `cast`)."""
-    asked = state.param(name, None, cast)
-    value = st.selectbox(label, options, index=options.index(asked) if asked in options else 0)
-    state.keep(**{name: value})
-    return value
 
 
 def show(ws) -> None:
@@ -64,7 +59,7 @@ def show(ws) -> None:
     if not models:
         data.missing("A captured image model", ws.rerun_command())
         return
-    model = chosen("model", models, "model")
+    model = url_select("model", models, "model", "probes")
     directory = ws.path(f"{model}/probes")
     if not (directory / "probes.csv").is_file():
         data.missing(f"The probe run of {model} ({model}/probes)", ws.rerun_command())
@@ -92,9 +87,9 @@ def show_cell(ws, directory, table: pd.DataFrame) -> None:
     primary = table[table["metric"].isin(PRIMARY_METRICS)]
     left, right = st.columns(2)
     with left:
-        hook = chosen("hook", list(dict.fromkeys(primary["hook"])), "hook")
+        hook = url_select("hook", list(dict.fromkeys(primary["hook"])), "hook", "probes")
     with right:
-        factor = chosen("factor", list(dict.fromkeys(primary["factor"])), "factor")
+        factor = url_select("factor", list(dict.fromkeys(primary["factor"])), "factor", "probes")
     rows = table[(table["hook"] == hook) & (table["factor"] == factor)]
     numbers = [name for name in ("score", "shuffled", "selectivity", "control_score", "control_selectivity")
                if name in rows.columns]
@@ -119,7 +114,7 @@ def show_cell(ws, directory, table: pd.DataFrame) -> None:
             predict.predict_frame_value(store.frame_activations(hook, k), probe) for k in heldout]}),
             hide_index=True, key="frame_predictions")
         return
-    k = chosen("frame", heldout, "held-out frame", int)
+    k = url_select("held-out frame", heldout, "frame", "probes", cast=int)
     show_maps(ws, store, hook, factor, probe, k)
 
 
@@ -138,10 +133,10 @@ def show_maps(ws, store: ActivationStore, hook: str, factor: str, probe, k: int)
     score = predict.grid_score(predicted, truth, categorical)
     rgb = data.dataset(str(ws.relocate(store.manifest["dataset"]["path"]))).channel("rgb")[k]
     columns = st.columns(3)
-    columns[0].image(images.upsample_picture(images.render(rgb)), caption=f"frame {k}")
-    columns[1].image(images.upsample_picture(pictures[0]), caption=f"truth: {factor} pooled on {hook}'s "
+    columns[0].image(images.enlarged(images.render(rgb)), caption=f"frame {k}")
+    columns[1].image(images.enlarged(pictures[0]), caption=f"truth: {factor} pooled on {hook}'s "
                                                                    f"{truth.shape[0]}x{truth.shape[1]} grid")
-    columns[2].image(images.upsample_picture(pictures[1]), caption=f"probe prediction at {hook}")
+    columns[2].image(images.enlarged(pictures[1]), caption=f"probe prediction at {hook}")
     st.caption(f"Colours: {scale}.")
     st.metric("accuracy on this frame" if categorical else "R² on this frame", f"{score:.3f}")
 

@@ -20,6 +20,7 @@ import streamlit as st
 
 from frobnoscope.app.web import data, images, state
 from frobnoscope.app.web.page import run_page
+from frobnoscope.app.web.widgets import side_by_side, url_number, url_select
 from frobnoscope.interp.attribution.image_scores import score_image_run
 from frobnoscope.interp.attribution.measures import RANDOM, energy_in_region
 from frobnoscope.interp.attribution.run_format import NERF_SAMPLES, open_maps, read_run_manifest
@@ -29,19 +30,8 @@ from frobnoscope.interp.attribution.targets import parse_region, parse_target
 SCORE_COLUMNS = ["method", "frames", "energy_abs", "energy_pos", "pointing", "area", "tolerance"]
 
 
-def choose(name: str, options: list, label: str, **kwargs):
-    """A selectbox whose choice lives in the URL parameter `name` (an unknown value: the first option)."""
-    wanted = state.param(name, options[0], type(options[0]))
-    value = st.selectbox(label, options, index=options.index(wanted) if wanted in options else 0,
-                         key=f"attribution.{name}", **kwargs)
-    state.keep(**{name: value})
-    return value
 
 
-def pictures(shown: list[tuple[np.ndarray, str]]) -> None:
-    """Pictures side by side, one column each, scaled to the column (pixels stay square blocks: `images.enlarge`)."""
-    for column, (picture, caption) in zip(st.columns(len(shown)), shown):
-        column.image(picture, caption=caption, width="stretch")
 
 
 def dataset_of(ws, manifest: dict):
@@ -131,7 +121,7 @@ def show(ws) -> None:
     if not runs:
         data.missing("An attribution run (<model>/attribution/<hook>/latent<ID>)", ws.rerun_command())
         return
-    run = choose("run", runs, "Run")
+    run = url_select("Run", runs, "run", "attribution")
     directory = ws.path(run)
     manifest = read_run_manifest(directory)
     if not manifest.get("complete"):
@@ -141,23 +131,22 @@ def show(ws) -> None:
     feature_link(ws, run, manifest)
     left, middle, right = st.columns(3)
     with left:
-        method = choose("method", list(manifest["methods"]), "Method")
+        method = url_select("Method", list(manifest["methods"]), "method", "attribution")
     with middle:
-        frame = int(st.number_input("Frame", 0, manifest["frames"] - 1, key="attribution.frame",
-                                    value=min(max(state.param("frame", 0, int), 0), manifest["frames"] - 1)))
-        state.keep(frame=frame)
+        frame = url_number("Frame", "frame", "attribution", 0, 0, manifest["frames"] - 1)
     values = np.asarray(open_maps(directory)[method][frame], dtype=np.float64)
     picture = images.render(np.asarray(store.channel("rgb")[frame]))
     factor = images.display_factor(picture.shape)
     if manifest.get("inputs") == NERF_SAMPLES:
         st.info("A NeRF run: its causes are the surface each ray meets (see the NeRF page); maps shown unoutlined.")
-        pictures([(images.enlarge(picture, factor), f"frame {frame}"),
-                  (images.enlarge(images.colourise(values, "RdBu_r", symmetric=True), factor), f"{method} map")])
+        side_by_side([(images.enlarge(picture, factor), f"frame {frame}"),
+                      (images.enlarge(images.colourise(values, "RdBu_r", symmetric=True), factor), f"{method} map")])
         return
     with right:
-        cause = choose("cause", cause_options(manifest, read_stored(directory), store), "Cause (ground truth)")
+        cause = url_select("Cause (ground truth)", cause_options(manifest, read_stored(directory), store), "cause",
+                           "attribution")
     mask = cause_mask(store, cause, frame)
-    pictures(outlined(picture, values, mask, factor, f"frame {frame}, {cause} outlined", method))
+    side_by_side(outlined(picture, values, mask, factor, f"frame {frame}, {cause} outlined", method))
     energy = energy_in_region(values[None], mask[None])[0][0]
     columns = st.columns(2)
     columns[0].metric(f"energy |a| on {cause}, this frame", f"{energy:.3f}")

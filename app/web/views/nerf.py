@@ -19,8 +19,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from frobnoscope.app.web import data, images, state
+from frobnoscope.app.web import data, images
 from frobnoscope.app.web.page import run_page
+from frobnoscope.app.web.widgets import side_by_side, url_number, url_select
 from frobnoscope.interp.attribution.nerf_methods import NERF_METHODS
 from frobnoscope.interp.attribution.nerf_ray import RAY_TARGETS, attribute_ray, surface_share
 from frobnoscope.interp.attribution.nerf_scores import DEFAULT_SURFACE_TOLERANCE
@@ -30,27 +31,10 @@ from frobnoscope.scenes.spec import parse_spec
 NO_ATTRIBUTION = "none"
 
 
-def choose(name: str, options: list, label: str, **kwargs):
-    """A selectbox whose choice lives in the URL parameter `name` (an unknown value: the first option)."""
-    wanted = state.param(name, options[0], type(options[0]))
-    value = st.selectbox(label, options, index=options.index(wanted) if wanted in options else 0,
-                         key=f"nerf.{name}", **kwargs)
-    state.keep(**{name: value})
-    return value
 
 
-def pictures(shown: list[tuple[np.ndarray, str]]) -> None:
-    """Pictures side by side, one column each, scaled to the column (pixels stay square blocks: `images.enlarge`)."""
-    for column, (picture, caption) in zip(st.columns(len(shown)), shown):
-        column.image(picture, caption=caption, width="stretch")
 
 
-def number(name: str, label: str, default: int, high: int) -> int:
-    """An integer input in [0, high] kept in the URL parameter `name`."""
-    value = int(st.number_input(label, 0, high, key=f"nerf.{name}",
-                                value=min(max(state.param(name, default, int), 0), high)))
-    state.keep(**{name: value})
-    return value
 
 
 def trained_nerfs(ws) -> list[str]:
@@ -118,7 +102,7 @@ def show(ws) -> None:
     if not nerfs:
         data.missing("A trained NeRF (models/<nerf>)", ws.rerun_command())
         return
-    nerf = choose("nerf", nerfs, "NeRF")
+    nerf = url_select("NeRF", nerfs, "nerf", "nerf")
     run_dir, eval_dir = ws.path(f"models/{nerf}"), ws.path(f"{nerf}/eval")
     if (eval_dir / "views.csv").is_file():
         with st.expander(f"Judged views ({nerf}/eval/views.csv)"):
@@ -134,25 +118,25 @@ def show(ws) -> None:
     frames = store.manifest["frames"]
     order = {"val": 0, "test": 1}
     views = sorted(range(len(frames)), key=lambda k: (order.get(frames[k]["split"], 2), k))
-    view = choose("view", views, "View", format_func=lambda k: f"{frames[k]['split']} {k}")
+    view = url_select("View", views, "view", "nerf", format_func=lambda k: f"{frames[k]['split']} {k}")
     height, width = store.manifest["height"], store.manifest["width"]
     left, right = st.columns(2)
     with left:
-        row = number("row", "Pixel row", height // 2, height - 1)
+        row = url_number("Pixel row", "row", "nerf", height // 2, 0, height - 1)
     with right:
-        col = number("col", "Pixel col", width // 2, width - 1)
+        col = url_number("Pixel col", "col", "nerf", width // 2, 0, width - 1)
     rendered = render_view(str(run_dir), dataset_dir, view)
     truth, depth_ray = np.asarray(store.channel("rgb")[view]), np.asarray(store.channel("depth_ray")[view])
     factor = images.display_factor(truth.shape)
     error = np.mean((rendered["rgb"] - truth) ** 2, axis=-1)
-    pictures([(marked(images.render(truth), row, col, factor), f"true view {view} ({frames[view]['split']})"),
+    side_by_side([(marked(images.render(truth), row, col, factor), f"true view {view} ({frames[view]['split']})"),
               (marked(images.render(rendered["rgb"]), row, col, factor),
                f"rendered (PSNR {-10 * np.log10(max(float(error.mean()), 1e-12)):.1f} dB)"),
               (marked(images.colourise(error, "magma", low=0.0), row, col, factor), "squared error (mean over RGB)")])
     finite = depth_ray[np.isfinite(depth_ray)]  # the truth's range: rendered depths beyond it are clipped
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     difference = depth_difference(rendered["depth"], depth_ray)
-    pictures([(marked(images.colourise(rendered["depth"], low=low, high=high), row, col, factor),
+    side_by_side([(marked(images.colourise(rendered["depth"], low=low, high=high), row, col, factor),
                f"rendered termination depth ({low:.2f} to {high:.2f})"),
               (marked(images.colourise(depth_ray, low=low, high=high), row, col, factor), "true depth_ray (same scale)"),
               (marked(images.colourise(difference, "RdBu_r", symmetric=True), row, col, factor),
@@ -174,9 +158,9 @@ def show(ws) -> None:
                                   profile.termination, "line"))
     left, right = st.columns(2)
     with left:
-        method = choose("attribution", [NO_ATTRIBUTION, *NERF_METHODS], "Attribution along the ray")
+        method = url_select("Attribution along the ray", [NO_ATTRIBUTION, *NERF_METHODS], "attribution", "nerf")
     with right:
-        target = choose("target", list(RAY_TARGETS), "of the pixel's", help="output: its rendered colour (mean of "
+        target = url_select("of the pixel's", list(RAY_TARGETS), "target", "nerf", help="output: its rendered colour (mean of "
                         "RGB); error: its squared error against the true colour")
     if method == NO_ATTRIBUTION:
         return

@@ -65,8 +65,8 @@ def show(ws) -> None:
     if not unfinished.empty:
         st.warning(f"{len(unfinished)} stages are unfinished; finish them with `{ws.rerun_command()}`")
     links = st.columns(4)
-    for i, (page, label) in enumerate([("pages/index.py", "Frobnoloid index"), ("pages/scenes.py", "Scenes"),
-                                       ("pages/model_error.py", "Model vs optimum"), ("pages/probes.py", "Probes")]):
+    for i, (page, label) in enumerate([("views/index.py", "Frobnoloid index"), ("views/scenes.py", "Scenes"),
+                                       ("views/model.py", "Model vs optimum"), ("views/probes.py", "Probes")]):
         links[i].page_link(page, label=label)
     for model in ws.image_models():
         st.header(model)
@@ -80,7 +80,7 @@ def show(ws) -> None:
                 cols = st.columns(4)
                 for i, (split, group) in enumerate(table.groupby("split")):
                     cols[i % 4].metric(f"PSNR {split}", f"{group['psnr'].mean():.2f} dB")
-        st.page_link("pages/nerf.py", label="NeRF views and rays", query_params={"nerf": nerf})
+        st.page_link("views/nerf.py", label="NeRF views and rays", query_params={"nerf": nerf})
     with st.expander(f"stages ({len(stages)})", expanded=not unfinished.empty):
         st.dataframe(stages, hide_index=True)
     if not ws.stages():

@@ -18,6 +18,7 @@ import zarr
 
 from frobnoscope.app.web import data, images, state
 from frobnoscope.app.web.page import run_page
+from frobnoscope.app.web.widgets import url_number
 from frobnoscope.engine.runs import load_manifest
 from frobnoscope.interp.evaluation.images import EVAL_FORMAT, MAPS
 
@@ -89,13 +90,12 @@ def show(ws) -> None:
 def show_frame(run, frames: pd.DataFrame, store) -> None:
     st.subheader("One frame")
     last = len(frames) - 1
-    k = st.number_input("frame", 0, last, min(max(state.param("frame", 0, int), 0), last))
-    state.keep(frame=k)
+    k = url_number("frame", "frame", "model", 0, 0, last)
     row = frames.set_index("index").loc[k]
     st.caption(f"frame {k}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.3f}, MSE {row['mse']:.4g} "
                f"(rank {int((frames['psnr'] < row['psnr']).sum()) + 1} of {len(frames)} from the worst)")
     for column, (caption, picture) in zip(st.columns(4), frame_pictures(store, eval_maps(str(run / MAPS)), k)):
-        column.image(images.upsample_picture(picture), caption=caption)
+        column.image(images.enlarged(picture), caption=caption)
 
 
 def frame_pictures(store, maps: zarr.Group, k: int) -> list[tuple[str, np.ndarray]]:

@@ -16,6 +16,7 @@ import streamlit as st
 
 from frobnoscope.app.web import data, images, state
 from frobnoscope.app.web.page import run_page
+from frobnoscope.app.web.widgets import url_select
 from frobnoscope.interp.probes.linear import component_names
 from frobnoscope.scenes.spec import SHAPE_KINDS
 
@@ -96,10 +97,10 @@ def blend(render: np.ndarray, picture: np.ndarray, opacity: float) -> np.ndarray
 
 
 def marked(picture: np.ndarray, row: int, col: int) -> np.ndarray:
-    """`picture` enlarged (`images.upsample_picture`), with a ring around pixel (row, col)'s 3 x 3 neighbourhood."""
+    """`picture` enlarged (`images.enlarged`), with a ring around pixel (row, col)'s 3 x 3 neighbourhood."""
     mask = np.zeros(picture.shape[:2], dtype=bool)
     mask[max(row - 1, 0):row + 2, max(col - 1, 0):col + 2] = True
-    return images.outline(images.upsample_picture(picture, 384), images.upsample_picture(mask, 384))
+    return images.outline(images.enlarged(picture, 384), images.enlarged(mask, 384))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -109,11 +110,6 @@ def frame_channels(directory: str, k: int) -> dict[str, np.ndarray]:
     return store.read_frame(k, list(store.manifest["channels"]))
 
 
-def pick(where, label: str, options: list, name: str, cast=str, default=None):
-    """A selectbox in `where` whose choice is the URL parameter `name` (else `default`, else the first option)."""
-    asked = state.param(name, default, cast)
-    return where.selectbox(label, options, index=options.index(asked) if asked in options else 0)
-
 
 def clamped(name: str, default, low, high, cast=int):
     """The URL parameter `name` (or `default`), clipped to [low, high]."""
@@ -121,7 +117,7 @@ def clamped(name: str, default, low, high, cast=int):
 
 
 def choose_frames(table: pd.DataFrame) -> list[int]:
-    by = pick(st, "filter frames by", [NO_FILTER, *filterable(table)], "by")
+    by = url_select("filter frames by", [NO_FILTER, *filterable(table)], "by", "scenes")
     if by == NO_FILTER:
         state.keep(by=None, lo=None, hi=None, **{"is": None})
         return matching_frames(table, None)
@@ -146,7 +142,7 @@ def show(ws) -> None:
     if not datasets:
         data.missing("A dataset", ws.rerun_command())
         return
-    dataset = pick(st, "dataset", datasets, "dataset")
+    dataset = url_select("dataset", datasets, "dataset", "scenes")
     directory = str(ws.path(f"data/{dataset}"))
     store = data.dataset(directory)
     frames = store.manifest["frames"]
@@ -158,7 +154,7 @@ def show(ws) -> None:
         st.warning("No frame matches this filter.")
         state.keep(dataset=dataset)
         return
-    k = pick(left, "frame", matching, "frame", int)
+    k = url_select("frame", matching, "frame", "scenes", where=left, cast=int)
     left.caption(f"{len(matching)} of {len(frames)} frames match")
     state.keep(dataset=dataset, frame=k)
     show_frame(store, directory, k, right)
@@ -171,8 +167,8 @@ def show_frame(store, directory: str, k: int, column) -> None:
     height, width = channels["rgb"].shape[:2]
     with column:
         top = st.columns(4)
-        channel = pick(top[0], "channel", names, "channel", default=DEFAULT_CHANNEL)
-        view = pick(top[1], "view", list(VIEWS), "view")
+        channel = url_select("channel", names, "channel", "scenes", where=top[0], default=DEFAULT_CHANNEL)
+        view = url_select("view", list(VIEWS), "view", "scenes", where=top[1])
         row = top[2].number_input("row", 0, height - 1, clamped("row", height // 2, 0, height - 1))
         col = top[3].number_input("col", 0, width - 1, clamped("col", width // 2, 0, width - 1))
         opacity = None

@@ -1,1 +1,0 @@
-"""One module per page of the app, each with `show(workspace)`."""
