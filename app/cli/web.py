@@ -2,21 +2,24 @@
 
 Headless, bound to 127.0.0.1 unless `--host` says otherwise, usage statistics off, no file watcher. The workspace is
 checked first (one line and exit code 2 if it is not one); the app then reads only inside it (`web.workspace`).
+Streamlit runs as a child process logging to WORKSPACE/.app.log; once it answers its health check, the URL and how
+to stop it are the last lines printed. Ctrl-C (or SIGTERM) stops it.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from frobnoscope.engine.errors import FrobError
-
-console = Console(stderr=True)
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
@@ -49,10 +52,46 @@ def app_command(
 
     root = Workspace(workspace).root
     check_port(host, port)
-    shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    console.print(f"frob app: serving {root} at http://{shown}:{port} (Ctrl-C stops it)", highlight=False)
-    sys.stdout.flush()
-    os.execve(sys.executable, streamlit_command(host, port), {**os.environ, WORKSPACE_ENV: str(root)})
+    log = root / ".app.log"
+    signal.signal(signal.SIGTERM, _stop)
+    with open(log, "w") as output:
+        server = subprocess.Popen(streamlit_command(host, port), stdout=output, stderr=subprocess.STDOUT,
+                                  env={**os.environ, WORKSPACE_ENV: str(root)})
+    try:
+        wait_until_serving(server, host, port, log)
+        shown = "localhost" if host in ("127.0.0.1", "::1") else host
+        print(f"frob app: serving {root} at http://{shown}:{port}  (Ctrl-C stops it; server log: {log})", flush=True)
+        server.wait()
+    except KeyboardInterrupt:
+        print("frob app: stopped", flush=True)
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
+def wait_until_serving(server: subprocess.Popen, host: str, port: int, log: Path, timeout: float = 60) -> None:
+    """Return once the server answers its health check; a server that exits or never answers is one line."""
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/_stcore/health"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            last = (log.read_text().strip().splitlines() or ["(no output)"])[-1]
+            raise FrobError(f"the app's server stopped at start ({last}); see {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise FrobError(f"the app's server did not answer on {host}:{port} within {timeout:.0f} s; see {log}")
 
 
 def register(app: typer.Typer) -> None:

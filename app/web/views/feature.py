@@ -15,6 +15,7 @@ import streamlit as st
 from frobnoscope.app.web import data, feature_views, state
 from frobnoscope.app.web.labels import LabelBook, feature_key
 from frobnoscope.app.web.page import run_page
+from frobnoscope.app.web.widgets import url_number, url_select
 from frobnoscope.engine.errors import FrobError
 
 
@@ -26,15 +27,12 @@ def choose_feature(ws):
     run = state.param("run", runs[0])
     if run not in runs:
         raise FrobError(f"{run} is not a features run of this workspace; runs: {', '.join(runs)}")
-    source = data.feature_source(str(ws.path(run)))
     cols = st.columns([3, 1, 1])
-    run = cols[0].selectbox("features run", runs, index=runs.index(run))
+    run = url_select("features run", runs, "run", "feature", where=cols[0])
+    source = data.feature_source(str(ws.path(run)))
     kinds = source.kinds()
-    kind = cols[1].selectbox("kind", kinds, index=kinds.index(state.param("kind", kinds[-1]))
-                             if state.param("kind", kinds[-1]) in kinds else 0)
-    count = source.count(kind)
-    feature = int(cols[2].number_input("feature", 0, count - 1, min(max(state.param("id", 0, int), 0), count - 1)))
-    state.keep(run=run, kind=kind, id=feature)
+    kind = url_select("kind", kinds, "kind", "feature", where=cols[1], default=kinds[-1])
+    feature = url_number("feature", "id", "feature", 0, 0, source.count(kind) - 1, where=cols[2])
     return run, source, kind, feature
 
 
@@ -66,11 +64,11 @@ def show(ws) -> None:
     name_box(ws, key)
     if row is not None:
         cols = st.columns(6)
-        cols[0].metric("frobnoloid score", f"{row['frobnoloid_score']:.3g}")
-        cols[1].metric("importance", f"{row['importance']:.3g}", help="error increase when ablated (NaN: not measured)")
+        cols[0].metric("frobnoloid score", f"{row['frobnoloid_score']:.2e}")
+        cols[1].metric("importance", f"{row['importance']:.2e}", help="error increase when ablated (NaN: not measured)")
         cols[2].metric("gt_r2", f"{row['gt_r2']:.2f}", help="held-out R^2 from all ground truth")
         cols[3].metric("best match", row["best_factor"] or "none")
-        cols[4].metric("density", f"{row['density']:.2%}")
+        cols[4].metric("density", f"{row['density']:.1%}")
         cols[5].metric("max activation", f"{row['max_activation']:.3g}")
     try:
         arrays = data.examples_of(source.directory)

@@ -87,6 +87,7 @@ def show(ws) -> None:
     shown["open"] = [state.href("feature", **feature_link(row)) for _, row in shown.iterrows()]
     picked = st.dataframe(
         shown[list(SHOWN)], hide_index=True, on_select="rerun", selection_mode="single-row", key="index_table",
+        height=min(36 + 35 * len(shown), 1800),
         column_config={"open": st.column_config.LinkColumn("open", display_text="open"),
                        "frobnoloid_score": st.column_config.NumberColumn("frobnoloid", format="%.3g"),
                        "importance": st.column_config.NumberColumn(format="%.3g"),
