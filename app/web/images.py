@@ -83,13 +83,17 @@ def upsample(grid_map: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def overlay(image: np.ndarray, grid_map: np.ndarray, alpha: float = 0.55, cmap: str = "inferno",
             high: float | None = None, everywhere: bool = False) -> np.ndarray:
-    """`grid_map` colour-mapped over `image` (uint8 (H, W, 3)); `high` fixes the top of the colour range."""
+    """`grid_map` colour-mapped over `image` (uint8 (H, W, 3)); `high` fixes the top of the colour range. An
+    activation (`everywhere=False`) is blended with opacity alpha x value / top, so weak firing stays faint and the
+    scene shows through; `everywhere=True` blends every finite cell with opacity alpha."""
     values = upsample(np.asarray(grid_map, dtype=np.float64), image.shape[:2])
     top = high if high is not None else (np.nanmax(values) if np.isfinite(values).any() else 1.0)
     colours = colourise(values, cmap, low=0.0 if not everywhere else None, high=top if not everywhere else None)
     where = np.isfinite(values) & ((values > 0) | everywhere)
+    opacity = np.full(values.shape, alpha) if everywhere else alpha * np.clip(values / max(top, 1e-12), 0, 1)
+    opacity = opacity[where][:, None]
     out = image.astype(np.float64)
-    out[where] = (1 - alpha) * out[where] + alpha * colours[where]
+    out[where] = (1 - opacity) * out[where] + opacity * colours[where]
     return out.round().astype(np.uint8)
 
 
