@@ -31,3 +31,36 @@ def side_by_side(shown: list[tuple[np.ndarray, str]]) -> None:
     """Pictures in one row, one column each, scaled to the column."""
     for column, (picture, caption) in zip(st.columns(len(shown)), shown):
         column.image(picture, caption=caption, width="stretch")
+
+
+def new_click(key: str) -> tuple[int, int] | None:
+    """The (row, col) last clicked on the `pixel_picker` with this key, once per click (None after it was
+    returned, so later changes to the row and column inputs are not overridden). Call before drawing the inputs."""
+    event = st.session_state.get(key)
+    points = event.selection.points if event and event.selection else []
+    if not points:
+        return None
+    clicked = (int(points[0]["y"]), int(points[0]["x"]))
+    if st.session_state.get(f"{key}.applied") == clicked:
+        return None
+    st.session_state[f"{key}.applied"] = clicked
+    return clicked
+
+
+def pixel_picker(picture: np.ndarray, row: int, col: int, key: str, height: int = 420) -> None:
+    """`picture` (H, W, 3 uint8) as a plotly image with (row, col) boxed; a click is read by `new_click(key)` on the
+    next run. Clicks land on an invisible marker per pixel (plotly selects points, not image pixels); hovering
+    shows the pixel's row and column."""
+    import plotly.graph_objects as go
+
+    h, w = picture.shape[:2]
+    rows, cols = np.mgrid[0:h, 0:w]
+    figure = go.Figure(go.Image(z=picture, hovertemplate="row %{y}, col %{x}<extra></extra>"))
+    figure.add_trace(go.Scatter(x=cols.ravel(), y=rows.ravel(), mode="markers", marker={"opacity": 0, "size": 6},
+                                hoverinfo="none", showlegend=False))
+    figure.add_shape(type="rect", x0=col - 1.5, x1=col + 1.5, y0=row - 1.5, y1=row + 1.5,
+                     line={"color": "cyan", "width": 2})
+    figure.update_layout(clickmode="event+select", dragmode=False, height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0})
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    st.plotly_chart(figure, on_select="rerun", selection_mode="points", key=key)

@@ -16,7 +16,7 @@ import streamlit as st
 
 from frobnoscope.app.web import data, images, state
 from frobnoscope.app.web.page import run_page
-from frobnoscope.app.web.widgets import url_select
+from frobnoscope.app.web.widgets import new_click, pixel_picker, url_select
 from frobnoscope.interp.probes.linear import component_names
 from frobnoscope.scenes.spec import SHAPE_KINDS
 
@@ -169,6 +169,10 @@ def show_frame(store, directory: str, k: int, column) -> None:
         top = st.columns(4)
         channel = url_select("channel", names, "channel", "scenes", where=top[0], default=DEFAULT_CHANNEL)
         view = url_select("view", list(VIEWS), "view", "scenes", where=top[1])
+        pick_key = f"scenes.pick.{k}.{channel}"
+        clicked = new_click(pick_key)
+        if clicked is not None:
+            state.keep(row=clicked[0], col=clicked[1])
         row = top[2].number_input("row", 0, height - 1, clamped("row", height // 2, 0, height - 1))
         col = top[3].number_input("col", 0, width - 1, clamped("col", width // 2, 0, width - 1))
         opacity = None
@@ -181,8 +185,11 @@ def show_frame(store, directory: str, k: int, column) -> None:
             picture = blend(render, picture, opacity)
         pictures = st.columns(2)
         pictures[0].image(marked(render, row, col), caption=f"frame {k}: render")
-        pictures[1].image(marked(picture, row, col), caption=f"frame {k}: {channel}" + (
-            f" over the render (opacity {opacity:.2f})" if opacity is not None else ""))
+        with pictures[1]:
+            pixel_picker(picture, row, col, key=pick_key)
+            st.caption(f"frame {k}: {channel}" + (f" over the render (opacity {opacity:.2f})" if opacity is not None
+                                                  else ""))
+            st.caption("click a pixel (or set row and col) to list every ground-truth value there")
         st.caption(f"{channel}: {store.manifest['channels'][channel]['meaning']}")
     pixels = pixel_table(channels, row, col, store.manifest["frames"][k].get("spec", {}))
     with column:
