@@ -13,27 +13,50 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from frobnoscope.app.cli import attribute, interp, models, nerf, sae, scenes, study, web
+from frobnoscope.app.cli import web
 from frobnoscope.app.cli.errors import error_line
 from frobnoscope.engine.errors import FrobError
 
-app = typer.Typer(help="frobnoscope: interpretability for image models where the right answer is known.", no_args_is_help=True)
-train_app = typer.Typer(help="Train models on a dataset.", no_args_is_help=True)
-scenes.register(app)
-app.add_typer(train_app, name="train")
-models.register(app, train_app)
-nerf.register(app, train_app)
-interp.register(app)
-sae.register(app)
-attribute.register(app)
-study.register(app)
-web.register(app)
+HELP = "frobnoscope: interpretability for image models where the right answer is known."
 console = Console(stderr=True)
+
+
+def full_app() -> typer.Typer:
+    """Every `frob` command (the area modules import the configs they take options from, and with them torch)."""
+    from frobnoscope.app.cli import attribute, interp, models, nerf, sae, scenes, study
+
+    root = typer.Typer(help=HELP, no_args_is_help=True)
+    train_app = typer.Typer(help="Train models on a dataset.", no_args_is_help=True)
+    scenes.register(root)
+    root.add_typer(train_app, name="train")
+    models.register(root, train_app)
+    nerf.register(root, train_app)
+    interp.register(root)
+    sae.register(root)
+    attribute.register(root)
+    study.register(root)
+    web.register(root)
+    return root
+
+
+def app_launcher() -> typer.Typer:
+    """`frob app` alone: it starts streamlit and waits, so it skips importing the rest (about 2 s of start-up)."""
+    root = typer.Typer(help=HELP, no_args_is_help=True)
+    root.callback()(lambda: None)  # a group, so the command keeps its name: `frob app WORKSPACE`
+    web.register(root)
+    return root
+
+
+def __getattr__(name: str):
+    if name == "app":  # `from frobnoscope.app.cli.main import app`: the full command tree, built on first use
+        globals()["app"] = full_app()
+        return globals()["app"]
+    raise AttributeError(name)
 
 
 def main() -> None:
     try:
-        app()
+        (app_launcher() if sys.argv[1:2] == ["app"] else full_app())()
     except (FrobError, OSError) as error:
         console.print(f"[red]error:[/red] {escape(error_line(error))}", highlight=False, soft_wrap=True)
         sys.exit(2)

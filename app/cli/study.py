@@ -65,7 +65,7 @@ def run_command(
 @study_app.command("status")
 def status_command(workspace: Path = typer.Argument(..., help="a study workspace (`frob study run ... --out`)")):
     """The stages a workspace holds: finished or not, and how long each took."""
-    from frobnoscope.app.study.runner import StudyError, read_state
+    from frobnoscope.app.study.state import StudyError, read_state
 
     state = read_state(workspace)
     if not state:

@@ -18,28 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from frobnoscope.app.study.plan import Plan, Stage
+from frobnoscope.app.study.state import STATE, STUDY_FORMAT, StudyError, read_state
 from frobnoscope.engine.config import changed_fields
-from frobnoscope.engine.errors import FrobError
-from frobnoscope.engine.runs import MANIFEST as STATE
-from frobnoscope.engine.runs import load_manifest, run_header, write_json_atomic
+from frobnoscope.engine.runs import run_header, write_json_atomic
 
-STUDY_FORMAT = "frobnoscope.study/1"
-
-
-class StudyError(FrobError):
-    """A workspace that does not fit the study, or a stage that cannot run."""
-
-
-def read_state(workspace: Path) -> dict:
-    """The workspace's manifest ({} for a new or empty workspace)."""
-    workspace = Path(workspace)
-    if not (workspace / STATE).is_file():
-        if workspace.exists() and any(workspace.iterdir()):
-            raise StudyError(f"{workspace} exists and is not a study workspace; choose an empty or new --out")
-        return {}
-    return load_manifest(workspace, expected_format=STUDY_FORMAT, what="a study workspace", make_with="frob study run",
-                         error=StudyError)
-
+__all__ = ["STUDY_FORMAT", "StudyError", "check_workspace", "dependents", "read_state", "run_study", "select"]
 
 def dependents(plan: Plan, names: set[str]) -> set[str]:
     """`names` and every stage that needs one of them, directly or not."""

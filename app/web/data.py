@@ -53,13 +53,13 @@ def feature_source(directory: str):
 @st.cache_resource(show_spinner="Reading examples...")
 def feature_examples(directory: str, stamp: float) -> dict[str, np.ndarray]:
     """examples.npz of a features run (`stamp`: its modification time, so a rewritten file is reread)."""
-    from frobnoscope.interp.features.examples import read_examples
+    from frobnoscope.interp.features.examples_file import read_examples
 
     return read_examples(directory)
 
 
 def examples_of(directory: Path) -> dict[str, np.ndarray]:
-    from frobnoscope.interp.features.examples import EXAMPLES
+    from frobnoscope.interp.features.examples_file import EXAMPLES
 
     path = Path(directory) / EXAMPLES
     return feature_examples(str(directory), path.stat().st_mtime if path.is_file() else 0.0)
@@ -85,7 +85,9 @@ def _run_table(ws: Workspace, directory: Path) -> pd.DataFrame:
     table["density"] = table["active_fraction"]
     table["max_activation"] = np.nan
     try:
-        arrays = examples_of(directory)
+        from frobnoscope.interp.features.examples_file import read_examples
+
+        arrays = read_examples(directory, [f"{kind}.{name}" for kind in ("channel", "latent") for name in ("max", "density")])
         for kind in table["kind"].unique():
             rows = table["kind"] == kind
             if f"{kind}.max" in arrays:

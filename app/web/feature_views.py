@@ -1,5 +1,5 @@
 """The sections of the feature page (`views/feature.py`), one function each, plus the pure picture-making they share
-(`example_pictures`, `residual_maps`), which tests call directly."""
+(`example_pictures`, `residual_maps`)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,15 @@ from frobnoscope.interp.plots.features import crop_box
 GROUND_TRUTH_UNDER_CROPS = ("depth_z", "normal_cam", "object_id", "albedo", "shadow", "specular")
 
 
-def example_pictures(source, dataset_dir, kind: str, feature: int, frame: int, row: int, col: int, top: float):
-    """(overlay crop, [ground-truth crops]) of one example: the render with the feature's activation over it, cut to
-    `crop_box` around grid cell (row, col), and the same crop of each GROUND_TRUTH_UNDER_CROPS channel."""
+@st.cache_resource(show_spinner=False, max_entries=512)
+def example_pictures(_source, directory: str, dataset_dir, kind: str, feature: int, frame: int, row: int, col: int,
+                     top: float):
+    """(overlay crop, [ground-truth crops], their channel names) of one example of the features run in `directory`
+    (`_source` opened on it; not hashed): the render with the feature's activation over it, cut to `crop_box`
+    around grid cell (row, col), and the same crop of each GROUND_TRUTH_UNDER_CROPS channel. Cached: a feature page
+    shown again does not re-encode its example frames through the SAE."""
     rgb = data.frame_channel(dataset_dir, "rgb", frame)
-    activation = source.frame_map(kind, feature, frame)
+    activation = _source.frame_map(kind, feature, frame)
     box = crop_box(row, col, activation.shape, rgb.shape[:2])
     shown = images.overlay(images.render(rgb), activation, high=top)
     channels = [name for name in GROUND_TRUTH_UNDER_CROPS if name in data.dataset(str(dataset_dir)).channel_names()]
@@ -53,11 +57,11 @@ def _example_grid(source, arrays, kind, feature, dataset_dir, prefix: str, per_r
     for start in range(0, len(shown), per_row):
         columns = st.columns(per_row)
         for column, i in zip(columns, shown[start:start + per_row]):
-            crop, truth, names = example_pictures(source, dataset_dir, kind, feature, int(frames[i]), int(rows[i]),
-                                                  int(cols[i]), top)
-            column.image(crop, caption=f"frame {frames[i]}: {values[i]:.3g}", use_container_width=True)
+            crop, truth, names = example_pictures(source, str(source.directory), dataset_dir, kind, feature,
+                                                  int(frames[i]), int(rows[i]), int(cols[i]), top)
+            column.image(crop, caption=f"frame {frames[i]}: {values[i]:.3g}", width="stretch")
             column.image(mosaic(truth), caption=" | ".join(names[:3]) + " / " + " | ".join(names[3:]),
-                         use_container_width=True)
+                         width="stretch")
 
 
 def examples(source, arrays, kind: str, feature: int, dataset_dir) -> None:
@@ -78,7 +82,7 @@ def examples(source, arrays, kind: str, feature: int, dataset_dir) -> None:
     figure = go.Figure(go.Bar(x=centres, y=counts, width=top / BINS))
     figure.update_layout(title="activation histogram (tokens > 0)", yaxis_type="log", height=260,
                          xaxis_title="activation", yaxis_title="tokens", margin={"t": 40, "b": 10})
-    st.plotly_chart(figure, use_container_width=True)
+    st.plotly_chart(figure, width="stretch")
 
 
 def residual_maps(source, kind: str, feature: int, frame: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,10 +112,10 @@ def evidence(source, kind: str, feature: int, arrays) -> None:
     correlations = feature_evidence.factor_correlations(values, source.truth)
     ranked = sorted(correlations.items(), key=lambda item: -abs(item[1]))[:24]
     left.plotly_chart(_bars([n for n, _ in ranked], [r for _, r in ranked], "correlation with each factor (|r| "
-                            "ranked; matched at |r| >= 0.5)", "Pearson r"), use_container_width=True)
+                            "ranked; matched at |r| >= 0.5)", "Pearson r"), width="stretch")
     ious = feature_evidence.label_ious(values, source.truth)
     right.plotly_chart(_bars([f"{c}={v}" for c, v, _ in ious], [i for _, _, i in ious], "IoU of the top 0.5% mask "
-                             "with each label (matched at >= 0.04)", "IoU"), use_container_width=True)
+                             "with each label (matched at >= 0.04)", "IoU"), width="stretch")
     frames = [int(f) for f in source.frames]
     wanted = state.param("rframe", frames[0], int)
     frame = st.selectbox("residual map on labelled frame", frames, index=frames.index(wanted) if wanted in frames else 0)
@@ -120,15 +124,15 @@ def evidence(source, kind: str, feature: int, arrays) -> None:
     cols = st.columns(4)
     dataset_dir = data.workspace().relocate(source.store.dataset_path)
     cols[0].image(images.render(data.frame_channel(dataset_dir, "rgb", frame)), caption=f"frame {frame}",
-                  use_container_width=True)
+                  width="stretch")
     high = float(np.nanmax(np.abs(np.concatenate([activation.ravel(), prediction.ravel()]))))
     cols[1].image(images.enlarged(images.colourise(activation, low=-high, high=high, cmap="RdBu_r")),
-                  caption="activation", use_container_width=True)
+                  caption="activation", width="stretch")
     cols[2].image(images.enlarged(images.colourise(prediction, low=-high, high=high, cmap="RdBu_r")),
-                  caption="predicted from ground truth", use_container_width=True)
+                  caption="predicted from ground truth", width="stretch")
     cols[3].image(images.enlarged(images.colourise(activation - prediction, low=-high, high=high,
                                                            cmap="RdBu_r")),
-                  caption="residual: where it departs from anything named", use_container_width=True)
+                  caption="residual: where it departs from anything named", width="stretch")
 
 
 def neighbours(run: str, kind: str, feature: int, arrays) -> None:
@@ -187,10 +191,10 @@ def intervention(ws, source, kind: str, feature: int, dataset_dir, arrays) -> No
     metrics[3].metric("PSNR edited", f"{Intervention.psnr(result.edited_mse):.2f} dB",
                       delta=f"{Intervention.psnr(result.edited_mse) - Intervention.psnr(result.clean_mse):+.2f} dB")
     pictures = st.columns(5)
-    pictures[0].image(images.render(rgb), caption="input", use_container_width=True)
-    pictures[1].image(images.render(result.optimal), caption="optimal output", use_container_width=True)
-    pictures[2].image(images.render(result.clean), caption="output", use_container_width=True)
-    pictures[3].image(images.render(result.edited), caption=f"output, feature x {scale:g}", use_container_width=True)
+    pictures[0].image(images.render(rgb), caption="input", width="stretch")
+    pictures[1].image(images.render(result.optimal), caption="optimal output", width="stretch")
+    pictures[2].image(images.render(result.clean), caption="output", width="stretch")
+    pictures[3].image(images.render(result.edited), caption=f"output, feature x {scale:g}", width="stretch")
     change = result.change
     pictures[4].image(images.colourise(change, "magma", low=0.0), caption=f"|change| (max {change.max():.3g})",
-                      use_container_width=True)
+                      width="stretch")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from frobnoscope.app.study.runner import STATE, STUDY_FORMAT, read_state
+from frobnoscope.app.study.state import STATE, STUDY_FORMAT, read_state
 from frobnoscope.engine.errors import FrobError
 
 

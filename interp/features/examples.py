@@ -23,18 +23,18 @@ Written atomically; `read_examples` refuses a file from another run (its `featur
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.features import neighbours
+from frobnoscope.interp.features.examples_file import EXAMPLES, features_digest, read_examples
 from frobnoscope.interp.features.source import FeatureSource
 
-EXAMPLES = "examples.npz"
+__all__ = ["EXAMPLES", "compute_examples", "read_examples", "write_examples"]
+
 TOP = 8
 BANDS = 3
 PER_BAND = 4
@@ -129,10 +129,6 @@ def compute_examples(source: FeatureSource, frames: np.ndarray | None = None) ->
     return out
 
 
-def features_digest(directory: Path) -> str:
-    return hashlib.blake2b((Path(directory) / "features.csv").read_bytes(), digest_size=16).hexdigest()
-
-
 def write_examples(directory, source: FeatureSource | None = None) -> Path:
     """Compute and write FEATURES_DIR/examples.npz (atomically); returns its path."""
     directory = Path(directory)
@@ -143,17 +139,3 @@ def write_examples(directory, source: FeatureSource | None = None) -> Path:
         np.savez(handle, **arrays)
     os.replace(partial, path)
     return path
-
-
-def read_examples(directory) -> dict[str, np.ndarray]:
-    """FEATURES_DIR/examples.npz as arrays; one-line `InterpError` when missing or from another labelling."""
-    directory = Path(directory)
-    path = directory / EXAMPLES
-    if not path.is_file():
-        raise InterpError(f"{directory} has no {EXAMPLES}; make it with `frob features index {directory}`")
-    with np.load(path) as data:
-        arrays = {name: data[name] for name in data.files}
-    if str(arrays.pop("features_csv_blake2b", "")) != features_digest(directory):
-        raise InterpError(f"{path} belongs to an earlier labelling of {directory}; "
-                          f"remake it with `frob features index {directory}`")
-    return arrays

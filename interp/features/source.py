@@ -5,15 +5,11 @@ The tokens are the same whole frames `label_run` used (`activations.tokens.subsa
 `max_tokens`), so statistics computed here agree with `features.csv`. A feature is `(kind, index)`: kind `channel`
 (a raw channel of the hook) or `latent` (a code of the run's SAE, `SparseAutoencoder.encode` of the raw tokens).
 Paths recorded in manifests are absolute; `relocate` (default: unchanged) maps them when a workspace has moved.
-`frame_map` keeps the last MAPS_KEPT maps it made (read-only arrays): a page showing a feature's examples again
-does not re-encode each example frame through the SAE (a 16,384-latent SAE: about 50 ms a frame on 2 cores).
 """
 
 from __future__ import annotations
 
 import csv
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -28,7 +24,6 @@ from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.features.layout import FEATURES_FORMAT
 
 KINDS = ("channel", "latent")
-MAPS_KEPT = 1024  # (h, w) float32 maps remembered by frame_map (16x16: 1 KB each; 64x64: 16 KB)
 
 
 def read_features_table(directory: Path) -> list[dict]:
@@ -46,8 +41,6 @@ class FeatureSource:
         self.run = relocate(self.manifest["run"])
         sae = self.manifest["config"].get("sae")
         self.sae_dir = relocate(sae) if sae else None
-        self._maps: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
-        self._maps_lock = threading.Lock()  # the app's sessions share one source across threads
 
     @cached_property
     def store(self) -> ActivationStore:
@@ -100,22 +93,7 @@ class FeatureSource:
         return torch.cat([self.sae.encode(part) for part in tokens.split(8192)]).numpy()
 
     def frame_map(self, kind: str, feature: int, frame: int) -> np.ndarray:
-        """(h, w) activation of one feature over the hook's grid on any frame of the capture (read-only: the array is
-        remembered and shared with later calls)."""
-        key = (self._kind(kind), int(feature), int(frame))
-        with self._maps_lock:
-            if key in self._maps:
-                self._maps.move_to_end(key)
-                return self._maps[key]
-        result = self._frame_map(*key).copy()  # a copy: the map alone, not a view keeping the frame's codes alive
-        result.setflags(write=False)
-        with self._maps_lock:
-            self._maps[key] = result
-            while len(self._maps) > MAPS_KEPT:
-                self._maps.popitem(last=False)
-        return result
-
-    def _frame_map(self, kind: str, feature: int, frame: int) -> np.ndarray:
+        """(h, w) activation of one feature over the hook's grid on any frame of the capture."""
         acts = self.store.frame_activations(self.hook, frame)
         h, w, c = acts.shape
         if self._kind(kind) == "channel":

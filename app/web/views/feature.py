@@ -36,7 +36,8 @@ def choose_feature(ws):
     return run, source, kind, feature
 
 
-def name_box(ws, key: str) -> None:
+def name_box(ws, key: str) -> str:
+    """The name and note form; returns the feature's name (after saving, the saved one)."""
     book = LabelBook(ws.root)
     current = book.current().get(key, {})
     with st.form("label", border=False):
@@ -44,10 +45,11 @@ def name_box(ws, key: str) -> None:
         name = cols[0].text_input("name", value=current.get("name", ""), placeholder="give it a name")
         note = cols[1].text_input("note", value=current.get("note", ""), placeholder="what you saw, how you tested it")
         if cols[2].form_submit_button("save", icon=":material/save:"):
-            book.add(key, name, note)
+            current = book.add(key, name, note)
             st.toast(f"saved {name or '(cleared)'}")
-    if current:
+    if current.get("name") or current.get("note"):
         st.caption(f"named {current.get('time', '')}")
+    return current.get("name", "")
 
 
 def show(ws) -> None:
@@ -59,9 +61,9 @@ def show(ws) -> None:
     key = feature_key(run, kind, feature)
     row = table[table["key"] == key]
     row = row.iloc[0] if len(row) else None
-    label = row["name"] if row is not None and row["name"] else "unnamed"
-    st.title(f"{kind} {feature} at {source.hook}: {label}")
-    name_box(ws, key)
+    title = st.empty()
+    name = name_box(ws, key)
+    title.title(f"{kind} {feature} at {source.hook}: {name or 'unnamed'}")
     if row is not None:
         cols = st.columns(6)
         cols[0].metric("frobnoloid score", f"{row['frobnoloid_score']:.2e}")

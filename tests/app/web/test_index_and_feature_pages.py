@@ -65,6 +65,7 @@ def test_a_feature_permalink_opens_that_feature_and_a_name_persists(workspace):
     at.text_input[1].input("fires where the table meets the background")
     at.button[0].click().run()  # the form's save button
     assert_no_errors(at)
+    assert at.title[0].value == "latent 3 at decoder.4: sky seam"  # at once, not only after a reload
     again = open_page(workspace, "feature", run=RUN, kind="latent", id=3)
     assert again.title[0].value == "latent 3 at decoder.4: sky seam"
     assert again.text_input[1].value == "fires where the table meets the background"
@@ -99,3 +100,20 @@ def test_a_run_outside_the_workspace_is_one_error_line(workspace):
 def test_every_page_renders_without_an_exception(study_workspace):
     for page_name in ("overview", "index", "feature"):
         assert_no_errors(open_page(study_workspace, page_name))
+
+
+def test_the_residual_map_is_the_activation_minus_what_ground_truth_predicts(study_workspace, monkeypatch):
+    from frobnoscope.app.web import data, feature_views
+    from frobnoscope.app.web.workspace import Workspace
+    from frobnoscope.interp.features.evidence import GroundTruthFit
+    from frobnoscope.interp.features.source import FeatureSource
+
+    monkeypatch.setenv(data.WORKSPACE_ENV, str(study_workspace))
+    source = FeatureSource(study_workspace / RUN, relocate=Workspace(study_workspace).relocate)
+    frame = int(source.frames[1])
+    activation, prediction = feature_views.residual_maps(source, "latent", 3, frame)
+    np.testing.assert_allclose(activation, source.frame_map("latent", 3, frame), rtol=1e-5, atol=1e-6)
+    values = source.activations("latent")[:, 3]
+    predicted = GroundTruthFit(source.truth).predict(values)
+    on_frame = source.index[:, 0] == frame
+    np.testing.assert_allclose(prediction[source.index[on_frame, 1], source.index[on_frame, 2]], predicted[on_frame])
