@@ -25,8 +25,8 @@ INDEX_COLUMNS = ("key", "model", "hook", "kind", "feature", "frobnoloid_score", 
                  "matched", "correlation", "iou", "density", "max_activation", "name", "note", "run")
 
 
-@st.cache_resource(show_spinner=False)
-def _open_workspace(root: str) -> Workspace:
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _open_workspace(root: str, stamp: float) -> Workspace:
     return Workspace(root)
 
 
@@ -35,7 +35,9 @@ def workspace() -> Workspace:
     root = os.environ.get(WORKSPACE_ENV)
     if not root:
         raise FrobError(f"no workspace given; start the app with `frob app WORKSPACE` (or set {WORKSPACE_ENV})")
-    return _open_workspace(str(Path(root).resolve()))
+    manifest = Path(root).resolve() / "manifest.json"
+    # reopened when the study writes its manifest again (a study still running shows its stages as they finish)
+    return _open_workspace(str(manifest.parent), manifest.stat().st_mtime_ns if manifest.is_file() else 0)
 
 
 def missing(what: str, command: str) -> None:

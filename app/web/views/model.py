@@ -18,7 +18,7 @@ import zarr
 
 from frobnoscope.app.web import data, images, state
 from frobnoscope.app.web.page import run_page
-from frobnoscope.app.web.widgets import url_number
+from frobnoscope.app.web.widgets import url_number, url_select
 from frobnoscope.engine.runs import load_manifest
 from frobnoscope.interp.evaluation.images import EVAL_FORMAT, MAPS
 
@@ -65,9 +65,7 @@ def show(ws) -> None:
     if not models:
         data.missing("An evaluated image model", ws.rerun_command())
         return
-    asked = state.param("model")
-    model = st.selectbox("model", models, index=models.index(asked) if asked in models else 0)
-    state.keep(model=model)
+    model = url_select("model", models, "model", "model")
     run = ws.path(f"{model}/eval")
     if not (run / "frames.csv").is_file():
         data.missing(f"The evaluation of {model} ({model}/eval)", ws.rerun_command())
