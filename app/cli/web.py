@@ -8,6 +8,7 @@ to stop it are the last lines printed. Ctrl-C (or SIGTERM) stops it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -51,6 +52,8 @@ def app_command(
     from frobnoscope.app.web.workspace import Workspace
 
     root = Workspace(workspace).root
+    if importlib.util.find_spec("streamlit") is None:
+        raise FrobError("the app needs its extra: pip install -e '.[app]' (or `make install`, which installs it)")
     check_port(host, port)
     log = root / ".app.log"
     signal.signal(signal.SIGTERM, _stop)

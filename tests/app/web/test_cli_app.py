@@ -29,3 +29,13 @@ def test_the_server_is_headless_local_and_sends_no_statistics():
     assert options["--server.port"] == "8123"
     assert options["--server.headless"] == "true"
     assert options["--browser.gatherUsageStats"] == "false"
+
+
+def test_without_the_app_extra_it_says_how_to_install_it(frob_cli, study_workspace, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "streamlit" else real(name, *a))
+    code, err = frob_cli("app", study_workspace)
+    assert code == 2
+    assert ".[app]" in err and len(err.strip().splitlines()) == 1
