@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from frobnoscope.engine.journal import read_journal_entries
 from frobnoscope.scenes.channels import CHANNELS
 from frobnoscope.scenes.families import make_family
 from frobnoscope.scenes.generate import generate, render_frame
@@ -69,7 +70,7 @@ def test_two_workers_write_the_same_dataset(dataset, tmp_path):
     assert [f["checksums"] for f in parallel.manifest["frames"]] == [f["checksums"] for f in dataset.manifest["frames"]]
 
 
-def test_killed_job_resumes_to_an_identical_dataset(dataset, tmp_path):
+def test_killed_job_resumes_to_an_identical_dataset(dataset, tmp_path, monkeypatch):
     out = tmp_path / "killed"
     args = ["scenes", "generate", "--family", "tabletop", "--n", "10", "--seed", "3", "--res", "24",
             "--set", "max_objects=3", "--chunk-frames", "1", "--out", out]
@@ -84,7 +85,25 @@ def test_killed_job_resumes_to_an_identical_dataset(dataset, tmp_path):
     with open(journal, "a") as f:
         f.write('{"start": 9, "checks')  # a journal line cut off by the kill
     assert frob("scenes", "verify", out, check=False).returncode == 2  # unfinished: verify refuses
-    frob(*args)
+    journalled = sorted(read_journal_entries(journal, "checksums"))  # blocks of one frame; the cut line is not one
+    assert len(journalled) >= 3
+    written = {k: [(path, path.stat().st_mtime_ns) for path in sorted((out / "rgb" / "c" / str(k)).rglob("*"))
+                   if path.is_file()] for k in journalled}
+    rendered, reports = [], []
+
+    def counting_render(family, k, renderer, scenes):
+        rendered.append(k)
+        return render_frame(family, k, renderer, scenes)
+
+    monkeypatch.setattr("frobnoscope.scenes.generate.render_frame", counting_render)
+    generate("tabletop", n=10, seed=3, out=out, settings=TINY, chunk_frames=1,
+             on_progress=lambda done, total: reports.append(done))
+    # the work is the unfinished frames alone: rendered once each, reported one by one after the journalled ones
+    assert sorted(rendered) == [k for k in range(10) if k not in journalled]
+    unfinished = 10 - len(journalled)
+    assert reports[-unfinished - 1:] == list(range(len(journalled), 11))
+    for k, files in written.items():  # the journalled frames' chunks were not written again
+        assert files and all(path.stat().st_mtime_ns == mtime for path, mtime in files), k
     resumed = DatasetStore.open(out)
     assert resumed.complete
     assert [f["checksums"] for f in resumed.manifest["frames"]] == [f["checksums"] for f in dataset.manifest["frames"]]

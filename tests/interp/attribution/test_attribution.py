@@ -127,6 +127,111 @@ def test_energy_and_pointing_by_hand():
     assert np.isnan(measures.pointing_game(np.zeros((1, 2, 2)), region, 0)[0])
 
 
+# --- layer methods against input attribution ---------------------------------------------------------------------
+
+
+class _Layered(nn.Module):
+    """Hook point `layer` (an identity 1x1 convolution) on the image average-pooled by `pool`, upsampled back; the
+    output depends on the pixel's position (a ramp), so a rotated or transposed map is wrong."""
+
+    def __init__(self, pool: int):
+        super().__init__()
+        self.pool = pool
+        self.layer = nn.Conv2d(3, 3, 1, bias=False)
+        with torch.no_grad():
+            self.layer.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        y = nn.functional.interpolate(self.layer(nn.functional.avg_pool2d(x, self.pool)), scale_factor=self.pool,
+                                      mode="nearest")
+        ramp = torch.arange(h * w, dtype=x.dtype).view(h, w) / (h * w)
+        return (0.2 + ramp) * y + 0.5 * y ** 2
+
+
+class LayeredAdapter(AutoencoderAdapter):
+    def __init__(self, pool: int):
+        super().__init__(_Layered(pool), name="layered", downsampling_factor=1, encoding="linear", value_range=(0.0, 1.0))
+
+    def encode_model(self, x):
+        return self.module(x)
+
+    def decode_model(self, latents):
+        return latents
+
+
+@pytest.mark.parametrize("pool", [1, 2])
+def test_layer_attribution_at_an_identity_layer_equals_input_attribution(pool):
+    """With `layer` the identity on the (pooled) image, IG to the layer is IG to the input summed over each cell's
+    pixels (exactly: the same path, the same steps), and the map spreads it evenly over them; conductance is the
+    same integral by finite differences (close, not equal)."""
+    from frobnoscope.interp.attribution.methods import LayerTap
+
+    adapter = LayeredAdapter(pool)
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(2, 16, 16, dtype=torch.bool)
+    target, settings = OutputTarget(adapter), MethodSettings(n_steps=32)
+    inputs = attribute_maps("integrated_gradients", target, images, mask, [0, 1], settings)
+    tap = LayerTap()
+    with adapter.intervene("layer", tap):
+        layer = {method: attribute_maps(method, target, images, mask, [0, 1], settings, tap)
+                 for method in ("layer_integrated_gradients", "layer_conductance")}
+
+    def cells(maps):
+        return maps.reshape(2, 16 // pool, pool, 16 // pool, pool).sum(axis=(2, 4))
+
+    scale = np.abs(inputs).max()
+    np.testing.assert_allclose(cells(layer["layer_integrated_gradients"]), cells(inputs), rtol=1e-4, atol=1e-6 * scale)
+    np.testing.assert_allclose(cells(layer["layer_conductance"]), cells(inputs), atol=0.05 * pool * pool * scale)
+    for maps in layer.values():  # each cell's value spread evenly over its pool x pool pixels
+        np.testing.assert_allclose(maps, np.repeat(np.repeat(cells(maps) / pool ** 2, pool, 1), pool, 2), rtol=1e-6)
+
+
+def test_image_scores_leave_out_frames_without_a_cause_or_a_map_by_hand(interp_dataset):
+    """Scores of a run over the dataset, each frame's map made to order, against a hand computation: frames where
+    the object is absent, and a frame whose map is all zero, are left out; a frame with no positive attribution
+    counts everywhere but in energy_pos."""
+    from frobnoscope.interp.attribution.image_scores import score_image_run
+
+    ids = interp_dataset.channel("object_id")[:]
+    n, height, width = ids.shape
+    obj = next(k for k in range(3, 20) if 3 <= sum((ids == k).any(axis=(1, 2))) <= n - 3)
+    regions = ids == obj
+    present = np.flatnonzero(regions.any(axis=(1, 2)))
+    rng = np.random.default_rng(0)
+    maps = rng.random((n, height, width)).astype(np.float32) + 0.01  # absent frames too: they must not count
+    exact, silent, negative = present[:3]
+    maps[exact] = 2.0 * regions[exact]  # all of it on the object
+    maps[silent] = 0.0  # no attribution: no score
+    rows, cols = np.nonzero(regions[negative])
+    far = next((r, c) for r in range(height) for c in range(width)
+               if np.maximum(np.abs(rows - r), np.abs(cols - c)).min() > 1)  # more than tolerance 1 from the object
+    maps[negative] = -1.0
+    maps[negative][far] = -5.0  # the peak |a| lies off the object: pointing 0
+
+    def by_hand(k):
+        mass, inside = np.abs(maps[k].astype(np.float64)), regions[k]
+        positive = np.maximum(maps[k].astype(np.float64), 0)
+        peak = np.unravel_index(mass.argmax(), mass.shape)
+        rows, cols = np.nonzero(inside)
+        hit = np.maximum(np.abs(rows - peak[0]), np.abs(cols - peak[1])).min() <= 1
+        return {"energy_abs": mass[inside].sum() / mass.sum(),
+                "energy_pos": positive[inside].sum() / positive.sum() if positive.sum() > 0 else None,
+                "pointing": float(hit), "area": inside.mean()}
+
+    scored = [by_hand(k) for k in present if k != silent]
+    manifest = {"dataset": {"path": str(interp_dataset.path)}, "frames": n, "height": height, "width": width,
+                "methods": ["planted"], "target": f"error:object={obj}"}
+    row, random = score_image_run(manifest, {"planted": maps}, None, None, seed=0, block=5)
+    assert row["cause"] == f"object={obj}" and row["method"] == "planted" and row["tolerance"] == 1
+    assert row["frames"] == len(present) - 1 and random["frames"] == len(present)
+    for key in ("energy_abs", "pointing", "area"):
+        assert row[key] == pytest.approx(np.mean([frame[key] for frame in scored]), rel=1e-9), key
+    assert row["energy_pos"] == pytest.approx(np.mean([f["energy_pos"] for f in scored if f["energy_pos"] is not None]),
+                                              rel=1e-9)
+    assert by_hand(exact)["energy_abs"] == 1.0 and by_hand(negative)["pointing"] == 0.0
+
+
 # --- targets and regions --------------------------------------------------------------------------------------------
 
 
@@ -196,7 +301,8 @@ def trained_probes_and_sae(interp_dataset, tiny_model_spec, tmp_path_factory):
     root = tmp_path_factory.mktemp("attribution-probes")
     run = capture(interp_dataset.path, root / "acts",
                   CaptureConfig(model=tiny_model_spec, hooks=HOOK, batch_size=8, dtype="float32"))
-    run_probes(run, root / "probes", config=ProbeConfig(tokens_per_frame=64, max_fit_tokens=2000, logistic_epochs=1))
+    # every token of every frame, and reservoirs that hold them all: the probes see all tokens of their splits in order
+    run_probes(run, root / "probes", config=ProbeConfig(tokens_per_frame=0, max_fit_tokens=4096, logistic_epochs=2))
     sae, _ = train_on_run(run, SAERunConfig(hook=HOOK, width=32, k=4, splice_frames=2),
                           SAETrainConfig(steps=20, batch_tokens=256))
     acts = ActivationStore.open(run).acts(HOOK)[:4]
@@ -221,14 +327,49 @@ def test_probe_and_sae_targets_run(interp_dataset, tiny_model_spec, trained_prob
 
 
 def test_probe_weights_reproduce_the_probe(trained_probes_and_sae):
+    """The saved weights give the probe's own predictions: the logits of the categorical probe refitted the way
+    `frob probe` fits it, and every score in probes.csv recomputed from the saved weights on the held-out frames."""
+    from sklearn.metrics import accuracy_score, r2_score
+
+    from frobnoscope.interp.activations.store import ActivationStore
+    from frobnoscope.interp.probes import logistic
+    from frobnoscope.interp.probes.linear import ProbeConfig, frame_splits
+    from frobnoscope.interp.probes.predict import predict_frame_value, predict_grid
     from frobnoscope.interp.probes.run import load_fitted, read_csv
 
     probes, _, _ = trained_probes_and_sae
-    hook, fitted = load_fitted(probes, "depth_z")
-    assert hook == HOOK and fitted.level == "pixel" and fitted.weights.shape == (64, 1)
-    _, categorical = load_fitted(probes, "shape_id", HOOK)
-    assert categorical.classes is not None and categorical.weights.shape[1] == len(categorical.classes)
-    assert {row["factor"] for row in read_csv(probes / "probes.csv")} >= {"depth_z", "shape_id"}
+    config = ProbeConfig.model_validate(json.loads((probes / MANIFEST).read_text())["config"])
+    recorded = {(row["factor"], row["metric"]): row["score"] for row in read_csv(probes / "probes.csv")}
+    store = ActivationStore.open(probes.parent / "acts")
+    acts = store.acts(HOOK)[:].astype(np.float32)  # (N, h, w, C)
+    splits = frame_splits(len(store))
+    train, test = np.flatnonzero(splits == 0), np.flatnonzero(splits == 2)
+    hook, depth = load_fitted(probes, "depth_z")
+    assert hook == HOOK and depth.level == "pixel" and depth.weights.shape == (64, 1)
+    truth = store.gt(HOOK, "depth_z")[:][test].reshape(-1)
+    predicted = np.concatenate([predict_grid(acts[k], depth).reshape(-1) for k in test])
+    keep = np.isfinite(truth)
+    assert recorded["depth_z", "r2"] == pytest.approx(r2_score(truth[keep], predicted[keep]), abs=1e-6)
+
+    _, shape = load_fitted(probes, "shape_id", HOOK)
+    labels = store.gt(HOOK, "shape_id")[:]
+    classes = np.unique(np.concatenate([labels[train].reshape(-1), labels[test].reshape(-1)]))
+    np.testing.assert_array_equal(shape.classes, classes)
+    x_train, x_test = acts[train].reshape(-1, 64), acts[test].reshape(-1, 64)
+    model = logistic.fit_logistic(x_train, np.searchsorted(classes, labels[train].reshape(-1)), len(classes),
+                                  epochs=config.logistic_epochs, seed=config.seed)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(x_test)).numpy()
+    np.testing.assert_allclose(x_test.astype(np.float64) @ shape.weights + shape.intercept, logits, rtol=1e-5,
+                               atol=1e-4)
+    grids = np.concatenate([predict_grid(acts[k], shape).reshape(-1) for k in test])
+    np.testing.assert_array_equal(grids, classes[logistic.predict(model, x_test)])
+    assert recorded["shape_id", "accuracy"] == accuracy_score(labels[test].reshape(-1), grids)
+
+    _, elevation = load_fitted(probes, "camera_elevation_deg", HOOK)
+    frame_values = [predict_frame_value(acts[k], elevation) for k in test]
+    assert recorded["camera_elevation_deg", "r2"] == pytest.approx(
+        r2_score(store.factors()["camera_elevation_deg"][test], frame_values), abs=1e-6)
 
 
 @pytest.mark.slow

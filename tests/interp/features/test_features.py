@@ -98,6 +98,37 @@ def test_sae_splice_of_a_perfect_reconstruction_recovers_everything(planted):
     assert model_error(adapter, batches, "features", torch.zeros_like) == score["zero_ablation_mse"]
 
 
+class OffsetToyAdapter(ToyAdapter):
+    """The toy model, but its optimal output is the input plus 0.1: the clean model already errs (MSE 0.01)."""
+
+    def optimal_output(self, batch):
+        return batch + 0.1
+
+
+def test_splice_score_counts_from_the_clean_error_not_from_zero(planted):
+    """recovered = (zero - spliced) / (zero - clean), each error by hand: a halving reconstruction on a model whose
+    clean error is not 0."""
+    _, _, batches = planted
+    images = np.concatenate([batch.numpy() for batch in batches]).astype(np.float64)
+    clean, spliced, zero = ((0.1 ** 2), np.mean((0.5 * images - images - 0.1) ** 2), np.mean((images + 0.1) ** 2))
+    score = spliced_score(OffsetToyAdapter(), batches, "features", lambda x: 0.5 * x)
+    assert score["clean_mse"] == pytest.approx(clean, rel=1e-5)
+    assert score["spliced_mse"] == pytest.approx(spliced, rel=1e-5)
+    assert score["zero_ablation_mse"] == pytest.approx(zero, rel=1e-5)
+    assert score["recovered"] == pytest.approx((zero - spliced) / (zero - clean), rel=1e-5)
+    assert abs((zero - spliced) / zero - score["recovered"]) > 0.01  # the formula that forgets the clean error
+
+
+def test_frobnoloid_score_by_hand():
+    """max(importance, 0) x (1 - clip(gt_r2, 0, 1))."""
+    assert features.frobnoloid_score(0.2, 0.25) == pytest.approx(0.15)
+    assert features.frobnoloid_score(0.2, 1.3) == 0.0  # explained beyond 1 (noise) is all explained
+    assert features.frobnoloid_score(0.2, -0.5) == pytest.approx(0.2)  # worse than the mean is nothing explained
+    assert features.frobnoloid_score(-0.1, 0.0) == 0.0  # ablation that helps the model is no importance
+    assert features.frobnoloid_score(0.0, 0.0) == 0.0
+    assert np.isnan(features.frobnoloid_score(float("nan"), 0.3))
+
+
 def test_latent_ablation_removes_exactly_its_decoder_contribution():
     torch.manual_seed(0)
     sae = SparseAutoencoder(SAEConfig(d_in=6, width=10, k=3)).eval()

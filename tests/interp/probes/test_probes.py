@@ -4,6 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 import zarr
 
 from frobnoscope.engine.config import ConfigError, validate_config
@@ -98,3 +99,98 @@ def test_cli_names_the_flags_of_bad_settings_and_takes_its_defaults_from_the_con
     defaults = cli_defaults(ProbeConfig, "probe")
     assert set(defaults) == {"tokens_per_frame", "seed"}
     assert all(cli == config for cli, config in defaults.values()), defaults
+
+
+# --- every score against scikit-learn, computed from the fitted weights on the held-out frames -----------------------
+
+
+@pytest.fixture(scope="module")
+def labelled(runs, tmp_path_factory):
+    """A copy of the run whose activations carry the pooled object_id one-hot (channels 0..), depth_z (channel 40)
+    and the edge fraction (channel 41) over unit noise; probed with every token of every frame, so the held-out
+    rows the scores were computed on are all tokens of the test frames."""
+    trained, _, _ = runs
+    copy = tmp_path_factory.mktemp("labelled") / "run"
+    shutil.copytree(trained, copy)
+    store = ActivationStore.open(copy)
+    acts = np.random.default_rng(1).normal(size=(len(store), *store.shape(HOOK))).astype(np.float32)
+    ids = store.gt(HOOK, "object_id")[:]
+    assert ids.max() < 40
+    acts[..., :40] += 4 * (ids[..., None] == np.arange(40))
+    acts[..., 40] += 10 * np.nan_to_num(store.gt(HOOK, "depth_z")[:], nan=0.0)
+    acts[..., 41] += 8 * store.gt(HOOK, "edges")[:]
+    zarr.open_group(str(copy / ZARR), mode="r+")[HOOK]["acts"][:] = acts
+    fitted = {}
+    from frobnoscope.interp.probes.linear import probe_hook
+
+    rows = probe_hook(ActivationStore.open(copy), HOOK, ProbeConfig(tokens_per_frame=0, max_fit_tokens=4096,
+                                                                    logistic_epochs=60), fitted)
+    return ActivationStore.open(copy), rows, fitted
+
+
+def heldout(store, channel):
+    """(x, target) of every token of the probes' test frames (k % 5 == 4)."""
+    from frobnoscope.interp.probes.predict import heldout_frames
+
+    frames = heldout_frames(len(store))
+    x = store.acts(HOOK).get_orthogonal_selection((frames,)).reshape(-1, store.shape(HOOK)[2]).astype(np.float64)
+    return x, store.gt(HOOK, channel).get_orthogonal_selection((frames,)).reshape(len(x), -1)
+
+
+def test_held_out_r2_is_sklearns_r2_of_the_fitted_probe(labelled):
+    from sklearn.metrics import r2_score
+
+    store, rows, fitted = labelled
+    for factor in ("depth_z", "albedo.g"):
+        x, y = heldout(store, factor.split(".")[0])
+        y = y[:, 1] if factor == "albedo.g" else y[:, 0]
+        keep = np.isfinite(y)
+        probe = fitted[HOOK, factor]
+        expected = r2_score(y[keep], x[keep] @ probe.weights[:, 0] + probe.intercept[0])
+        assert scores(rows, factor)["score"] == pytest.approx(expected, abs=1e-6), factor
+    assert scores(rows, "depth_z")["score"] > 0.95
+
+
+def test_categorical_accuracy_is_sklearns_accuracy_of_the_fitted_probe(labelled):
+    from sklearn.metrics import accuracy_score
+
+    store, rows, fitted = labelled
+    x, labels = heldout(store, "object_id")
+    probe = fitted[HOOK, "object_id"]
+    predicted = probe.classes[(x @ probe.weights + probe.intercept).argmax(1)]
+    row = scores(rows, "object_id", "accuracy")
+    assert row["n_test"] == len(x)  # the reservoir holds every held-out token
+    assert row["score"] == pytest.approx(accuracy_score(labels[:, 0], predicted), abs=1 / len(x))
+    assert row["score"] > 0.9 and row["shuffled"] < row["score"]  # most tokens are background: shuffled is high
+
+
+def test_mask_dice_is_twice_the_overlap_over_the_sizes(labelled):
+    from sklearn.metrics import f1_score
+
+    store, rows, fitted = labelled
+    x, target = heldout(store, "edges")
+    probe = fitted[HOOK, "edges"]
+    predicted = x @ probe.weights[:, 0] + probe.intercept[0] >= 0.5
+    actual = target[:, 0] >= 0.5
+    by_hand = 2 * (predicted & actual).sum() / (predicted.sum() + actual.sum())
+    assert by_hand == pytest.approx(f1_score(actual, predicted))  # Dice is the F1 score of the two masks
+    row = scores(rows, "edges", "dice")
+    assert row["score"] == pytest.approx(by_hand, abs=1e-12) and row["score"] > 0.8
+
+
+def test_logistic_predict_is_the_class_of_the_largest_logit_and_the_folded_weights_give_the_logits():
+    from sklearn.metrics import accuracy_score
+
+    from frobnoscope.interp.probes import logistic
+
+    rng = np.random.default_rng(2)
+    centres = rng.normal(scale=4, size=(3, 5)) + 10  # far from 0: the folded intercept matters
+    labels = rng.integers(0, 3, 600)
+    x = (centres[labels] + rng.normal(size=(600, 5)) * [1, 2, 0.5, 1, 3]).astype(np.float32)
+    model = logistic.fit_logistic(x[:400], labels[:400], 3, epochs=20, batch=64)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(x[400:])).numpy()
+    np.testing.assert_array_equal(logistic.predict(model, x[400:]), logits.argmax(1))
+    assert accuracy_score(labels[400:], logistic.predict(model, x[400:])) > 0.95
+    weights, intercept = logistic.folded_weights(model)
+    np.testing.assert_allclose(x[400:].astype(np.float64) @ weights + intercept, logits, rtol=1e-4, atol=1e-3)

@@ -76,6 +76,73 @@ def test_two_seeds_are_stable_under_hungarian_matching(trained):
     assert result["mean_matched_cosine"] > 0.85 and result["fraction_above"] > 0.7, result
 
 
+def hand_sae() -> SparseAutoencoder:
+    """d = 2, three latents along x, y and the diagonal, top-1, no biases, hook units = normalised units."""
+    sae = SparseAutoencoder(SAEConfig(d_in=2, width=3, k=1, dead_tokens=100)).eval()
+    with torch.no_grad():
+        decoder = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2 ** -0.5, 2 ** -0.5]])
+        sae.W_dec.copy_(decoder)
+        sae.W_enc.copy_(decoder.t())
+        sae.b_enc.zero_()
+        sae.b_dec.zero_()
+        sae.input_scale.fill_(1.0)
+        sae.tokens_since_fired.copy_(torch.tensor([0, 300, 99]))  # latent 1 is dead (>= 100 tokens), 2 is not
+    return sae
+
+
+def test_measure_by_hand():
+    """Ten tokens: (2, 0) x5 -> latent 0, exact; (0, 3) -> latent 1, exact; (1, 1.2) x2 -> latent 2 at 2.2 / sqrt(2),
+    reconstructed as (1.1, 1.1); (0, 0) x2 -> nothing fires. L0 = 8/10; latent 1 fires on exactly 10% of the tokens,
+    which is not more than 10%: dense = 2/3; FVU = 2 x 0.02 / sum of squares about the tokens' mean."""
+    rows = [[2.0, 0.0]] * 5 + [[0.0, 3.0]] + [[1.0, 1.2]] * 2 + [[0.0, 0.0]] * 2
+    x = torch.tensor(rows)
+    metrics = measure(hand_sae(), x, batch=3)  # batches of 3, 3, 3, 1
+    array = np.array(rows)
+    assert metrics["tokens"] == 10 and metrics["l0"] == pytest.approx(0.8)
+    assert metrics["fvu"] == pytest.approx(2 * 0.02 / ((array - array.mean(0)) ** 2).sum(), rel=1e-5)
+    assert metrics["dense_fraction"] == pytest.approx(2 / 3) and metrics["dead_fraction"] == pytest.approx(1 / 3)
+
+
+def test_measure_matches_its_definitions_on_a_trained_sae(trained, tokens):
+    sae, _ = trained["batchtopk", 0]
+    x = tokens[0][:700] + 3.0  # far from 0 on average: the FVU's denominator is about the mean, not about 0
+    with torch.no_grad():
+        z = sae.eval().encode(x).numpy().astype(np.float64)
+        reconstructed = sae.decode(torch.from_numpy(z).float()).numpy().astype(np.float64)
+    data = x.numpy().astype(np.float64)
+    metrics = measure(sae, x, batch=256)
+    assert metrics["fvu"] == pytest.approx(((data - reconstructed) ** 2).sum() / ((data - data.mean(0)) ** 2).sum(),
+                                           rel=1e-4)
+    assert metrics["l0"] == pytest.approx((z > 0).sum(1).mean(), rel=1e-9)
+    assert metrics["dense_fraction"] == pytest.approx(((z > 0).mean(0) > 0.1).mean())
+    assert metrics["dead_fraction"] == pytest.approx(float(sae.dead_mask().float().mean()))
+
+
+def test_stability_is_the_best_one_to_one_matching_by_brute_force():
+    """Against every permutation of 6 latents; the second SAE's rows are the first's shuffled, some flipped, some
+    noisy and rescaled (cosine ignores length)."""
+    from itertools import permutations
+
+    generator = torch.Generator().manual_seed(3)
+    a = SparseAutoencoder(SAEConfig(d_in=4, width=6, k=1), generator)
+    b = SparseAutoencoder(SAEConfig(d_in=4, width=6, k=1), generator)
+    with torch.no_grad():
+        shuffled = a.W_dec[[3, 0, 5, 1, 4, 2]] * torch.tensor([[1.0], [-1.0], [2.0], [1.0], [0.5], [1.0]])
+        b.W_dec.copy_(shuffled + 0.4 * torch.randn(6, 4, generator=generator))
+    unit_a = a.W_dec.detach().double().numpy()
+    unit_b = b.W_dec.detach().double().numpy()
+    unit_a /= np.linalg.norm(unit_a, axis=1, keepdims=True)
+    unit_b /= np.linalg.norm(unit_b, axis=1, keepdims=True)
+    cosine = unit_a @ unit_b.T
+    best = max((cosine[np.arange(6), list(p)] for p in permutations(range(6))), key=lambda matched: matched.sum())
+    result = sae_analysis.stability(a, b)
+    assert result["latents"] == 6
+    assert result["mean_matched_cosine"] == pytest.approx(best.mean(), abs=1e-9)
+    assert result["median_matched_cosine"] == pytest.approx(np.median(best), abs=1e-9)
+    assert result["fraction_above"] == pytest.approx((best >= 0.9).mean())
+    assert 0 < result["fraction_above"] < 1 and best.min() < 0  # the flipped row matches with a negative cosine
+
+
 def test_checkpoints_and_the_finished_sae_load_with_safetensors(trained, tokens):
     sae, directory = trained["topk", 0]
     checkpoints = sorted((directory / "checkpoints").glob("step_*[0-9].safetensors"))
