@@ -154,12 +154,27 @@ def neighbours(run: str, kind: str, feature: int, arrays) -> None:
 
 
 def attribution_maps(ws, run: str, kind: str, feature: int) -> None:
+    """The study's attribution maps of this latent (`<model>/attribution/<hook>/latent<ID>`), if it made them:
+    each method's map on the run's first frame beside the frame, and a link to the attribution page."""
+    from frobnoscope.interp.attribution.run_format import open_maps, read_run_manifest
+
     model, hook = run.split("/")[0], data.feature_source(str(ws.path(run))).hook
     directory = ws.root / model / "attribution" / hook / f"latent{feature}"
     if kind != "latent" or not (directory / "manifest.json").is_file():
         return
+    manifest = read_run_manifest(directory)
+    if not manifest.get("complete"):
+        return
     st.header("Attribution")
-    st.page_link("views/attribution.py", label=f"attribution maps of latent {feature}",
+    maps = open_maps(directory)
+    frame = images.render(data.frame_channel(ws.relocate(manifest["dataset"]["path"]), "rgb", 0))
+    shown = [(images.enlarged(frame), "frame 0 of the attribution run")]
+    shown += [(images.enlarged(images.colourise(np.asarray(maps[method][0], dtype=np.float64), "RdBu_r",
+                                                symmetric=True)), f"{method} (red +, blue -)")
+              for method in manifest["methods"]]
+    for column, (picture, caption) in zip(st.columns(len(shown)), shown):
+        column.image(picture, caption=caption, width="stretch")
+    st.page_link("views/attribution.py", label="all frames, the cause outlined, scores against the random baseline",
                  query_params={"run": ws.relative(directory)})
 
 

@@ -117,3 +117,14 @@ def test_the_residual_map_is_the_activation_minus_what_ground_truth_predicts(stu
     predicted = GroundTruthFit(source.truth).predict(values)
     on_frame = source.index[:, 0] == frame
     np.testing.assert_allclose(prediction[source.index[on_frame, 1], source.index[on_frame, 2]], predicted[on_frame])
+
+
+def test_a_latent_the_study_attributed_shows_its_maps_and_others_do_not(study_workspace):
+    attributed = sorted(p.name for p in (study_workspace / "conv" / "attribution" / "decoder.4").iterdir())
+    latent = int(attributed[0].removeprefix("latent"))
+    shown = open_page(study_workspace, "feature", run=RUN, kind="latent", id=latent)
+    assert_no_errors(shown)
+    assert "Attribution" in [h.value for h in shown.header]
+    other = next(i for i in range(32) if f"latent{i}" not in attributed)
+    assert "Attribution" not in [h.value for h in open_page(study_workspace, "feature", run=RUN, kind="latent",
+                                                                id=other).header]
