@@ -8,7 +8,7 @@ NS_VENV := .venv-nerfstudio
 NS_STAMP := $(NS_VENV)/.installed
 NS_CONSTRAINTS := models/nerfstudio/constraints.txt
 
-.PHONY: install nerfstudio-env lint-imports browser test demo bench bench-app check-system clean
+.PHONY: install nerfstudio-env lint-imports browser test demo bench bench-app mutation check-system clean
 
 install: $(STAMP)
 
@@ -80,6 +80,12 @@ bench: install browser
 # the app on 16,384 features (its workspace is made once under bench-data/: 12 minutes); start-up needs chromium
 bench-app: install browser
 	$(PY) bench/bench_app.py
+
+# mutation testing of the modules that compute numbers (not part of `make test`; about 3 s a mutant on 2 cores):
+# bench/mutation.py forks one child per mutant and runs that module's fast tests; the figures land in
+# docs/results/mutation.json, summarised in docs/results/mutation.md and BENCHMARKS.md
+mutation: install
+	$(PY) bench/mutation.py --report docs/results/mutation.json
 
 clean:
 	rm -rf $(VENV) $(NS_VENV) demo-workspace bench-data

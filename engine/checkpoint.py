@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from frobnoscope.engine.errors import RunError
+from frobnoscope.engine.errors import RunError, first_sentence
 from frobnoscope.engine.runs import write_json_atomic
-from frobnoscope.engine.tensor_files import load_state_dict, save_safetensors_atomic
+from frobnoscope.engine.tensor_files import load_state_dict, load_weights_into, save_safetensors_atomic
 
 LATEST = "latest.json"
 
@@ -43,9 +43,13 @@ def read_latest(directory: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        latest = json.loads(path.read_text())
     except json.JSONDecodeError:
-        raise RunError(f"{path} is damaged; delete the run directory's checkpoints/ to start over") from None
+        latest = None
+    if not isinstance(latest, dict) or not isinstance(latest.get("step"), int) or \
+            not isinstance(latest.get("model"), str):
+        raise RunError(f"{path} is damaged; delete the run directory's checkpoints/ to start over")
+    return latest
 
 
 def load_checkpoint(directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict | None:
@@ -53,10 +57,15 @@ def load_checkpoint(directory: Path, model: nn.Module, optimizer: torch.optim.Op
     latest = read_latest(directory)
     if latest is None:
         return None
-    model.load_state_dict(load_state_dict(directory / latest["model"]), strict=True)
-    if optimizer is not None:
-        tensors = load_state_dict(directory / latest["optimizer"])
-        optimizer.load_state_dict(_join_optimizer_state(tensors, latest["optimizer_scalars"], latest["param_groups"]))
+    fix = f"delete {directory} to train from the start"
+    try:
+        load_weights_into(model, directory / latest["model"], fix)
+        if optimizer is not None:
+            tensors = load_state_dict(directory / latest["optimizer"])
+            optimizer.load_state_dict(_join_optimizer_state(tensors, latest["optimizer_scalars"], latest["param_groups"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:  # latest.json or the optimizer's state edited
+        raise RunError(f"{directory / LATEST} does not match its checkpoint ({type(error).__name__}: "
+                       f"{first_sentence(error)}); {fix}") from None
     return latest
 
 

@@ -5,14 +5,19 @@ block it is given, one block at a time, so fast actors take more blocks. A worke
 restarted by Ray (its state built again) and the block it held is run again; an actor that dies more often than
 that is dropped and its block goes to another. Workers return their results: nothing is written on the cluster.
 Workers read their inputs (a dataset, a model run) from the same paths as the driver.
+Each finished block is recorded on the logger `frobnoscope.engine.ray_executor` (INFO): its frames, the Ray node
+id, the worker's process id and host, and whether it ran in a Ray worker process (`BlockPlacement`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from frobnoscope.engine.blocks import Block, RunBlocks, WorkerSpec, start_worker
 from frobnoscope.engine.errors import FrobError
@@ -30,6 +35,26 @@ class RayUnavailable(FrobError):
     """No Ray cluster answers at the address given, or every worker on it died."""
 
 
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BlockPlacement:
+    """Where a block ran: the Ray node's id, the host and process id of its worker, and whether that process was a
+    Ray worker (not the driver)."""
+
+    node_id: str
+    host: str
+    pid: int
+    ray_worker: bool
+
+    @staticmethod
+    def here() -> BlockPlacement:
+        context = ray.get_runtime_context()
+        return BlockPlacement(context.get_node_id(), socket.gethostname(), os.getpid(),
+                              context.worker.mode == ray.WORKER_MODE)
+
+
 class BlockActor:
     """One worker on the cluster. A worker that fails to build is kept as its error and raised by `block`, so
     the driver sees the original exception (a bad model spec) rather than Ray's dead-actor report."""
@@ -41,10 +66,10 @@ class BlockActor:
         except Exception as error:  # noqa: BLE001 - raised again from every block
             self.error = error
 
-    def block(self, start: int, stop: int):
+    def block(self, start: int, stop: int) -> tuple[BlockPlacement, object]:
         if self.error is not None:
             raise self.error
-        return self.worker.block(start, stop)
+        return BlockPlacement.here(), self.worker.block(start, stop)
 
 
 def check_address(address: str) -> None:
@@ -92,7 +117,7 @@ def _run_on_actors(actors: list, todo: list[Block]) -> Iterator[tuple[Block, obj
         (ref,), _ = ray.wait(list(running), num_returns=1)
         bounds, actor = running.pop(ref)
         try:
-            result = ray.get(ref)
+            placement, result = ray.get(ref)
         except ray.exceptions.RayTaskError as error:  # the block itself raised: as it would in this process
             if isinstance(error.cause, Exception):
                 raise error.cause from error
@@ -105,4 +130,6 @@ def _run_on_actors(actors: list, todo: list[Block]) -> Iterator[tuple[Block, obj
                                      f"{first_line}); check the cluster's memory and logs, then rerun to resume") from None
             continue
         idle.append(actor)
+        log.info("frames %d-%d ran on Ray node %s (host %s, pid %d, ray worker: %s)", bounds[0], bounds[1] - 1,
+                 placement.node_id, placement.host, placement.pid, placement.ray_worker)
         yield bounds, result

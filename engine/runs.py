@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -64,13 +65,22 @@ def write_json_atomic(path: Path, data) -> None:
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write to a temp file beside `path`, then rename over it (no fsync: chunks are checksummed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")  # hosts may share `path`
     try:
         temp.write_bytes(data)
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def remove_temp_files(directory: Path) -> list[Path]:
+    """Delete what interrupted atomic writes left in `directory` (zarr's `*.partial`, ours `.*.tmp`); only safe for
+    the holder of the directory's writer lock (`engine.lock`)."""
+    stray = [p for pattern in ("*.partial", ".*.tmp") for p in Path(directory).rglob(pattern) if p.is_file()]
+    for path in stray:
+        path.unlink(missing_ok=True)
+    return stray
 
 
 def run_header(run_format: str) -> dict:
@@ -87,10 +97,24 @@ def load_manifest(directory, *, expected_format: str, what: str, make_with: str,
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as json_error:
-        raise error(f"{path} is not valid JSON ({json_error.msg}); make it again with `{make_with}`") from None
+        raise error(f"{path} is not valid JSON ({json_error.msg}: cut short or edited?); delete {directory} and make "
+                    f"it again with `{make_with}`") from None
+    if not isinstance(manifest, dict):
+        raise error(f"{path} is not a JSON object; delete {directory} and make it again with `{make_with}`")
     if manifest.get("format") != expected_format:
         raise error(f"{directory} is not {what} (its manifest has format {manifest.get('format')!r}, not "
                     f"{expected_format!r}); make one with `{make_with}` (this version)")
+    return manifest
+
+
+def require_keys(directory, manifest: dict, keys: Mapping[str, type | tuple[type, ...]], *, make_with: str,
+                 error: type[FrobError] = RunError) -> dict:
+    """`manifest` (of the run in `directory`) if each of `keys` holds a value of its type (a hand edit can drop or
+    change one); otherwise a one-line `error` naming the manifest file and the key, and saying to make it again."""
+    for key, kind in keys.items():
+        if not isinstance(manifest.get(key), kind):
+            raise error(f"{Path(directory) / MANIFEST} is damaged (no valid {key!r}); delete {directory} and make it "
+                        f"again with `{make_with}`")
     return manifest
 
 
@@ -117,6 +141,7 @@ def existing_run(out: Path, *, run_format: str, what: str, make_with: str, confi
     out = Path(out)
     if (out / MANIFEST).is_file():
         manifest = load_manifest(out, expected_format=run_format, what=what, make_with=make_with, error=error)
+        require_keys(out, manifest, {"config": dict, "dataset": dict}, make_with=make_with, error=error)
         refuse_other_settings(out, what, manifest["config"], config, stored_dataset=manifest["dataset"],
                               dataset=dataset, error=error)
         return manifest

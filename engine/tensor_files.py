@@ -34,6 +34,21 @@ def load_state_dict(path) -> dict[str, torch.Tensor]:
     return _load_torch_pickle(path)
 
 
+def load_weights_into(module: torch.nn.Module, path, fix: str) -> torch.nn.Module:
+    """Load the state dict in `path` into `module` (strict); a file whose tensors do not fit it (other names or
+    shapes: made for another configuration, or replaced) is a one-line `WeightsError` naming the file and `fix`."""
+    try:
+        state = load_state_dict(path)
+    except WeightsError as error:
+        raise WeightsError(f"{error}; {fix}") from None
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        detail = next((line.strip() for line in str(error).splitlines()[1:] if line.strip()), first_sentence(error))
+        raise WeightsError(f"weight file {path} does not fit the model ({detail.rstrip('.')}); {fix}") from None
+    return module
+
+
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path), device="cpu")

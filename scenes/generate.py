@@ -8,15 +8,26 @@ Work is done in blocks of `chunk_frames` frames (one zarr chunk per channel). Ea
 is appended to `progress.jsonl` with its checksums; a rerun of the same command skips the blocks
 listed there and redoes any other (a block cut off half-written is simply written again). When all
 blocks are done the checksums move into `manifest.json` (atomic rename) and the journal is removed.
-Local workers write their blocks themselves; on a Ray cluster they return the frames and this process
-writes them, so nothing depends on a filesystem shared with the cluster.
+A rerun first checks what is there, finished or not (`scenes.repair.check_and_repair`): temp files of
+interrupted writes go, missing or changed zarr metadata is written back, and a block recorded as done is kept only
+if its chunks decode to its recorded checksums, so a dataset damaged by anything (two jobs at once before the
+writer lock, a full disk, a deleted file) is repaired by rerunning the command that made it.
+Workers write their blocks themselves (encode, then each chunk file atomically: temp file and rename) wherever
+they see `out` as this process does: local workers always, Ray workers when `out` is on storage the cluster shares
+(each worker checks for a marker file this process writes in `out` before handing out blocks). A Ray worker that
+does not see the marker returns its frames and this process writes them, so nothing depends on a shared filesystem.
+Either way a block is journalled (with its writer, `host:pid`) only after all its chunks are written, by this
+process, which alone writes the journal and the manifest.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import socket
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +37,7 @@ import numpy as np
 from frobnoscope.engine.blocks import WorkerSpec
 from frobnoscope.engine.config import validate_config
 from frobnoscope.engine.executor import block_runner, check_workers
-from frobnoscope.engine.journal import JOURNAL, read_journal_entries
+from frobnoscope.engine.journal import JOURNAL
 from frobnoscope.engine.runs import MANIFEST, package_version, write_json_atomic
 from frobnoscope.scenes.channels import CHANNELS, pixel_shape
 from frobnoscope.scenes.errors import StoreError
@@ -34,8 +45,9 @@ from frobnoscope.scenes.families import Family, make_family
 from frobnoscope.scenes.generate_config import GenerateConfig
 from frobnoscope.scenes.ground_truth import ground_truth
 from frobnoscope.scenes.render import Renderer
+from frobnoscope.scenes.repair import check_and_repair
 from frobnoscope.scenes.scene import Scene
-from frobnoscope.scenes.store import CHECKSUM, FORMAT, DatasetStore, read_manifest
+from frobnoscope.scenes.store import CAMERA_ARRAYS, CHECKSUM, FORMAT, DatasetStore, load_raw_manifest
 
 # Pooled workers rasterize on their own thread (LP_NUM_THREADS=0: llvmpipe without its rasterizer threads,
 # 3 to 4 ms a frame cheaper than one such thread) and one BLAS thread: the pool already keeps every core busy.
@@ -55,24 +67,37 @@ def render_frame(family: Family, k: int, renderer: Renderer, scenes: dict) -> di
     return channels
 
 
+class WrittenBlock(list):
+    """A block a worker wrote into the store itself: each frame's checksums (the list), and who wrote it (`writer`:
+    `host:pid`)."""
+
+    def __init__(self, checksums: list[dict[str, str]], writer: str):
+        super().__init__(checksums)
+        self.writer = writer
+
+
 class GenerateWorker:
     """Per-process state: the family, an OpenGL context and, with `out`, the store (opened at the first
     block: workers start while the parent is still writing the manifest). `block` renders the frames and
-    returns them (`out` None) or stores them and returns their checksums."""
+    returns them (`out` None, or `out/marker` not visible here: storage not shared with the parent) or stores
+    them and returns a `WrittenBlock`."""
 
-    def __init__(self, family_name: str, seed: int, config: dict, out: str | None):
+    def __init__(self, family_name: str, seed: int, config: dict, out: str | None, marker: str | None = None):
         self.family = make_family(family_name, seed, config)
         self.renderer = Renderer()
-        self.out = out
+        self.out, self.marker = out, marker
+        self.shared: bool | None = None  # whether this worker sees `out` as the parent does; checked at the first block
         self.store: DatasetStore | None = None
         self.scenes: dict = {}
 
-    def block(self, start: int, stop: int) -> list[dict[str, str]] | list[dict[str, np.ndarray]]:
+    def block(self, start: int, stop: int) -> WrittenBlock | list[dict[str, np.ndarray]]:
         frames = [render_frame(self.family, k, self.renderer, self.scenes) for k in range(start, stop)]
-        if self.out is None:
+        if self.shared is None:
+            self.shared = self.out is not None and (self.marker is None or (Path(self.out) / self.marker).is_file())
+        if not self.shared:
             return frames
         self.store = self.store or DatasetStore.open(self.out)
-        return self.store.write_block(start, frames)
+        return WrittenBlock(self.store.write_block(start, frames), f"{socket.gethostname()}:{os.getpid()}")
 
     def close(self) -> None:
         self.renderer.close()
@@ -83,19 +108,22 @@ def _params(config: GenerateConfig) -> dict:
             "chunk_frames": config.chunk_frames}
 
 
-def _existing(out: Path, config: GenerateConfig) -> DatasetStore | None:
-    """The dataset already at `out` if it was made by this job, None if `out` is new or empty;
+def _existing(out: Path, config: GenerateConfig) -> dict | None:
+    """The manifest of the dataset already at `out` if it was made by this job (finished or not, perhaps damaged),
+    None if `out` is new, empty, or holds only what a dataset's creation left before its manifest was written;
     an error for anything else there, or for an `out` that cannot be written."""
     params = _params(config)
     if out.exists() and any(out.iterdir()):
-        manifest = read_manifest(out) if (out / MANIFEST).exists() else None
-        if manifest is None:
+        if (out / MANIFEST).exists():
+            manifest = load_raw_manifest(out)
+            if manifest.get("params") != params:
+                stored = manifest.get("params") if isinstance(manifest.get("params"), dict) else {}
+                differ = [k for k in params if stored.get(k) != params[k]]
+                raise StoreError(f"{out} was made with different parameters ({', '.join(differ)}); choose another "
+                                 "directory or delete it")
+            return manifest
+        if not _unfinished_creation(out):
             raise StoreError(f"{out} exists and is not a frobnoscope dataset; choose an empty or new directory")
-        if manifest["params"] != params:
-            differ = [k for k in params if manifest["params"].get(k) != params[k]]
-            raise StoreError(f"{out} was made with different parameters ({', '.join(differ)}); choose another "
-                             "directory or delete it")
-        return DatasetStore(out, manifest)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -106,8 +134,15 @@ def _existing(out: Path, config: GenerateConfig) -> DatasetStore | None:
     return None
 
 
-def _create(out: Path, family: Family, config: GenerateConfig) -> DatasetStore:
-    """Write the empty arrays and the manifest (every frame's spec and factors) of a new dataset."""
+def _unfinished_creation(out: Path) -> bool:
+    """Whether `out` holds only what creating a dataset writes before its manifest (zarr arrays named after our
+    channels, the journal, temp files): a creation cut off, which is started again from nothing."""
+    known = {c.name for c in CHANNELS} | set(CAMERA_ARRAYS) | {"zarr.json", JOURNAL, ".write-test"}
+    return all(p.name in known or p.name.endswith((".partial", ".tmp")) for p in out.iterdir())
+
+
+def _manifest(family: Family, config: GenerateConfig) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The manifest of a new dataset (every frame's spec and factors, not yet complete), its cameras and intrinsics."""
     n, chunk_frames = config.n, config.chunk_frames
     params = _params(config)
     frames = [family.frame(k) for k in range(n)]
@@ -126,18 +161,26 @@ def _create(out: Path, family: Family, config: GenerateConfig) -> DatasetStore:
     }
     cameras = np.stack([f.spec.camera.pose() for f in frames])
     intrinsics = np.stack([f.spec.camera.intrinsics() for f in frames])
+    return manifest, cameras, intrinsics
+
+
+def _create(out: Path, family: Family, config: GenerateConfig) -> DatasetStore:
+    """Write the empty arrays and the manifest of a new dataset."""
+    manifest, cameras, intrinsics = _manifest(family, config)
     return DatasetStore.create(out, manifest, cameras=cameras, intrinsics=intrinsics)
 
 
 def generate(
     dataset: GenerateConfig | Mapping[str, Any] | str, *, out, workers: int = 1,
-    on_progress: Callable[[int, int], None] | None = None, ray_address: str | None = None, **fields: Any,
+    on_progress: Callable[[int, int], None] | None = None, ray_address: str | None = None,
+    workers_write: bool = True, **fields: Any,
 ) -> DatasetStore:
     """Generate (or finish) the dataset `dataset` defines, in `workers` local processes or, with `ray_address`, on
     `workers` actors of that Ray cluster. `dataset`: a `GenerateConfig` (or its fields as a mapping), or a family
     name with the other fields as keywords: `generate("orbit", n=10, settings={"res": 16}, out=...)`. Settings
     that do not validate raise a `ConfigError` naming the field. `on_progress(done, total)` is called after every
-    block."""
+    block. `workers_write=False`: workers return their frames and this process encodes and writes every chunk
+    (the behaviour before workers wrote to shared storage; kept for comparison, see bench/bench_ray_writes.py)."""
     if isinstance(dataset, str):
         dataset = {"family": dataset, **fields}
     elif fields:
@@ -147,26 +190,39 @@ def generate(
     family = make_family(config.family, config.seed, config.settings)
     n, chunk_frames = config.n, config.chunk_frames
     out = Path(out)
-    store = _existing(out, config)
-    if store is not None and store.complete:
-        if on_progress:
-            on_progress(n, n)
-        return store
+    stored = _existing(out, config)
+    store, done = None, {}
+    if stored is not None:
+        checked = [0]
+
+        def on_block(frames: int) -> None:
+            checked[0] += frames
+            if on_progress:
+                on_progress(checked[0], n)
+
+        store, done = check_and_repair(out, stored, *_manifest(family, config), on_block=on_block)
+        if store.complete:
+            if on_progress:
+                on_progress(n, n)
+            return store
     journal_path = out / JOURNAL
-    done = read_journal_entries(journal_path, "checksums") if store is not None else {}
     todo = [(s, min(s + chunk_frames, n)) for s in range(0, n, chunk_frames) if s not in done]
-    writes_itself = ray_address is None
+    marker = f".shared-storage.{uuid.uuid4().hex}.tmp"  # a temp name: a run cut off leaves it to the repair's clean-up
     spec = WorkerSpec(GenerateWorker, (config.family, config.seed, config.settings,
-                                       str(out) if writes_itself else None), pool_env=POOL_ENV)
+                                       str(out) if workers_write else None, marker), pool_env=POOL_ENV)
     with block_runner(spec, min(workers, max(len(todo), 1)), ray_address) as run_blocks:
         store = store or _create(out, family, config)  # while the workers start
+        (out / marker).write_text("")  # after the manifest: a worker that sees the marker can open the store
         finished = n - sum(stop - start for start, stop in todo)
         if on_progress:
             on_progress(finished, n)
         with open(journal_path, "a") as journal:
             for (start, _), result in run_blocks(todo):
-                checksums = result if writes_itself else store.write_block(start, result)
-                journal.write(json.dumps({"start": start, "checksums": checksums}) + "\n")
+                if isinstance(result, WrittenBlock):
+                    checksums, writer = list(result), result.writer
+                else:
+                    checksums, writer = store.write_block(start, result), f"{socket.gethostname()}:{os.getpid()}"
+                journal.write(json.dumps({"start": start, "checksums": checksums, "writer": writer}) + "\n")
                 journal.flush()
                 done[start] = checksums
                 finished += len(checksums)
@@ -178,4 +234,5 @@ def generate(
     store.manifest["complete"] = True
     write_json_atomic(out / MANIFEST, store.manifest)
     journal_path.unlink(missing_ok=True)
+    (out / marker).unlink(missing_ok=True)
     return store

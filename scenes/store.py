@@ -18,6 +18,7 @@ import zarr
 from numcodecs import Blosc
 from zarr.codecs import BloscCodec, BytesCodec
 
+from frobnoscope.engine.checked_array import CheckedArray
 from frobnoscope.engine.runs import MANIFEST, load_manifest, write_bytes_atomic, write_json_atomic
 from frobnoscope.scenes.channels import CHANNELS, pixel_shape
 from frobnoscope.scenes.errors import StoreError
@@ -65,8 +66,20 @@ class DatasetStore:
     def __init__(self, path: Path, manifest: dict):
         self.path = Path(path)
         self.manifest = manifest
-        self._group = zarr.open_group(str(self.path), mode="r+")
-        self._arrays = {name: self._group[name] for name in self.channel_names() if name in self._group}
+        try:
+            self._group = zarr.open_group(str(self.path), mode="r+")
+        except (FileNotFoundError, ValueError, KeyError, zarr.errors.NodeTypeValidationError,
+                zarr.errors.GroupNotFoundError) as error:
+            raise StoreError(f"{self.path / 'zarr.json'} is missing or damaged ({type(error).__name__}); rerun the "
+                             "`frob scenes generate` command that made it to repair it") from None
+        self._fix = (f"the dataset is damaged; rerun the `frob scenes generate` command that made {self.path} to "
+                     f"repair it (`frob scenes verify {self.path}` lists the damaged frames)")
+        self._arrays: dict[str, CheckedArray] = {}
+        for name in self.channel_names():
+            try:
+                self._arrays[name] = CheckedArray(self._group[name], self.path, self._fix, StoreError)
+            except (KeyError, ValueError, TypeError):  # missing, or its zarr.json damaged: `channel` says so
+                continue
         self._encoders: dict[str, Callable[[np.ndarray], bytes]] = {}
 
     # --- creating and opening --------------------------------------------------------------
@@ -103,13 +116,23 @@ class DatasetStore:
     def complete(self) -> bool:
         return bool(self.manifest.get("complete"))
 
-    def channel(self, name: str) -> zarr.Array:
+    def channel(self, name: str) -> CheckedArray:
         if name not in self._arrays:
+            if name in self.channel_names():
+                raise StoreError(f"{self.path / name} is missing or damaged; rerun the `frob scenes generate` command "
+                                 "that made it to repair it")
             raise StoreError(f"{self.path} has no channel {name!r}; channels: {', '.join(self.channel_names())}")
         return self._arrays[name]
 
     def channel_names(self) -> list[str]:
         return [c.name for c in CHANNELS] + list(CAMERA_ARRAYS)
+
+    def check_files(self) -> None:
+        """A `StoreError` naming the first array or chunk file that is missing or cut short (nothing is decoded)."""
+        for name in self.channel_names():
+            array = self.channel(name)
+            for index in range(-(-array.shape[0] // array.chunks[0])):
+                array.check_chunk(index)
 
     def write_block(self, start: int, frames: list[dict[str, np.ndarray]]) -> list[dict[str, str]]:
         """Write frames start, start+1, ... (a whole number of chunks, or the tail) in one go;
@@ -154,7 +177,7 @@ class DatasetStore:
             for channel in CHANNELS:
                 try:
                     data = self._arrays[channel.name][start:stop]
-                except Exception:  # a corrupt chunk fails to decode: every frame in it is damaged
+                except (KeyError, StoreError, RuntimeError, ValueError):  # no array, or a chunk missing or corrupt
                     data = None
                 for k in range(start, stop):
                     expected = self.manifest["frames"][k].get("checksums", {}).get(channel.name)
@@ -166,9 +189,39 @@ class DatasetStore:
 
 
 def read_manifest(path) -> dict:
-    """The manifest of a dataset made by `frob scenes generate`, checked (see `load_manifest`)."""
-    return load_manifest(path, expected_format=FORMAT, what="a frobnoscope dataset", make_with="frob scenes generate",
-                         error=StoreError)
+    """The manifest of a dataset made by `frob scenes generate`, checked (see `load_manifest` and `manifest_problem`)."""
+    manifest = load_raw_manifest(path)
+    problem = manifest_problem(manifest)
+    if problem:
+        raise StoreError(f"{Path(path) / MANIFEST} is damaged ({problem}); rerun the `frob scenes generate` command "
+                         "that made it to repair it")
+    return manifest
+
+
+def load_raw_manifest(path) -> dict:
+    """The manifest, only checked to be JSON of the dataset format (what `frob scenes generate` repairs)."""
+    manifest = load_manifest(path, expected_format=FORMAT, what="a frobnoscope dataset",
+                             make_with="frob scenes generate", error=StoreError)
+    return manifest
+
+
+LAYOUT_KEYS = {"n": int, "height": int, "width": int, "n_lights": int, "chunk_frames": int, "params": dict,
+               "channels": dict, "frames": list}
+
+
+def manifest_problem(manifest: dict) -> str | None:
+    """What is wrong with a dataset manifest's layout (a key missing or of the wrong type, a channel or frame
+    missing), or None."""
+    for key, kind in LAYOUT_KEYS.items():
+        if not isinstance(manifest.get(key), kind) or (kind is int and manifest[key] < (0 if key == "n_lights" else 1)):
+            return f"no valid {key!r}"
+    missing = [c.name for c in CHANNELS if c.name not in manifest["channels"]]
+    if missing:
+        return f"'channels' lacks {', '.join(missing)}"
+    if len(manifest["frames"]) != manifest["n"] or not all(isinstance(f, dict) and "spec" in f
+                                                           for f in manifest["frames"]):
+        return f"'frames' does not hold {manifest['n']} frames with their specs"
+    return None
 
 
 def dataset_reference(store: DatasetStore) -> dict:

@@ -95,7 +95,9 @@ def info_command(data_dir: Path = typer.Argument(..., help="dataset directory"))
     """Print a dataset's summary: size, channels, splits."""
     from frobnoscope.scenes.store import DatasetStore
 
-    _print_summary(DatasetStore.open(data_dir))
+    store = DatasetStore.open(data_dir)
+    store.check_files()  # arrays and chunk files all there (cheap: nothing is decoded; `verify` does that)
+    _print_summary(store)
 
 
 @scenes_app.command("verify")
@@ -117,7 +119,8 @@ def verify_command(data_dir: Path = typer.Argument(..., help="dataset directory"
     if damaged:
         listed = "; ".join(f"frame {k} ({', '.join(names)})" for k, names in sorted(damaged.items())[:20])
         more = f"; and {len(damaged) - 20} more" if len(damaged) > 20 else ""
-        console.print(f"damaged: {len(damaged)} of {len(store)} frames: {listed}{more}")
+        console.print(f"damaged: {len(damaged)} of {len(store)} frames: {listed}{more}; rerun the `frob scenes "
+                      "generate` command that made it to rewrite them", soft_wrap=True, highlight=False)
         raise typer.Exit(1)
     Console().print(f"ok: all {len(store)} frames match their checksums")
 

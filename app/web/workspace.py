@@ -37,6 +37,9 @@ class Workspace:
         if not self.state:
             raise FrobError(f"{root} is not a study workspace (no manifest.json of format {STUDY_FORMAT}); "
                             f"make one with `frob study run demo --out {root}`")
+        if not isinstance(self.state.get("stages"), dict):
+            raise FrobError(f"{self.root / STATE} is damaged (no valid 'stages'); rerun the `frob study run` command "
+                            f"that made it (`frob study run {self.state.get('study', 'STUDY')} --out {root}`)")
 
     @property
     def study(self) -> str:

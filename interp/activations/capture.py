@@ -3,7 +3,8 @@
 Frames are processed in blocks of `batch_size`: read from the dataset (only that block), run through the adapter's
 `capture`, transposed to channels last, cast to `dtype`, and written with the ground truth pooled onto each hook's
 grid (`gt_pooling`). Each finished block is journalled in progress.jsonl, so a rerun of the same command resumes
-where it stopped and writes identical arrays; a different config into the same run directory is refused.
+where it stopped and writes identical arrays; a different config into the same run directory is refused. A rerun
+first checks what is there and redoes damaged blocks (`activations.repair`).
 Memory is one block of frames and its activations per worker, whatever the dataset's length.
 Blocks run in this process, in local worker processes or on a Ray cluster (`engine.journal`):
 each `CaptureWorker` loads the model and reads its frames itself and returns the block's arrays; only this
@@ -28,7 +29,16 @@ from frobnoscope.engine.executor import check_workers
 from frobnoscope.engine.journal import run_journalled_blocks
 from frobnoscope.engine.runs import MANIFEST, existing_run, run_header, write_json_atomic
 from frobnoscope.interp.activations import gt_pooling
-from frobnoscope.interp.activations.store import ACTIVATIONS_FORMAT, ACTS, FACTORS, GT, ZARR, frame_factors
+from frobnoscope.interp.activations.repair import check_capture
+from frobnoscope.interp.activations.store import (
+    ACTIVATIONS_FORMAT,
+    ACTS,
+    FACTORS,
+    GT,
+    ZARR,
+    check_manifest,
+    frame_factors,
+)
 from frobnoscope.interp.errors import InterpError
 from frobnoscope.models import load_model
 from frobnoscope.models.adapter import AutoencoderAdapter
@@ -172,6 +182,8 @@ def _prepare(out: Path, store: DatasetStore, config: CaptureConfig, n: int) -> d
     dataset = dataset_reference(store)
     manifest = existing_run(out, run_format=ACTIVATIONS_FORMAT, what="an activation run", make_with="frob capture",
                             config=config.to_dict(), dataset=dataset, error=InterpError)
+    if manifest is not None:
+        manifest = check_capture(out, check_manifest(out, manifest))  # None: an array is damaged, start over
     if manifest is not None:
         return manifest
     adapter = load_capture_model(config)

@@ -18,14 +18,17 @@ Arrays are chunked by blocks of frames (the capture batch size) and Blosc-compre
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import zarr
 
-from frobnoscope.engine.runs import load_manifest
+from frobnoscope.engine.checked_array import CheckedArray
+from frobnoscope.engine.runs import load_manifest, require_keys
 from frobnoscope.interp.errors import InterpError
 
 ACTIVATIONS_FORMAT = "frobnoscope.activations/1"
@@ -50,13 +53,68 @@ def frame_factors(frame: dict) -> dict[str, float]:
     return factors
 
 
+MANIFEST_KEYS = {"config": dict, "model": dict, "dataset": dict, "frames": int, "splits": list, "hooks": dict,
+                 "gt": list, "factors": list}
+
+
+def check_manifest(run, manifest: dict) -> dict:
+    """A capture run's manifest, with every key its readers use (a one-line `InterpError` naming the one missing)."""
+    return require_keys(run, manifest, MANIFEST_KEYS, make_with="frob capture", error=InterpError)
+
+
+def same_model(a: dict, b: dict) -> bool:
+    """Whether two manifests' `model` records ({spec, name, random_weights_seed}) name the same weights: the same
+    kind of spec, the same random seed, and the same path (resolved: `taesd:./m` and `taesd:/abs/m` agree) or, for
+    a copy (a workspace copied or moved), files with the same names and bytes. A path that is gone cannot be
+    compared and counts as the same."""
+    def key(record: dict) -> tuple:
+        kind, _, where = str(record.get("spec", "")).partition(":")
+        return kind, os.path.realpath(where) if where else "", record.get("random_weights_seed")
+
+    (kind_a, where_a, seed_a), (kind_b, where_b, seed_b) = key(a), key(b)
+    if (kind_a, seed_a) != (kind_b, seed_b) or (where_a == where_b):
+        return (kind_a, seed_a, where_a) == (kind_b, seed_b, where_b)
+    prints = _fingerprint(where_a), _fingerprint(where_b)
+    return None in prints or prints[0] == prints[1]
+
+
+def _fingerprint(where: str) -> str | None:
+    """blake2b of the names (relative) and bytes of a model's files: a directory's, or those a prefix names
+    (`taesd:DIR/name` -> DIR/name_encoder.safetensors, ...); None if there are none."""
+    path = Path(where)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else \
+        sorted(p for p in path.parent.glob(f"{path.name}*") if p.is_file())
+    if not files:
+        return None
+    digest = hashlib.blake2b(digest_size=16)
+    for file in files:
+        digest.update(str(file.relative_to(path if path.is_dir() else path.parent)).encode() + b"\0")
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
 class ActivationStore:
     """Read access to a capture run. Activations come back as float32 numpy arrays, channels last."""
 
     def __init__(self, path: Path, manifest: dict):
         self.path = Path(path)
         self.manifest = manifest
-        self._group = zarr.open_group(str(self.path / ZARR), mode="r")
+        try:
+            self._group = zarr.open_group(str(self.path / ZARR), mode="r")
+        except (FileNotFoundError, ValueError, zarr.errors.BaseZarrError):
+            raise InterpError(f"{self.path / ZARR} is missing or damaged; {self._fix}") from None
+
+    @property
+    def _fix(self) -> str:
+        return f"rerun the `frob capture` command that made {self.path} to repair it"
+
+    def _array(self, *path: str) -> CheckedArray:
+        """An array of the run, checked on every read (`engine.checked_array`)."""
+        try:
+            array = self._group["/".join(path)]
+        except (KeyError, ValueError, TypeError, zarr.errors.BaseZarrError):
+            raise InterpError(f"{self.path / ZARR / '/'.join(path)} is missing or damaged; {self._fix}") from None
+        return CheckedArray(array, self.path / ZARR, f"the activation run is damaged; {self._fix}", InterpError)
 
     @classmethod
     def open(cls, run) -> ActivationStore:
@@ -64,6 +122,7 @@ class ActivationStore:
         run = Path(run)
         manifest = load_manifest(run, expected_format=ACTIVATIONS_FORMAT, what="an activation run",
                                  make_with="frob capture", error=InterpError)
+        check_manifest(run, manifest)
         if not manifest.get("complete"):
             raise InterpError(f"{run} is unfinished; finish it with the `frob capture` command that made it")
         return cls(run, manifest)
@@ -99,10 +158,10 @@ class ActivationStore:
 
     # --- arrays --------------------------------------------------------------------------------------
 
-    def acts(self, hook: str) -> zarr.Array:
+    def acts(self, hook: str) -> CheckedArray:
         """The raw (N, h, w, C) array (stored dtype)."""
         self._hook(hook)
-        return self._group[hook][ACTS]
+        return self._array(hook, ACTS)
 
     def frame_activations(self, hook: str, k: int) -> np.ndarray:
         """(h, w, C) float32 activations of frame k."""
@@ -110,17 +169,17 @@ class ActivationStore:
             raise InterpError(f"frame {k} is out of range; {self.path} holds frames 0 to {len(self) - 1}")
         return np.asarray(self.acts(hook)[k], dtype=np.float32)
 
-    def gt(self, hook: str, channel: str) -> zarr.Array:
+    def gt(self, hook: str, channel: str) -> CheckedArray:
         """Pooled ground truth `channel` on `hook`'s grid: (N, h, w[, C]) zarr array (see `gt_pooling`)."""
         self._hook(hook)
         if channel not in self.manifest["gt"]:
             raise InterpError(f"{self.path} has no pooled channel {channel!r}; "
                               f"channels: {', '.join(self.manifest['gt'])}")
-        return self._group[hook][GT][channel]
+        return self._array(hook, GT, channel)
 
     def factors(self) -> dict[str, np.ndarray]:
         """{factor name: (N,) float64} per-frame factors."""
-        return {name: np.asarray(self._group[FACTORS][name][:]) for name in self.manifest["factors"]}
+        return {name: np.asarray(self._array(FACTORS, name)[:]) for name in self.manifest["factors"]}
 
     def frame_blocks(self, hook: str, frames: Sequence[int] | None = None) -> Iterator[np.ndarray]:
         """The sorted frame indices (default: all) grouped by storage chunk, one int array per chunk touched."""

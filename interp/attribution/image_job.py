@@ -45,8 +45,13 @@ def prepare_image_attribution(store: DatasetStore, config: AttributeConfig) -> t
     size = (store.manifest["height"], store.manifest["width"])
     adapter = load_attribution_model(config.model)
     adapter.preprocess(torch.zeros(1, 3, *size))  # a frame size the model cannot take fails here
-    build_target(adapter, parse_target(config.target), size, sae=config.sae, probes=config.probes,
-                 layer=config.layer)
+    spec = parse_target(config.target)
+    if config.sae is not None and spec.kind == "feature":  # an SAE of another model's activations: meaningless
+        from frobnoscope.interp.sae.training import check_trained_on
+
+        check_trained_on(config.sae, {"spec": config.model}, _hook_channels(adapter, spec.hook, size),
+                         f"model {config.model} at {spec.hook}")
+    build_target(adapter, spec, size, sae=config.sae, probes=config.probes, layer=config.layer)
     return adapter.name, {method: size for method in config.methods}
 
 

@@ -163,9 +163,11 @@ def _open_dataset(run_manifest: dict) -> DatasetStore:
     path = Path(reference["path"])
     if not (path / MANIFEST).is_file():
         raise InterpError(f"the run's dataset {path} is gone; the held-out views and their ground truth come from it")
+    store = DatasetStore.open(path)  # a damaged manifest: its own error, with the fix
     if _hash(path / MANIFEST) != reference["manifest_blake2b"]:
-        raise InterpError(f"the run's dataset {path} has changed since training (its manifest hash differs)")
-    return DatasetStore.open(path)
+        raise InterpError(f"the run's dataset {path} has changed since training (its manifest hash differs); judge "
+                          "the run against the dataset it was trained on, or train it again with `frob train nerf`")
+    return store
 
 
 def _views(store: DatasetStore, splits: dict[str, list[int]], novel_views: int):

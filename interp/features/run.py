@@ -110,13 +110,14 @@ def _sae_and_hook(store: ActivationStore, config: LabelConfig):
     if config.sae is None:
         store.shape(config.hook)
         return None, config.hook
-    from frobnoscope.interp.sae.training import load_sae, read_manifest
+    from frobnoscope.interp.sae.training import check_trained_on, load_sae, read_manifest
 
     source = read_manifest(config.sae).get("source", {})
     sae = load_sae(config.sae)
     hook = config.hook or source.get("hook")
     if hook is None or (config.hook and source.get("hook") and config.hook != source["hook"]):
         raise InterpError(f"{config.sae} was trained on hook {source.get('hook')!r}, not {config.hook!r}")
+    check_trained_on(config.sae, store.manifest["model"], store.shape(hook)[2], f"{store.path} at {hook}")
     return sae, hook
 
 

@@ -31,7 +31,7 @@ from pydantic import Field, field_validator
 
 from frobnoscope.engine.config import Config
 from frobnoscope.interp.activations import gt_pooling
-from frobnoscope.interp.activations.store import ActivationStore
+from frobnoscope.interp.activations.store import ActivationStore, same_model
 from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.probes import logistic, ridge
 
@@ -278,6 +278,11 @@ def check_control(store: ActivationStore, control: ActivationStore) -> None:
         raise InterpError(f"control run {control.path} was captured from another dataset than {store.path}")
     if len(control) != len(store) or control.hooks() != store.hooks():
         raise InterpError(f"control run {control.path} holds other frames or hook points than {store.path}")
+    ours, theirs = store.manifest["model"], control.manifest["model"]
+    if not same_model({**ours, "random_weights_seed": None}, {**theirs, "random_weights_seed": None}):
+        raise InterpError(f"control run {control.path} was captured from another model ({theirs.get('spec')}) than "
+                          f"{store.path} ({ours.get('spec')}); capture the control from the same model with "
+                          "`frob capture ... --random-weights-seed 0`")
 
 
 def join_control(rows: list[dict], control_rows: list[dict]) -> list[dict]:

@@ -27,8 +27,16 @@ from pydantic import Field
 
 from frobnoscope.engine.checkpoint import load_checkpoint, save_checkpoint
 from frobnoscope.engine.config import Config
-from frobnoscope.engine.runs import MANIFEST, load_manifest, refuse_other_settings, run_header, write_json_atomic
-from frobnoscope.engine.tensor_files import load_state_dict, save_safetensors_atomic
+from frobnoscope.engine.errors import FrobError, first_sentence
+from frobnoscope.engine.runs import (
+    MANIFEST,
+    load_manifest,
+    refuse_other_settings,
+    require_keys,
+    run_header,
+    write_json_atomic,
+)
+from frobnoscope.engine.tensor_files import load_weights_into, save_safetensors_atomic
 from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.sae.model import SAEConfig, SparseAutoencoder
 
@@ -147,18 +155,47 @@ def load_sae(directory) -> SparseAutoencoder:
     path = Path(directory) / SAE_FILE
     if not path.is_file():
         raise InterpError(f"{directory} holds no finished SAE ({SAE_FILE}); train one with `frob sae train`")
-    from safetensors import safe_open
+    from pydantic import ValidationError
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        config = SAEConfig.model_validate(json.loads(f.metadata()["sae_config"]))
-    sae = SparseAutoencoder(config)
-    sae.load_state_dict(load_state_dict(path), strict=True)
-    return sae.eval()
+    fix = f"delete {directory} and train it again with `frob sae train`"
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            config = SAEConfig.model_validate(json.loads((f.metadata() or {})["sae_config"]))
+    except (SafetensorError, OSError) as error:
+        raise InterpError(f"{path} is not a readable safetensors file ({first_sentence(error)}); {fix}") from None
+    except (KeyError, ValueError, ValidationError):  # json's and pydantic's errors are ValueErrors
+        raise InterpError(f"{path} does not record a valid SAE config in its metadata; {fix}") from None
+    return load_weights_into(SparseAutoencoder(config), path, fix).eval()
+
+
+def check_trained_on(directory, model: dict, channels: int, what: str) -> None:
+    """A one-line `InterpError` unless the SAE in `directory` was trained on activations of `model` (a capture
+    manifest's `model` record; checked when the capture it was trained on can still be read) with `channels`
+    channels: an SAE applied to another model's activations gives numbers that mean nothing. `what` names the
+    activations it would be applied to."""
+    from frobnoscope.interp.activations.store import ActivationStore, same_model
+
+    source = read_manifest(directory)["source"]
+    try:
+        trained_on = ActivationStore.open(source["run"]).manifest["model"]
+    except (FrobError, OSError, KeyError, TypeError):
+        trained_on = None
+    if trained_on is not None and not same_model(trained_on, model):
+        raise InterpError(f"the SAE in {directory} was trained on activations of {trained_on.get('spec')} "
+                          f"({source['run']}), not of {model.get('spec')} ({what}); train one on these with "
+                          "`frob sae train`")
+    width = int(read_manifest(directory)["sae"].get("d_in", channels))
+    if width != channels:
+        raise InterpError(f"the SAE in {directory} reads {width} channels, {what} has {channels}; train one on "
+                          "these with `frob sae train`")
 
 
 def read_manifest(directory) -> dict:
-    return load_manifest(directory, expected_format=SAE_FORMAT, what="an SAE directory", make_with="frob sae train",
-                         error=InterpError)
+    manifest = load_manifest(directory, expected_format=SAE_FORMAT, what="an SAE directory",
+                             make_with="frob sae train", error=InterpError)
+    return require_keys(directory, manifest, {"sae": dict, "train": dict, "source": dict},
+                        make_with="frob sae train", error=InterpError)
 
 
 @torch.no_grad()

@@ -46,5 +46,7 @@ def _call(model_class, location: str, subfolder: str | None, shown: str):
             model = model_class.from_pretrained(location, subfolder=subfolder,
                                                 low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None)
     except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
-        raise WeightsError(f"cannot load {shown} with diffusers: {first_sentence(error)}") from None
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 and lines[0].endswith(":") else first_sentence(error)  # a state dict's
+        raise WeightsError(f"cannot load {shown} with diffusers: {detail.rstrip('.')}") from None
     return model.float().eval()

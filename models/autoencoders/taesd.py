@@ -59,8 +59,11 @@ class AutoencoderTinyAdapter(AutoencoderAdapter):
 
 def load_tiny_pair(prefix: Path) -> TinyAutoencoder:
     """`<prefix>_encoder` and `<prefix>_decoder` (.safetensors or .pth), loaded strictly into the TAESD layout."""
-    encoder_state = load_state_dict(_weight_file(prefix, "encoder"))
-    decoder_state = load_state_dict(_weight_file(prefix, "decoder"))
+    try:
+        encoder_state = load_state_dict(_weight_file(prefix, "encoder"))
+        decoder_state = load_state_dict(_weight_file(prefix, "decoder"))
+    except WeightsError as error:
+        raise WeightsError(f"{error}; fetch the model's weights again") from None
     try:
         encoder = tiny_encoder(encoder_latent_channels(encoder_state), pool_blocks_in(encoder_state))
         decoder = tiny_decoder(decoder_latent_channels(decoder_state), pool_blocks_in(decoder_state))
@@ -71,7 +74,8 @@ def load_tiny_pair(prefix: Path) -> TinyAutoencoder:
             module.load_state_dict(state, strict=True)
         except RuntimeError as error:
             detail = str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else str(error)
-            raise WeightsError(f"{_weight_file(prefix, part)} does not fit the TAESD {part} layout: {detail}") from None
+            raise WeightsError(f"{_weight_file(prefix, part)} does not fit the TAESD {part} layout: "
+                               f"{detail.rstrip('.')}; give the encoder and decoder files of one TAESD model") from None
     return TinyAutoencoder(encoder, decoder).eval()
 
 

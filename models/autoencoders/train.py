@@ -30,11 +30,11 @@ from pydantic import Field
 
 from frobnoscope.engine.checkpoint import load_checkpoint, read_latest, save_checkpoint
 from frobnoscope.engine.config import Config, validate_config
-from frobnoscope.engine.runs import MANIFEST, existing_run, load_manifest, run_header, write_json_atomic
+from frobnoscope.engine.runs import MANIFEST, existing_run, load_manifest, require_keys, run_header, write_json_atomic
 from frobnoscope.models import metrics
 from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.autoencoders.architectures import ArchitectureName, architecture
-from frobnoscope.models.errors import ModelError
+from frobnoscope.models.errors import ModelError, WeightsError
 from frobnoscope.models.images import Encoding, check_images
 from frobnoscope.models.training_steps import StepReport, learning_rate
 from frobnoscope.scenes.store import DatasetStore, dataset_reference
@@ -188,7 +188,9 @@ def _prepare_run(out: Path, store: DatasetStore, config: AutoencoderTrainConfig)
 
 
 def read_manifest_of_run(run_dir: Path) -> dict:
-    return load_manifest(run_dir, expected_format=TRAIN_FORMAT, what="a training run", make_with="frob train ae", error=ModelError)
+    manifest = load_manifest(run_dir, expected_format=TRAIN_FORMAT, what="a training run", make_with="frob train ae",
+                             error=ModelError)
+    return require_keys(run_dir, manifest, {"config": dict}, make_with="frob train ae", error=ModelError)
 
 
 def _save_model(model, directory: Path) -> None:
@@ -209,7 +211,10 @@ def load_run(run_dir, *, latent: str = "mean", seed: int = 0) -> AutoencoderAdap
     if (run_dir / MODEL_DIR / "config.json").is_file():
         from frobnoscope.models.autoencoders.pretrained import load_pretrained
 
-        model = load_pretrained(arch.model_class(), str(run_dir / MODEL_DIR), "run")
+        try:
+            model = load_pretrained(arch.model_class(), str(run_dir / MODEL_DIR), "run")
+        except WeightsError as error:
+            raise WeightsError(f"{error}; delete {run_dir} and train it again with `frob train ae`") from None
     else:
         model = arch.build()
         if read_latest(run_dir / CHECKPOINTS) is None:

@@ -30,8 +30,8 @@ from pydantic import Field
 
 from frobnoscope.engine.checkpoint import load_checkpoint, read_latest, save_checkpoint
 from frobnoscope.engine.config import Config, validate_config
-from frobnoscope.engine.runs import MANIFEST, existing_run, load_manifest, run_header, write_json_atomic
-from frobnoscope.engine.tensor_files import load_state_dict, save_safetensors_atomic
+from frobnoscope.engine.runs import MANIFEST, existing_run, load_manifest, require_keys, run_header, write_json_atomic
+from frobnoscope.engine.tensor_files import load_weights_into, save_safetensors_atomic
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.metrics import mse_to_psnr
 from frobnoscope.models.nerf.data import OrbitData, load_orbit
@@ -167,7 +167,10 @@ def _prepare_run(out: Path, data: OrbitData, config: NerfTrainConfig) -> dict:
 
 
 def read_nerf_manifest(run_dir) -> dict:
-    return load_manifest(run_dir, expected_format=NERF_FORMAT, what="a NeRF run", make_with="frob train nerf", error=ModelError)
+    manifest = load_manifest(run_dir, expected_format=NERF_FORMAT, what="a NeRF run", make_with="frob train nerf",
+                             error=ModelError)
+    return require_keys(run_dir, manifest, {"config": dict, "dataset": dict, "split": dict, "box": list,
+                                            "background": list}, make_with="frob train nerf", error=ModelError)
 
 
 def save_nerf_model(model: NerfModel, config: NerfTrainConfig, directory: Path) -> None:
@@ -186,7 +189,8 @@ def load_nerf_run(run_dir) -> tuple[NerfModel, dict]:
     config = validate_config(NerfTrainConfig, manifest["config"], f"settings in {run_dir / MANIFEST}")
     model = build_model(config, manifest["box"], manifest["background"])
     if (run_dir / MODEL_DIR / WEIGHTS_FILE).is_file():
-        model.load_state_dict(load_state_dict(run_dir / MODEL_DIR / WEIGHTS_FILE), strict=True)
+        load_weights_into(model, run_dir / MODEL_DIR / WEIGHTS_FILE,
+                          f"delete {run_dir} and train it again with `frob train nerf`")
     elif read_latest(run_dir / CHECKPOINTS) is not None:
         load_checkpoint(run_dir / CHECKPOINTS, model)
     else:

@@ -17,7 +17,9 @@ import pytest
 
 # Ray picks the machine's outward address for a node unless told that this is no cluster of several
 # machines: keep every connection on the loopback interface. Read when `ray` is first imported.
-LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+# RAY_AUTH_MODE explicit: with it unset, a ~/.ray/auth_token left by any local `ray.init()` (e.g. bench/) turns on
+# token auth for the head, and its clients then fail with InvalidAuthToken; a loopback test head needs none
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}
 RAY = Path(sys.executable).with_name("ray")
 START_TIMEOUT_S = 90
 

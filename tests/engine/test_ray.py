@@ -1,8 +1,11 @@
 """Scale-out on Ray: jobs run on a real local Ray head (`ray start --head` on 127.0.0.1) give the same arrays as in
-one process, and a worker that dies mid-block loses nothing. Select with `pytest -m ray`."""
+one process, and a worker that dies mid-block loses nothing; workers that share the output directory write its
+chunks themselves (the driver none), and a run cut off resumes. Select with `pytest -m ray`."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 import numpy as np
@@ -121,6 +124,82 @@ def test_without_ray_installed_the_flag_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     monkeypatch.delitem(sys.modules, "frobnoscope.engine.ray_executor", raising=False)
     spec = WorkerSpec(GenerateWorker, ())
-    with pytest.raises(FrobError, match=r"pip install 'frobnoscope\[distributed\]'"):
-        with block_runner(spec, 1, "127.0.0.1:1"):
-            pass
+    with pytest.raises(FrobError, match=r"pip install 'frobnoscope\[distributed\]'"), block_runner(spec, 1, "127.0.0.1:1"):
+        pass
+
+
+class _CutOff(Exception):
+    pass
+
+
+def _journal_writers(out) -> list[str]:
+    lines = (out / "progress.jsonl").read_text().splitlines() if (out / "progress.jsonl").exists() else []
+    return [json.loads(line)["writer"] for line in lines]
+
+
+def _count_driver_chunk_writes(monkeypatch) -> list[str]:
+    """Chunks written by this process (the driver): Ray workers are other processes, so they are not counted."""
+    written = []
+    original = DatasetStore._write_chunk
+
+    def counting(self, name, index, data):
+        written.append(f"{name}/{index}")
+        return original(self, name, index, data)
+
+    monkeypatch.setattr(DatasetStore, "_write_chunk", counting)
+    return written
+
+
+def test_ray_workers_write_their_chunks_to_shared_storage_and_the_driver_none(ray_address, local_dataset, tmp_path,
+                                                                            monkeypatch):
+    out, writers = tmp_path / "data", set()
+    driver_writes = _count_driver_chunk_writes(monkeypatch)
+    generate(GENERATE["family"], n=GENERATE["n"], seed=GENERATE["seed"], settings=GENERATE["settings"],
+             chunk_frames=GENERATE["chunk_frames"], out=out, workers=2, ray_address=ray_address,
+             on_progress=lambda done, total: writers.update(_journal_writers(out)))
+    assert driver_writes == []
+    assert len(writers) >= 1 and all(w.rpartition(":")[2] != str(os.getpid()) for w in writers), writers
+    assert not [p.name for p in out.rglob("*") if p.name.endswith((".tmp", ".partial"))]  # only whole chunks, by rename
+    on_ray = DatasetStore.open(out)
+    assert [f["checksums"] for f in on_ray.manifest["frames"]] == [f["checksums"] for f in local_dataset.manifest["frames"]]
+    assert on_ray.damaged_frames() == {}
+    _invoke("scenes", "verify", str(out))  # exit code 0: every frame matches its checksums
+
+
+def test_ray_driver_writes_when_asked_or_when_workers_do_not_see_the_output(ray_address, local_dataset, tmp_path,
+                                                                           monkeypatch):
+    out = tmp_path / "data"
+    driver_writes = _count_driver_chunk_writes(monkeypatch)
+    generate(GENERATE["family"], n=GENERATE["n"], seed=GENERATE["seed"], settings=GENERATE["settings"],
+             chunk_frames=GENERATE["chunk_frames"], out=out, workers=2, ray_address=ray_address, workers_write=False)
+    assert len(driver_writes) == len(CHANNELS) * GENERATE["n"] // GENERATE["chunk_frames"]
+    assert DatasetStore.open(out).damaged_frames() == {}
+    # a worker on storage not shared with the driver (no marker there) returns its frames instead of writing
+    spec = WorkerSpec(GenerateWorker, (GENERATE["family"], GENERATE["seed"], {"res": 16}, str(out), ".not-here.tmp"))
+    with block_runner(spec, 1, ray_address) as run_blocks:
+        ((bounds, frames),) = list(run_blocks([(4, 8)]))
+    assert bounds == (4, 8) and isinstance(frames, list)
+    np.testing.assert_array_equal(frames[0]["rgb"], local_dataset.channel("rgb")[4])
+
+
+def test_a_ray_run_cut_off_resumes_from_the_blocks_its_workers_wrote(ray_address, local_dataset, tmp_path, monkeypatch):
+    out = tmp_path / "data"
+    kwargs = {"n": GENERATE["n"], "seed": GENERATE["seed"], "settings": GENERATE["settings"],
+              "chunk_frames": GENERATE["chunk_frames"], "out": out, "workers": 1, "ray_address": ray_address}
+
+    def cut_off(done, total):
+        if done >= GENERATE["chunk_frames"]:
+            raise _CutOff
+
+    with pytest.raises(_CutOff):
+        generate(GENERATE["family"], on_progress=cut_off, **kwargs)
+    journalled = len(_journal_writers(out))
+    assert 1 <= journalled < GENERATE["n"] // GENERATE["chunk_frames"]
+    driver_writes = _count_driver_chunk_writes(monkeypatch)
+    resumed = []
+    generate(GENERATE["family"], on_progress=lambda done, total: resumed.append(done), **kwargs)
+    assert driver_writes == []
+    assert resumed[-1] == GENERATE["n"]
+    on_ray = DatasetStore.open(out)
+    assert on_ray.complete and on_ray.damaged_frames() == {}
+    assert [f["checksums"] for f in on_ray.manifest["frames"]] == [f["checksums"] for f in local_dataset.manifest["frames"]]

@@ -531,3 +531,30 @@ def test_cli_runs_on_our_autoencoder_and_taef2(interp_dataset, tmp_path, model, 
     for method in ("integrated_gradients", "saliency", "layer_integrated_gradients"):
         maps = read_maps(tmp_path / "run", method)[:]
         assert maps.shape == (2, 32, 32) and np.isfinite(maps).all() and np.abs(maps).sum() > 0
+
+
+@pytest.mark.parametrize("tolerance", [0, 1, 2, 3])
+def test_dilation_grows_a_region_by_its_tolerance_in_chebyshev_distance(tolerance):
+    from frobnoscope.interp.attribution.measures import dilate
+
+    region = np.zeros((1, 11, 11), dtype=bool)
+    region[0, 5, 5] = True
+    rows, cols = np.mgrid[0:11, 0:11]
+    expected = np.maximum(abs(rows - 5), abs(cols - 5)) <= tolerance
+    np.testing.assert_array_equal(dilate(region, tolerance)[0], expected)
+
+
+def test_pointing_counts_a_peak_within_the_tolerance_and_no_further():
+    from frobnoscope.interp.attribution.measures import energy_in_region, pointing_game
+
+    maps = np.zeros((4, 9, 9))
+    for k, (row, col) in enumerate([(4, 4), (4, 6), (4, 7), (7, 4)]):
+        maps[k, row, col] = 1.0 if k % 2 == 0 else -1.0  # |a| decides, whatever the sign
+    regions = np.zeros((4, 9, 9), dtype=bool)
+    regions[:, 4, 4] = True
+    np.testing.assert_array_equal(pointing_game(maps, regions, 2), [1.0, 1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(pointing_game(maps, regions, 3), [1.0, 1.0, 1.0, 1.0])
+    assert np.isnan(pointing_game(np.zeros((1, 9, 9)), regions[:1], 2)).all()
+    energy_abs, energy_pos = energy_in_region(maps, regions)
+    np.testing.assert_array_equal(energy_abs, [1.0, 0.0, 0.0, 0.0])
+    assert energy_pos[0] == 1.0 and np.isnan(energy_pos[1])  # a map without positive values has no positive share

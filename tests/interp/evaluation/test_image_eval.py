@@ -188,3 +188,20 @@ def test_cli_eval_prints_the_summary_and_reports_errors_in_one_line(tiny_dataset
     bad = subprocess.run([FROB, "eval", str(tiny_dataset.path), "--model", "sd-vae:/no/such/vae", "--out", str(tmp_path / "x")],
                          capture_output=True, text=True, timeout=300, env=env)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "/no/such/vae does not exist" in bad.stderr
+
+
+def test_the_squared_error_map_averages_over_colour_channels_pixel_by_pixel():
+    output = torch.zeros(2, 3, 4, 5)
+    target = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5) / 100
+    expected = (target.double() ** 2).mean(dim=1)
+    error = metrics.squared_error_map(output, target)
+    assert error.shape == (2, 4, 5)
+    torch.testing.assert_close(error, expected)
+
+
+@pytest.mark.parametrize("height, width", [(10, 40), (40, 10), (10, 10)])
+def test_ssim_refuses_an_image_smaller_than_its_window_on_either_side(height, width):
+    image = torch.zeros(1, 3, height, width)
+    with pytest.raises(ValueError, match=rf"at least 11x11 pixels, got \({height}, {width}\)"):
+        metrics.ssim_map(image, image)
+    metrics.ssim_map(torch.zeros(1, 3, 11, 11), torch.zeros(1, 3, 11, 11))  # the window fits exactly

@@ -189,3 +189,22 @@ def test_cli_names_the_flags_of_bad_settings_and_takes_its_defaults_from_the_con
     defaults = cli_defaults(LabelConfig, "features", "label")
     assert set(defaults) == {"sae", "hook", "max_tokens", "importance_frames", "candidates", "figures"}
     assert all(cli == config for cli, config in defaults.values()), defaults
+
+
+def test_model_error_of_a_single_pixel_frame_is_its_squared_error():
+    """The mean over every pixel and colour channel, down to one pixel of one frame."""
+    batch = torch.full((1, 3, 1, 1), 0.25)
+    expected = np.mean((np.full(3, 0.25) + 0.1 - 0.25) ** 2)
+    assert model_error(OffsetToyAdapter(), [batch]) == pytest.approx(expected, rel=1e-6)
+
+
+def test_dataset_batches_are_the_datasets_rgb_frames_in_order_and_in_blocks(interp_dataset):
+    from frobnoscope.interp.sae.splice import dataset_batches
+    from frobnoscope.scenes.store import DatasetStore
+
+    frames = [9, 1, 5, 2, 12, 3, 4, 7, 8, 6]
+    batches = dataset_batches(interp_dataset.path, frames, batch_size=4)
+    assert [len(batch) for batch in batches] == [4, 4, 2]
+    rgb = np.asarray(DatasetStore.open(interp_dataset.path).channel("rgb")[:])[sorted(frames)]
+    np.testing.assert_array_equal(np.concatenate([b.numpy() for b in batches]), rgb.transpose(0, 3, 1, 2))
+    assert len(dataset_batches(interp_dataset.path, frames)) == 2  # default blocks of 8
