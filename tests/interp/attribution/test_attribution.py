@@ -558,3 +558,13 @@ def test_pointing_counts_a_peak_within_the_tolerance_and_no_further():
     energy_abs, energy_pos = energy_in_region(maps, regions)
     np.testing.assert_array_equal(energy_abs, [1.0, 0.0, 0.0, 0.0])
     assert energy_pos[0] == 1.0 and np.isnan(energy_pos[1])  # a map without positive values has no positive share
+
+
+def test_dilation_never_spreads_a_region_to_another_frame():
+    from frobnoscope.interp.attribution.measures import dilate
+
+    regions = np.zeros((3, 7, 7), dtype=bool)
+    regions[1, 3, 3] = True
+    grown = dilate(regions, 1)
+    assert not grown[0].any() and not grown[2].any()
+    assert grown[1].sum() == 9

@@ -207,4 +207,4 @@ def test_dataset_batches_are_the_datasets_rgb_frames_in_order_and_in_blocks(inte
     assert [len(batch) for batch in batches] == [4, 4, 2]
     rgb = np.asarray(DatasetStore.open(interp_dataset.path).channel("rgb")[:])[sorted(frames)]
     np.testing.assert_array_equal(np.concatenate([b.numpy() for b in batches]), rgb.transpose(0, 3, 1, 2))
-    assert len(dataset_batches(interp_dataset.path, frames)) == 2  # default blocks of 8
+    assert [len(b) for b in dataset_batches(interp_dataset.path, frames[:9])] == [8, 1]  # default blocks of 8
