@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from frobnoscope.app.web import state
+from frobnoscope.app.web import data, state
 
 
 def url_select(label: str, options: list, name: str, page: str, where=st, cast=None, default=None, **kwargs):
@@ -17,6 +17,22 @@ def url_select(label: str, options: list, name: str, page: str, where=st, cast=N
                             key=f"{page}.{name}", **kwargs)
     state.keep(**{name: value})
     return value
+
+
+def model_stage(ws, page: str, stage: str, marker: str, no_model: str, what: str):
+    """(model, its `<model>/<stage>` directory) for the image model chosen in the URL parameter `model`; None, after
+    saying what is missing and the command that makes it, when there is no image model (`no_model`) or the stage's
+    `marker` file is not there ("The {what} of <model>")."""
+    models = ws.image_models()
+    if not models:
+        data.missing(no_model, ws.rerun_command())
+        return None
+    model = url_select("model", models, "model", page)
+    directory = ws.path(f"{model}/{stage}")
+    if not (directory / marker).is_file():
+        data.missing(f"The {what} of {model} ({model}/{stage})", ws.rerun_command())
+        return None
+    return model, directory
 
 
 def url_number(label: str, name: str, page: str, default, low, high, where=st, cast=int, **kwargs):

@@ -18,7 +18,7 @@ import zarr
 
 from frobnoscope.app.web import data, images, state
 from frobnoscope.app.web.page import run_page
-from frobnoscope.app.web.widgets import url_number, url_select
+from frobnoscope.app.web.widgets import model_stage, url_number
 from frobnoscope.engine.runs import load_manifest
 from frobnoscope.interp.evaluation.images import EVAL_FORMAT, MAPS
 
@@ -61,15 +61,10 @@ def frame_factors(frames: list[dict]) -> pd.DataFrame:
 
 def show(ws) -> None:
     st.title("Model vs optimum")
-    models = ws.image_models()
-    if not models:
-        data.missing("An evaluated image model", ws.rerun_command())
+    chosen = model_stage(ws, "model", "eval", "frames.csv", "An evaluated image model", "evaluation")
+    if chosen is None:
         return
-    model = url_select("model", models, "model", "model")
-    run = ws.path(f"{model}/eval")
-    if not (run / "frames.csv").is_file():
-        data.missing(f"The evaluation of {model} ({model}/eval)", ws.rerun_command())
-        return
+    model, run = chosen
     manifest = load_manifest(run, expected_format=EVAL_FORMAT, what="an evaluation", make_with=ws.rerun_command())
     frames = pd.read_csv(run / "frames.csv")
     dataset_dir = ws.relocate(manifest["dataset"]["path"])

@@ -19,7 +19,7 @@ import streamlit as st
 
 from frobnoscope.app.web import data, images, state
 from frobnoscope.app.web.page import run_page
-from frobnoscope.app.web.widgets import url_select
+from frobnoscope.app.web.widgets import model_stage, url_select
 from frobnoscope.app.web.workspace import OutsideWorkspace
 from frobnoscope.engine.runs import load_manifest
 from frobnoscope.interp.activations.store import ActivationStore
@@ -55,15 +55,10 @@ def capture(directory: str) -> ActivationStore:
 
 def show(ws) -> None:
     st.title("Probes")
-    models = ws.image_models()
-    if not models:
-        data.missing("A captured image model", ws.rerun_command())
+    chosen = model_stage(ws, "probes", "probes", "probes.csv", "A captured image model", "probe run")
+    if chosen is None:
         return
-    model = url_select("model", models, "model", "probes")
-    directory = ws.path(f"{model}/probes")
-    if not (directory / "probes.csv").is_file():
-        data.missing(f"The probe run of {model} ({model}/probes)", ws.rerun_command())
-        return
+    _, directory = chosen
     table = pd.read_csv(directory / "probes.csv")
     shown = st.radio("show", list(SHOWN), format_func=SHOWN.get, horizontal=True,
                      index=list(SHOWN).index(state.param("show", "selectivity")) if state.param("show") in SHOWN else 0)
