@@ -24,11 +24,13 @@ class BlockWorker(Protocol):
 @dataclass(frozen=True)
 class WorkerSpec:
     """`factory(*args)` builds one worker's state. `pool_env` is set in each pooled worker process before the
-    factory runs (the pool keeps every core busy, so libraries that start their own threads get one each)."""
+    factory runs (the pool keeps every core busy, so libraries that start their own threads get one each).
+    `num_gpus`: GPUs each Ray actor reserves (Ray then shows the actor only those, as cuda:0...)."""
 
     factory: Callable[..., BlockWorker]
     args: tuple = ()
     pool_env: dict[str, str] = field(default_factory=lambda: {"OMP_NUM_THREADS": "1"})
+    num_gpus: int = 0
 
     def build(self) -> BlockWorker:
         return self.factory(*self.args)

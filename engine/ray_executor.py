@@ -90,12 +90,13 @@ def check_address(address: str) -> None:
 @contextmanager
 def ray_block_runner(spec: WorkerSpec, workers: int, address: str) -> Iterator[RunBlocks]:
     """Connect to the cluster at `address` (unless this process already is), start `workers` actors of one CPU
-    each, yield `run_blocks`, and end the actors (and the connection, if made here) afterwards."""
+    (and `spec.num_gpus` GPUs) each, yield `run_blocks`, and end the actors (and the connection, if made here)."""
     connected_here = not ray.is_initialized()
     if connected_here:
         check_address(address)
         ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=False)
-    actor_class = ray.remote(num_cpus=1, max_restarts=RESTARTS, max_task_retries=RESTARTS)(BlockActor)
+    actor_class = ray.remote(num_cpus=1, num_gpus=spec.num_gpus, max_restarts=RESTARTS,
+                             max_task_retries=RESTARTS)(BlockActor)
     actors = []
     try:
         actors = [actor_class.remote(spec) for _ in range(workers)]

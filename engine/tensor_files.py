@@ -82,7 +82,7 @@ def save_safetensors_atomic(tensors: dict[str, torch.Tensor], path, metadata: di
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        save_file({name: t.detach().contiguous() for name, t in tensors.items()}, temp, metadata=metadata)
+        save_file({name: t.detach().cpu().contiguous() for name, t in tensors.items()}, temp, metadata=metadata)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

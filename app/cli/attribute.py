@@ -8,7 +8,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import DATASET_HELP, RAY_HELP, RUN_DIR_HELP, config_option, writes
+from frobnoscope.app.cli.options import (
+    DATASET_HELP,
+    RAY_HELP,
+    RUN_DIR_HELP,
+    check_device,
+    config_option,
+    device_option,
+    writes,
+)
 from frobnoscope.app.cli.progress import job_progress
 from frobnoscope.engine.config import ConfigError, validate_config
 from frobnoscope.interp.attribution.config import AttributeConfig, is_nerf_spec
@@ -28,6 +36,7 @@ def attribute_command(
     batch_size: int = config_option(AttributeConfig, "batch_size"),
     workers: int = typer.Option(1, help="worker processes (1: this one), one intra-op thread each"),
     ray: str = typer.Option(None, help=RAY_HELP),
+    device: str = device_option(),
     frames: int = config_option(AttributeConfig, "frames"),
     layer: str = config_option(AttributeConfig, "layer"),
     sae: Path = config_option(AttributeConfig, "sae"),
@@ -66,8 +75,9 @@ def attribute_command(
         except ConfigError as error:  # the flag is --cause (repeatable)
             raise ConfigError(error.what, [("cause" if path == "causes" else path, message)
                                            for path, message in error.problems]) from None
+    check_device(device)
     with job_progress("attribute", console, unit="images") as on_progress:
-        attribute(data, out, config, workers=workers, ray_address=ray, on_progress=on_progress)
+        attribute(data, out, config, workers=workers, ray_address=ray, on_progress=on_progress, device=device)
     stdout = Console()
     stdout.print(f"wrote {out}/maps.zarr: {', '.join(config.methods)} maps of {target}", highlight=False)
     if score:

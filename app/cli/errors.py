@@ -25,6 +25,30 @@ FIXES = {
 }
 
 
+# what to lower when a command's model runs out of device memory (the rest: run it on the CPU)
+MEMORY_FLAGS = {"train ae": "--batch-size", "eval": "--batch-size", "capture": "--batch-size",
+                "attribute": "--internal-batch-size (or --batch-size)", "sae train": "--batch-tokens",
+                "features label": "--max-tokens", "train nerf": "--rays-per-step", "probe": "--tokens-per-frame",
+                "study run": "the stage's batch settings in the study file"}
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A device out of memory: torch's OutOfMemoryError (CUDA), or the RuntimeError MPS raises (torch need not be
+    imported to tell)."""
+    return type(error).__name__ == "OutOfMemoryError" or (
+        isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
+
+
+def out_of_memory_line(error: BaseException, argv: list[str]) -> str:
+    """One line for a device that ran out of memory under `frob ARGV`: the flag to lower, or the CPU."""
+    command = next((name for name in sorted(MEMORY_FLAGS, key=len, reverse=True)
+                    if argv[:len(name.split())] == name.split()), None)
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    fix = f"lower {MEMORY_FLAGS[command]}, or run on the CPU with --device cpu" if command else \
+        "run on the CPU with --device cpu"
+    return f"the device ran out of memory ({first.split('. ')[0].rstrip('.')}); {fix}; {RERUN}"
+
+
 def error_line(error: BaseException) -> str:
     """The one line that describes `error` (a FrobError, ConfigError or OSError) to a user of the CLI."""
     if isinstance(error, ConfigError):  # name the flags, not the config fields

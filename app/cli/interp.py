@@ -12,9 +12,11 @@ from frobnoscope.app.cli.options import (
     DATASET_HELP,
     RAY_HELP,
     RUN_DIR_HELP,
+    check_device,
     config_option,
     data_alias_option,
     dataset_path,
+    device_option,
     writes,
 )
 from frobnoscope.app.cli.progress import job_progress
@@ -37,6 +39,7 @@ def capture_command(
     random_weights_seed: int = config_option(CaptureConfig, "random_weights_seed"),
     workers: int = typer.Option(1, help="worker processes, one copy of the model each"),
     ray: str = typer.Option(None, help=RAY_HELP),
+    device: str = device_option(),
     data_alias: Path = data_alias_option(),
 ):
     """Stream activations at the chosen hook points, with ground truth pooled to each layer's grid, into zarr."""
@@ -47,8 +50,9 @@ def capture_command(
     config = validate_config(CaptureConfig, dict(model=model, hooks=hooks, dtype=dtype, batch_size=batch_size,
                                                  frames=frames, random_weights_seed=random_weights_seed),
                              "capture settings")
+    check_device(device)
     with job_progress("capture", console) as on_progress:
-        capture(data, out, config, on_progress=on_progress, workers=workers, ray_address=ray)
+        capture(data, out, config, on_progress=on_progress, workers=workers, ray_address=ray, device=device)
     store = ActivationStore.open(out)
     stdout = Console()
     for hook in store.hooks():
@@ -64,12 +68,14 @@ def probe_command(
     out: Path = typer.Option(None, help="output directory (default RUN/probes)"),
     tokens_per_frame: int = config_option(ProbeConfig, "tokens_per_frame"),
     seed: int = config_option(ProbeConfig, "seed"),
+    device: str = device_option(),
 ):
     """Linear probes for every hook point x ground-truth factor, with shuffled-target and random-weights controls."""
     from frobnoscope.interp.probes.run import run_probes
 
     config = validate_config(ProbeConfig, dict(tokens_per_frame=tokens_per_frame, seed=seed), "probe settings")
-    rows = run_probes(run, out, control, config, on_hook=lambda hook: console.print(f"probed {hook}", highlight=False))
+    rows = run_probes(run, out, control, config, on_hook=lambda hook: console.print(f"probed {hook}", highlight=False),
+                      device=device)
     table = Table("hook", "factor", "metric", "score", "shuffled", "selectivity",
                   *(["control"] if control is not None else []), title="best probes", title_justify="left")
     primary = sorted((r for r in rows if r["metric"] in ("r2", "accuracy")), key=lambda r: -r["selectivity"])

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from frobnoscope.app.cli import web
-from frobnoscope.app.cli.errors import error_line
+from frobnoscope.app.cli.errors import error_line, is_out_of_memory, out_of_memory_line
 from frobnoscope.engine.errors import FrobError
 
 HELP = "frobnoscope: interpretability for image models where the right answer is known."
@@ -59,6 +59,12 @@ def main() -> None:
         (app_launcher() if sys.argv[1:2] == ["app"] else full_app())()
     except (FrobError, OSError) as error:
         console.print(f"[red]error:[/red] {escape(error_line(error))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except RuntimeError as error:  # a device out of memory is the user's to fix; anything else is our bug
+        if not is_out_of_memory(error):
+            raise
+        console.print(f"[red]error:[/red] {escape(out_of_memory_line(error, sys.argv[1:]))}", highlight=False,
+                      soft_wrap=True)
         sys.exit(2)
 
 

@@ -15,6 +15,7 @@ from frobnoscope.app.cli.options import (
     config_option,
     data_alias_option,
     dataset_path,
+    device_option,
     writes,
 )
 from frobnoscope.app.cli.progress import job_progress, training_progress
@@ -39,6 +40,7 @@ def train_ae_command(
     holdout_every: int = config_option(AutoencoderTrainConfig, "holdout_every"),
     checkpoint_every: int = config_option(AutoencoderTrainConfig, "checkpoint_every"),
     encoding: str = config_option(AutoencoderTrainConfig, "encoding"),
+    device: str = device_option(),
     data_alias: Path = data_alias_option(),
 ):
     """Train an autoencoder on a dataset's frames; progress shows loss and PSNR, checkpoints are safetensors."""
@@ -51,7 +53,7 @@ def train_ae_command(
         "holdout_every": holdout_every, "checkpoint_every": checkpoint_every, "encoding": encoding},
         "autoencoder training settings")
     data = dataset_path(data, data_alias, "train ae")
-    job = prepare_training(data, out, config)  # fail on bad input before drawing a progress bar
+    job = prepare_training(data, out, config, device)  # fail on bad input before drawing a progress bar
     with training_progress(f"train {arch}", steps, console) as on_step:
         results = run_training(job, on_step=on_step)
     Console().print(f"{out}: {arch}, {results['steps']} steps; held-out PSNR {results['heldout_psnr']:.2f} dB, "
@@ -68,6 +70,7 @@ def eval_command(
     latent: str = config_option(EvalConfig, "latent"),
     seed: int = config_option(EvalConfig, "seed"),
     edge_radius: int = config_option(EvalConfig, "edge_radius"),
+    device: str = device_option(),
 ):
     """Judge a model against its optimal output: PSNR, SSIM, error maps, and the error by ground-truth factor."""
     from frobnoscope.engine.memory import keep_freed_memory
@@ -76,7 +79,7 @@ def eval_command(
     config = validate_config(EvalConfig, {"model": model, "latent": latent, "seed": seed, "batch_size": batch_size,
                                           "edge_radius": edge_radius}, "evaluation settings")
     keep_freed_memory()
-    job = prepare_evaluation(data_dir, out, config)  # fail on bad input before drawing a progress bar
+    job = prepare_evaluation(data_dir, out, config, device)  # fail on bad input before drawing a progress bar
     with job_progress("eval", console) as on_progress:
         summary = run_evaluation(job, on_progress=on_progress)
     stdout = Console()

@@ -8,7 +8,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import RUN_DIR_HELP, config_option, data_alias_option, dataset_path, writes
+from frobnoscope.app.cli.options import (
+    RUN_DIR_HELP,
+    check_device,
+    config_option,
+    data_alias_option,
+    dataset_path,
+    device_option,
+    writes,
+)
 from frobnoscope.app.cli.progress import job_progress, training_progress
 from frobnoscope.engine.config import ConfigError, validate_config
 from frobnoscope.interp.evaluation.nerf import NerfJudgeConfig
@@ -35,6 +43,7 @@ def train_nerf_command(
     eval_every: int = config_option(NerfTrainConfig, "eval_every"),
     checkpoint_every: int = config_option(NerfTrainConfig, "checkpoint_every"),
     threads: int = config_option(NerfTrainConfig, "threads"),
+    device: str = device_option(),
     data_alias: Path = data_alias_option(),
 ):
     """Fit a coordinate MLP (NeRF) to an orbit dataset's train views; progress shows loss and held-out PSNR."""
@@ -51,9 +60,10 @@ def train_nerf_command(
         raise ConfigError(error.what, [(path.rpartition(".")[2] if path in NESTED_FLAGS else path, message)
                                        for path, message in error.problems]) from None
     data = dataset_path(data, data_alias, "train nerf")
-    load_orbit(data)  # fail on bad input before drawing a progress bar
+    check_device(device)  # fail on a device torch cannot use or bad input before drawing a progress bar
+    load_orbit(data)
     with training_progress(f"train nerf ({encoding})", steps, console) as on_step:
-        results = train_nerf(data, out, config, on_step=on_step)
+        results = train_nerf(data, out, config, on_step=on_step, device=device)
     psnr = ", ".join(f"{split} {value:.2f} dB" for split, value in results["psnr"].items())
     reached = results["seconds_to_25db"]
     Console().print(f"{out}: {results['steps']} steps in {results['seconds']:.0f} s; held-out PSNR {psnr}; "
@@ -77,6 +87,7 @@ def eval_nerf_command(
     surface_points: int = config_option(NerfJudgeConfig, "surface_points"),
     density_threshold: float = config_option(NerfJudgeConfig, "density_threshold"),
     seed: int = config_option(NerfJudgeConfig, "seed"),
+    device: str = device_option(),
 ):
     """Judge a NeRF run against the scene: held-out and novel renders (PSNR, SSIM, error by ground-truth factor),
     termination distance vs depth_ray, density vs occupancy and SDF, colour vs radiance."""
@@ -86,9 +97,10 @@ def eval_nerf_command(
                                                "shell_points": shell_points, "surface_points": surface_points,
                                                "density_threshold": density_threshold, "seed": seed},
                              "NeRF judging settings")
-    check_inputs(run, out)  # fail on bad input before drawing a progress bar
+    check_device(device)  # fail on a device torch cannot use or bad input before drawing a progress bar
+    check_inputs(run, out)
     with job_progress("eval nerf", console, unit="views") as on_progress:
-        summary = judge_nerf(run, out, config, on_progress=on_progress)
+        summary = judge_nerf(run, out, config, on_progress=on_progress, device=device)
     print_judgement(summary, out)
 
 

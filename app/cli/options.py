@@ -19,6 +19,22 @@ RAY_HELP = ("address (HOST:PORT) of a running Ray cluster: run the blocks there 
             "(needs frobnoscope\\[distributed])")
 DATASET_HELP = "dataset directory made by `frob scenes generate`"
 RUN_DIR_HELP = "run directory (created; rerunning the same command resumes it)"
+# the same text as models.device.DEVICE_HELP, which this module does not import (it would import torch for `frob app`)
+DEVICE_HELP = ("where models run: auto (the first CUDA device torch sees, else the CPU), cpu, cuda, cuda:N or mps; "
+               "data on disk is the same whatever the device")
+
+
+def device_option(default: str | None = "auto", note: str = ""):
+    """`--device NAME` of every command that runs a model (checked when the job starts: one line if torch cannot
+    use it)."""
+    return typer.Option(default, "--device", help=DEVICE_HELP + note, show_default=default is not None)
+
+
+def check_device(device: str | None) -> None:
+    """A one-line error now, before a progress bar is drawn, if torch cannot use `device` here."""
+    from frobnoscope.models.device import resolve_device
+
+    resolve_device(device)
 
 
 def data_alias_option() -> Path | None:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from frobnoscope.app.cli.options import config_option, writes
+from frobnoscope.app.cli.options import check_device, config_option, device_option, writes
 from frobnoscope.app.cli.progress import job_progress, step_progress
 from frobnoscope.engine.config import validate_config
 from frobnoscope.engine.errors import FrobError
@@ -39,6 +39,7 @@ def train_command(
     max_tokens: int = config_option(SAERunConfig, "max_tokens"),
     checkpoint_every: int = config_option(SAETrainConfig, "checkpoint_every"),
     out: Path = typer.Option(None, help="SAE directory (default RUN/saes/<hook>.<arch>.w<M>.k<K>.s<seed>)"),
+    device: str = device_option(),
 ):
     """Train an SAE on a hook's tokens; report L0, FVU, dead/dense fractions, spliced score and absorption."""
     from frobnoscope.interp.activations.store import ActivationStore
@@ -53,11 +54,12 @@ def train_command(
                                                           learning_rate=learning_rate, seed=one_seed,
                                                           checkpoint_every=checkpoint_every), "SAE training settings")
                      for one_seed in seed_list]
-    ActivationStore.open(run).shape(hook)  # fail on a bad run or hook before drawing a progress bar
+    check_device(device)  # fail on a device torch cannot use, a bad run or hook before drawing a progress bar
+    ActivationStore.open(run).shape(hook)
     directories = []
     for train_config in train_configs:
         with step_progress(f"sae {arch} seed {train_config.seed}", steps, console, _describe_step) as on_step:
-            directory, report = train_on_run(run, config, train_config, out=out, on_step=on_step)
+            directory, report = train_on_run(run, config, train_config, out=out, on_step=on_step, device=device)
         directories.append(directory)
         _print_report(directory, report)
     if len(directories) > 1:
@@ -131,6 +133,7 @@ def label_command(
     candidates: int = config_option(LabelConfig, "candidates"),
     figures: int = config_option(LabelConfig, "figures"),
     out: Path = typer.Option(None, help="output directory (default SAE_DIR/features or RUN/features/<hook>)"),
+    device: str = device_option(),
 ):
     """Best ground-truth match, gt_r2, importance and frobnoloid score of every latent and raw channel."""
     from frobnoscope.interp.activations.store import ActivationStore
@@ -139,7 +142,8 @@ def label_command(
     config = validate_config(LabelConfig, dict(hook=hook, sae=str(sae) if sae else None, max_tokens=max_tokens,
                                                importance_frames=importance_frames, candidates=candidates,
                                                figures=figures), "labelling settings")
-    store = ActivationStore.open(run)  # fail on a bad run or hook before drawing a progress bar
+    check_device(device)  # fail on a device torch cannot use, a bad run or hook before drawing a progress bar
+    store = ActivationStore.open(run)
     if hook is not None:
         store.shape(hook)
     if sae is not None:
@@ -148,7 +152,7 @@ def label_command(
         read_manifest(sae)
     with job_progress("importance", console, unit="features") as on_progress:
         directory, rows, summary = label_run(
-            run, config, out, on_progress=lambda kind, done, total: on_progress(done, total, note=kind))
+            run, config, out, on_progress=lambda kind, done, total: on_progress(done, total, note=kind), device=device)
     stdout = Console()
     table = Table("kind", "feature", "best factor", "r / IoU", "gt_r2", "importance", "frobnoloid", title="top frobnoloids",
                   title_justify="left")

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from frobnoscope.app.cli.options import RAY_HELP, writes
+from frobnoscope.app.cli.options import RAY_HELP, device_option, writes
 
 console = Console(stderr=True)
 study_app = typer.Typer(help="Studies: scenes to ranked frobnoloids from one YAML file, resumable.",
@@ -25,6 +25,7 @@ def run_command(
     redo: list[str] = typer.Option([], help="redo this stage (a name or glob) and what depends on it; repeatable"),
     workers: int = typer.Option(1, help="worker processes for generate, capture and attribute"),
     ray: str = typer.Option(None, help=RAY_HELP),
+    device: str = device_option(None, " (default: the study file's `device`, else auto)"),
 ):
     """Run a study's stages in dependency order, skipping finished ones; print and write summary.md at the end."""
     from frobnoscope.app.study.builtin import study_path
@@ -36,7 +37,7 @@ def run_command(
 
     keep_freed_memory()
     spec = load_study(study_path(study))
-    plan = plan_study(spec, out, workers=workers, ray=ray)
+    plan = plan_study(spec, out, workers=workers, ray=ray, device=device)
     check_workspace(plan, out, spec.name, redo)  # fail before drawing the stages
     for note in plan.notes:
         console.print(f"note: {note}", highlight=False)

@@ -1,6 +1,6 @@
 """The study's stages as calls of the library's resumable jobs. Each takes its inputs and output paths, its
-validated settings, and `report(done, total)` for the stage's progress line; what a job returns is in its run
-directory, which later stages and the summary read."""
+validated settings, and `report(done, total)` for the stage's progress line, and each that runs a model its
+`device`; what a job returns is in its run directory, which later stages and the summary read."""
 
 from __future__ import annotations
 
@@ -39,31 +39,33 @@ def make_dataset(out: Path, config: GenerateConfig, report: Report, *, workers: 
     generate(config, out=out, workers=workers, ray_address=ray, on_progress=report)
 
 
-def train_model(data: Path, out: Path, config: AutoencoderTrainConfig, report: Report) -> None:
-    train_autoencoder(data, out, config, on_step=steps(report, config.steps))
+def train_model(data: Path, out: Path, config: AutoencoderTrainConfig, report: Report, *, device: str) -> None:
+    train_autoencoder(data, out, config, on_step=steps(report, config.steps), device=device)
 
 
-def evaluate(data: Path, out: Path, config: EvalConfig, report: Report) -> None:
-    run_evaluation(prepare_evaluation(data, out, config), on_progress=report)
+def evaluate(data: Path, out: Path, config: EvalConfig, report: Report, *, device: str) -> None:
+    run_evaluation(prepare_evaluation(data, out, config, device), on_progress=report)
 
 
 def capture_activations(data: Path, out: Path, config: CaptureConfig, report: Report, *, workers: int,
-                        ray: str | None) -> None:
-    capture(data, out, config, on_progress=report, workers=workers, ray_address=ray)
+                        ray: str | None, device: str) -> None:
+    capture(data, out, config, on_progress=report, workers=workers, ray_address=ray, device=device)
 
 
-def probe(trained: Path, control: Path | None, out: Path, config: ProbeConfig, report: Report) -> None:
+def probe(trained: Path, control: Path | None, out: Path, config: ProbeConfig, report: Report, *, device: str) -> None:
     hooks, done = len(ActivationStore.open(trained).hooks()), []
     report(0, hooks)
-    run_probes(trained, out, control, config, on_hook=lambda hook: (done.append(hook), report(len(done), hooks)))
+    run_probes(trained, out, control, config, on_hook=lambda hook: (done.append(hook), report(len(done), hooks)),
+               device=device)
 
 
-def train_sae(run: Path, out: Path, config: SAERunConfig, train_config: SAETrainConfig, report: Report) -> None:
-    train_on_run(run, config, train_config, out=out, on_step=steps(report, train_config.steps))
+def train_sae(run: Path, out: Path, config: SAERunConfig, train_config: SAETrainConfig, report: Report, *,
+              device: str) -> None:
+    train_on_run(run, config, train_config, out=out, on_step=steps(report, train_config.steps), device=device)
 
 
-def label(run: Path, out: Path, config: LabelConfig, report: Report) -> None:
-    label_run(run, config, out, on_progress=lambda kind, done, total: report(done, total))
+def label(run: Path, out: Path, config: LabelConfig, report: Report, *, device: str) -> None:
+    label_run(run, config, out, on_progress=lambda kind, done, total: report(done, total), device=device)
 
 
 def top_frobnoloids(features: Path, top: int) -> list[int]:
@@ -76,23 +78,24 @@ def top_frobnoloids(features: Path, top: int) -> list[int]:
 
 
 def attribute_frobnoloids(data: Path, sae: Path, features: Path, out: Path, model: str, hook: str, top: int,
-                          causes: list[str], settings: dict, report: Report, *, workers: int, ray: str | None) -> None:
+                          causes: list[str], settings: dict, report: Report, *, workers: int, ray: str | None,
+                          device: str) -> None:
     """One attribution run per top frobnoloid (`out/latent<ID>`), scored against `causes` if any are given."""
     latents = top_frobnoloids(features, top)
     for i, latent in enumerate(latents):
         config = validate_config(AttributeConfig, {**settings, "model": model, "target": f"feature:{hook}:{latent}",
                                                    "sae": str(sae)}, "attribution settings")
         run = out / f"latent{latent}"
-        attribute(data, run, config, workers=workers, ray_address=ray,
+        attribute(data, run, config, workers=workers, ray_address=ray, device=device,
                   on_progress=lambda done, total, i=i: report(i * total + done, len(latents) * total))
         if causes:
             score_run(run, causes)
     report(len(latents), len(latents))
 
 
-def train_field(data: Path, out: Path, config: NerfTrainConfig, report: Report) -> None:
-    train_nerf(data, out, config, on_step=steps(report, config.steps))
+def train_field(data: Path, out: Path, config: NerfTrainConfig, report: Report, *, device: str) -> None:
+    train_nerf(data, out, config, on_step=steps(report, config.steps), device=device)
 
 
-def judge(run: Path, out: Path, config: NerfJudgeConfig, report: Report) -> None:
-    judge_nerf(run, out, config, on_progress=report)
+def judge(run: Path, out: Path, config: NerfJudgeConfig, report: Report, *, device: str) -> None:
+    judge_nerf(run, out, config, on_progress=report, device=device)

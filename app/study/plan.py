@@ -12,7 +12,8 @@
     models/<nerf>/, <nerf>/eval/           frob train nerf, frob eval-nerf   <nerf>.train, <nerf>.eval
 
 A stage's `settings` (its validated configs, as their manifests store them) decide whether a finished stage
-still stands: the runner compares them with what it recorded (`runner`).
+still stands: the runner compares them with what it recorded (`runner`). The device is not a setting: a study
+started on one device finishes on another, and each run's manifest records the device it ran on.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from frobnoscope.interp.probes.linear import ProbeConfig
 from frobnoscope.interp.sae.run import SAERunConfig
 from frobnoscope.interp.sae.training import SAETrainConfig
 from frobnoscope.models.autoencoders.train import AutoencoderTrainConfig
+from frobnoscope.models.device import resolve_device
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.nerf.train import NerfTrainConfig
 
@@ -69,24 +71,29 @@ def settings_of(ws: Path, *configs: Config) -> dict:
     return relative({type(config).__name__: config.to_dict() for config in configs})
 
 
-def plan_study(study: StudyFile, workspace: Path, *, workers: int = 1, ray: str | None = None) -> Plan:
-    """The stages of `study` under `workspace` (settings were validated by `load_study`)."""
-    ws, scale = Path(workspace).resolve(), {"workers": workers, "ray": ray}
+def plan_study(study: StudyFile, workspace: Path, *, workers: int = 1, ray: str | None = None,
+               device: str | None = None) -> Plan:
+    """The stages of `study` under `workspace` (settings were validated by `load_study`), their models on `device`
+    (default: the study file's `device`); a device torch cannot use is a one-line `DeviceError` here."""
+    device = str(resolve_device(device or study.device))
+    ws, scale = Path(workspace).resolve(), {"workers": workers, "ray": ray, "device": device}
+    on_device = {"device": device}
     stages, notes = [], []
     for name, dataset in study.datasets.items():
         stages.append(Stage(f"data.{name}", [ws / "data" / name], settings_of(ws, dataset),
-                            partial(jobs.make_dataset, ws / "data" / name, dataset, **scale)))
+                            partial(jobs.make_dataset, ws / "data" / name, dataset, workers=workers, ray=ray)))
     for name in studied_models(study, notes):
         stages += model_stages(name, study.models[name], ws, scale)
+    notes.append(f"models run on {device}")
     for name, nerf in study.nerfs.items():
         data, run = ws / "data" / nerf.data, ws / "models" / name
         train = validate_config(NerfTrainConfig, nerf.train)
         stages.append(Stage(f"{name}.train", [run], settings_of(ws, train),
-                            partial(jobs.train_field, data, run, train), [f"data.{nerf.data}"]))
+                            partial(jobs.train_field, data, run, train, **on_device), [f"data.{nerf.data}"]))
         if nerf.eval is not None:
             judge = validate_config(NerfJudgeConfig, nerf.eval)
             stages.append(Stage(f"{name}.eval", [ws / name / "eval"], settings_of(ws, judge),
-                                partial(jobs.judge, run, ws / name / "eval", judge), [f"{name}.train"],
+                                partial(jobs.judge, run, ws / name / "eval", judge, **on_device), [f"{name}.train"],
                                 resumable=False))
     return Plan(stages, notes)
 
@@ -114,17 +121,17 @@ def studied_models(study: StudyFile, notes: list[str]) -> list[str]:
 
 def model_stages(name: str, model: ModelStudy, ws: Path, scale: dict) -> list[Stage]:
     data, base, stages = ws / "data" / model.data, ws / name, []
-    spec, after_model = model.spec, [f"data.{model.data}"]
+    spec, after_model, on_device = model.spec, [f"data.{model.data}"], {"device": scale["device"]}
     if spec is None:
         train = validate_config(AutoencoderTrainConfig, model.train)
         run = ws / "models" / name
         stages.append(Stage(f"{name}.train", [run], settings_of(ws, train),
-                            partial(jobs.train_model, data, run, train), list(after_model)))
+                            partial(jobs.train_model, data, run, train, **on_device), list(after_model)))
         spec, after_model = f"run:{run}", [f"{name}.train"]
     if model.eval is not None:
         config = validate_config(EvalConfig, {**model.eval, "model": spec})
         stages.append(Stage(f"{name}.eval", [base / "eval"], settings_of(ws, config),
-                            partial(jobs.evaluate, data, base / "eval", config), list(after_model)))
+                            partial(jobs.evaluate, data, base / "eval", config, **on_device), list(after_model)))
     if model.capture is None:
         return stages
     trained, random = base / "capture" / "trained", base / "capture" / "random"
@@ -142,14 +149,15 @@ def model_stages(name: str, model: ModelStudy, ws: Path, scale: dict) -> list[St
         probes = validate_config(ProbeConfig, model.probes)
         needs = [f"{name}.capture"] + ([f"{name}.capture-random"] if control else [])
         stages.append(Stage(f"{name}.probes", [base / "probes"], settings_of(ws, probes),
-                            partial(jobs.probe, trained, control, base / "probes", probes), needs, resumable=False))
+                            partial(jobs.probe, trained, control, base / "probes", probes, **on_device), needs,
+                            resumable=False))
     for sae in model.saes:
         stages += sae_stages(name, model, sae, spec, ws, trained, scale)
     return stages
 
 
 def sae_stages(name: str, model: ModelStudy, sae, spec: str, ws: Path, trained: Path, scale: dict) -> list[Stage]:
-    data, base = ws / "data" / model.data, ws / name
+    data, base, on_device = ws / "data" / model.data, ws / name, {"device": scale["device"]}
     run_fields, train_fields = split_sae_settings(sae.settings)
     run_config, stages = validate_config(SAERunConfig, run_fields), []
     hook, first = run_config.hook, None
@@ -158,15 +166,15 @@ def sae_stages(name: str, model: ModelStudy, sae, spec: str, ws: Path, trained: 
         out = base / "saes" / f"{hook}.s{seed}"
         first = first or out
         stages.append(Stage(f"{name}.sae.{hook}.s{seed}", [out], settings_of(ws, run_config, train_config),
-                            partial(jobs.train_sae, trained, out, run_config, train_config),
+                            partial(jobs.train_sae, trained, out, run_config, train_config, **on_device),
                             [f"{name}.capture"]))
     if model.features is None:
         return stages
     label = validate_config(LabelConfig, {**model.features, "sae": str(first)})
     features = base / "features" / hook
     stages.append(Stage(f"{name}.features.{hook}", [features], settings_of(ws, label),
-                        partial(jobs.label, trained, features, label), [f"{name}.sae.{hook}.s{sae.seeds[0]}"],
-                        resumable=False))
+                        partial(jobs.label, trained, features, label, **on_device),
+                        [f"{name}.sae.{hook}.s{sae.seeds[0]}"], resumable=False))
     if model.attribution is not None:
         out, top = base / "attribution" / hook, model.attribution
         settings = {"top": top.top, "causes": top.causes, **top.settings}

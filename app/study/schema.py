@@ -2,6 +2,7 @@
 
 ```yaml
 name: demo
+device: auto                    # where models run: auto (CUDA if torch sees one), cpu, cuda, cuda:N, mps
 datasets:                       # name -> GenerateConfig: family, settings, n, seed, chunk_frames
   tabletop: {family: tabletop, n: 200, seed: 0, settings: {res: 128}}
 models:                         # image autoencoders: a spec, or `train:` (AutoencoderTrainConfig), or both
@@ -42,6 +43,7 @@ from frobnoscope.interp.probes.linear import ProbeConfig
 from frobnoscope.interp.sae.run import SAERunConfig
 from frobnoscope.interp.sae.training import SAETrainConfig
 from frobnoscope.models.autoencoders.train import AutoencoderTrainConfig
+from frobnoscope.models.device import DEVICE_HELP, DEVICE_PATTERN
 from frobnoscope.models.nerf.train import NerfTrainConfig
 from frobnoscope.scenes.generate_config import GenerateConfig
 
@@ -116,6 +118,8 @@ RESERVED = ("data", "models")  # the workspace's own folders
 class StudyFile(Config):
     name: str
     description: str = ""
+    device: str = Field("auto", pattern=DEVICE_PATTERN, description=DEVICE_HELP + " (`frob study run --device` "
+                                                                                 "overrides it)")
     datasets: dict[Name, GenerateConfig]
     models: dict[Name, ModelStudy] = {}
     nerfs: dict[Name, NerfStudy] = {}

@@ -7,8 +7,8 @@ where it stopped and writes identical arrays; a different config into the same r
 first checks what is there and redoes damaged blocks (`activations.repair`).
 Memory is one block of frames and its activations per worker, whatever the dataset's length.
 Blocks run in this process, in local worker processes or on a Ray cluster (`engine.journal`):
-each `CaptureWorker` loads the model and reads its frames itself and returns the block's arrays; only this
-process writes the run directory.
+each `CaptureWorker` loads the model (on the job's device; a Ray actor gets a GPU of its own) and reads its frames
+itself and returns the block's arrays, on the CPU; only this process writes the run directory.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from frobnoscope.interp.activations.store import (
 from frobnoscope.interp.errors import InterpError
 from frobnoscope.models import load_model
 from frobnoscope.models.adapter import AutoencoderAdapter
+from frobnoscope.models.device import device_record, gpus_per_worker, resolve_device, to_numpy, worker_device
 from frobnoscope.models.loading.random_weights import reinitialise
 from frobnoscope.models.loading.registry import IMAGE_MODEL_HELP
 from frobnoscope.scenes.store import COMPRESSOR, DatasetStore, dataset_reference
@@ -72,29 +73,34 @@ def select_hooks(available: list[str], pattern: str) -> list[str]:
     return chosen
 
 
-def load_capture_model(config: CaptureConfig) -> AutoencoderAdapter:
-    adapter = load_model(config.model)
+def load_capture_model(config: CaptureConfig, device: str | torch.device | None = "cpu") -> AutoencoderAdapter:
+    adapter = load_model(config.model, device=device)
     if config.random_weights_seed is not None:
         reinitialise(adapter, config.random_weights_seed)
     return adapter
 
 
 def capture(data_dir, out, config: CaptureConfig, on_progress: Callable[[int, int], None] | None = None, *,
-            workers: int = 1, ray_address: str | None = None) -> Path:
-    """Capture (or resume, or return at once if finished) in `workers` local processes (1: this one) or, with
-    `ray_address`, on `workers` actors of that Ray cluster; returns the run directory."""
+            workers: int = 1, ray_address: str | None = None, device: str | torch.device | None = "cpu") -> Path:
+    """Capture (or resume, or return at once if finished) on `device` in `workers` local processes (1: this one)
+    or, with `ray_address`, on `workers` actors of that Ray cluster (one GPU each when `device` is a CUDA device);
+    returns the run directory."""
     check_workers(workers)
+    device = resolve_device(device)
     store = DatasetStore.open(data_dir)
     if not store.complete:
         raise InterpError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
     out = Path(out)
     n = len(store) if config.frames is None else min(config.frames, len(store))
-    manifest = _prepare(out, store, config, n)
+    manifest = _prepare(out, store, config, n, device)
     if manifest["complete"]:
         return out
+    manifest["device"] = device_record(device)  # of the latest session (a run may resume on another)
+    write_json_atomic(out / MANIFEST, manifest)
     hooks = list(manifest["hooks"])
     group = zarr.open_group(str(out / ZARR), mode="r+")
-    spec = WorkerSpec(CaptureWorker, (str(store.path), config.to_dict(), hooks))
+    spec = WorkerSpec(CaptureWorker, (str(store.path), config.to_dict(), hooks, worker_device(device, ray_address)),
+                      num_gpus=gpus_per_worker(device, ray_address))
     run_journalled_blocks(out, manifest, n, config.batch_size, spec, workers=workers, ray_address=ray_address,
                           write_block=lambda start, stop, result: _write_block(group, *result, start, stop),
                           on_progress=on_progress)
@@ -134,7 +140,7 @@ def _run_block(store: DatasetStore, adapter: AutoencoderAdapter, hooks: list[str
         if tensor.ndim != 4:
             raise InterpError(f"hook point {hook!r} outputs shape {tuple(tensor.shape)}, not (B, C, h, w); "
                               "choose image-like hooks")
-        activations[hook] = tensor.detach().permute(0, 2, 3, 1).float().numpy()
+        activations[hook] = to_numpy(tensor.permute(0, 2, 3, 1).float())
     frames = {name: store.channel(name)[start:stop] for name in gt_pooling.SOURCE_CHANNELS}
     grids = {acts.shape[1:3] for acts in activations.values()}
     pooled = {grid: gt_pooling.pool_frames(frames, *grid) for grid in grids}
@@ -149,10 +155,10 @@ class CaptureWorker:
     convolutions round differently with another thread count, and the arrays must not depend on where a block
     ran (use --workers to use more cores). `close` gives this process its thread count back."""
 
-    def __init__(self, data_dir: str, config: dict, hooks: list[str]):
+    def __init__(self, data_dir: str, config: dict, hooks: list[str], device: str = "cpu"):
         self.config = CaptureConfig.model_validate(config)
         self.store = DatasetStore.open(data_dir)
-        self.adapter = load_capture_model(self.config)
+        self.adapter = load_capture_model(self.config, device)
         self.hooks = hooks
         self.threads_before = torch.get_num_threads()
         torch.set_num_threads(WORKER_THREADS)
@@ -178,7 +184,7 @@ def _write_block(group: zarr.Group, activations: dict, pooled: dict, start: int,
             group[hook][GT][name][start:stop] = values
 
 
-def _prepare(out: Path, store: DatasetStore, config: CaptureConfig, n: int) -> dict:
+def _prepare(out: Path, store: DatasetStore, config: CaptureConfig, n: int, device: torch.device) -> dict:
     dataset = dataset_reference(store)
     manifest = existing_run(out, run_format=ACTIVATIONS_FORMAT, what="an activation run", make_with="frob capture",
                             config=config.to_dict(), dataset=dataset, error=InterpError)
@@ -186,7 +192,7 @@ def _prepare(out: Path, store: DatasetStore, config: CaptureConfig, n: int) -> d
         manifest = check_capture(out, check_manifest(out, manifest))  # None: an array is damaged, start over
     if manifest is not None:
         return manifest
-    adapter = load_capture_model(config)
+    adapter = load_capture_model(config, device)
     hooks = select_hooks(adapter.hook_points(), config.hooks)
     activations, pooled = _run_block(store, adapter, hooks, 0, 1)  # shapes and dtypes from the first frame
     out.mkdir(parents=True, exist_ok=True)

@@ -30,20 +30,21 @@ from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.scenes.store import DatasetStore
 
 
-def load_attribution_model(spec: str) -> AutoencoderAdapter:
-    """The adapter for `spec` with its parameters frozen: attribution needs gradients for inputs only, so the
-    backward pass skips the weights' gradients."""
-    adapter = load_model(spec)
+def load_attribution_model(spec: str, device: str | torch.device | None = "cpu") -> AutoencoderAdapter:
+    """The adapter for `spec` on `device` with its parameters frozen: attribution needs gradients for inputs only,
+    so the backward pass skips the weights' gradients."""
+    adapter = load_model(spec, device=device)
     for parameter in adapter.module.parameters():
         parameter.requires_grad_(False)
     return adapter
 
 
-def prepare_image_attribution(store: DatasetStore, config: AttributeConfig) -> tuple[str, dict[str, tuple[int, int]]]:
-    """Check the model against the frame size and the target (loading the model once) before any work starts;
-    returns the model's name and the maps' arrays {method: (H, W)}."""
+def prepare_image_attribution(store: DatasetStore, config: AttributeConfig,
+                              device: torch.device) -> tuple[str, dict[str, tuple[int, int]]]:
+    """Check the model against the frame size and the target (loading the model once, on `device`) before any
+    work starts; returns the model's name and the maps' arrays {method: (H, W)}."""
     size = (store.manifest["height"], store.manifest["width"])
-    adapter = load_attribution_model(config.model)
+    adapter = load_attribution_model(config.model, device)
     adapter.preprocess(torch.zeros(1, 3, *size))  # a frame size the model cannot take fails here
     spec = parse_target(config.target)
     if config.sae is not None and spec.kind == "feature":  # an SAE of another model's activations: meaningless
@@ -103,7 +104,7 @@ def build_target(adapter: AutoencoderAdapter, spec: TargetSpec, frame_size: tupl
                              column, categorical)
     if layer is not None and names.index(layer) > names.index(target.hook):
         raise InterpError(f"layer {layer!r} runs after the target's hook point {target.hook!r}: it cannot affect it")
-    return target
+    return target.to(adapter.device)  # a probe's weights and an SAE join the model
 
 
 def _hook_channels(adapter: AutoencoderAdapter, hook: str, frame_size: tuple[int, int]) -> int:
@@ -130,12 +131,12 @@ class ImageAttributeWorker:
     """One process's model, target and dataset. `block(start, stop)` returns {method: (stop - start, H, W) float32
     maps} for those frames; it writes nothing. It computes with `threads` intra-op threads (restored by `close`)."""
 
-    def __init__(self, data_dir: str, config: dict, threads: int):
+    def __init__(self, data_dir: str, config: dict, threads: int, device: str = "cpu"):
         self.threads_before = torch.get_num_threads()
         torch.set_num_threads(threads)
         self.config = AttributeConfig.model_validate(config)
         self.store = DatasetStore.open(data_dir)
-        self.adapter = load_attribution_model(self.config.model)
+        self.adapter = load_attribution_model(self.config.model, device)
         self.spec = parse_target(self.config.target)
         size = (self.store.manifest["height"], self.store.manifest["width"])
         self.forward = build_target(self.adapter, self.spec, size, sae=self.config.sae, probes=self.config.probes,
@@ -144,10 +145,10 @@ class ImageAttributeWorker:
 
     def block(self, start: int, stop: int) -> dict[str, np.ndarray]:
         rgb = np.asarray(self.store.channel("rgb")[start:stop])
-        images = torch.from_numpy(rgb).permute(0, 3, 1, 2).contiguous()
+        images = torch.from_numpy(rgb).permute(0, 3, 1, 2).contiguous().to(self.adapter.device)
         region = self.spec.region
         gt = {name: np.asarray(self.store.channel(name)[start:stop]) for name in region.channels()}
-        mask = torch.from_numpy(region.mask(gt, rgb.shape[:3]))
+        mask = torch.from_numpy(region.mask(gt, rgb.shape[:3])).to(self.adapter.device)
         frames = range(start, stop)
         tapping = self.adapter.intervene(self.config.layer, self.tap) if self.tap is not None else nullcontext()
         with tapping:

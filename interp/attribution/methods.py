@@ -37,6 +37,7 @@ from torch import nn
 
 from frobnoscope.engine.config import Config
 from frobnoscope.interp.errors import InterpError
+from frobnoscope.models.device import to_numpy
 
 GRADIENT_PIXELS = 2**16  # also the fastest: per image, batches beyond this run slower on a CPU (cache)
 PERTURBATION_PIXELS = 2**20
@@ -118,7 +119,7 @@ def attribute(method: str, forward: Callable, images: torch.Tensor, mask: torch.
     maps = torch.cat(parts).detach().float().sum(dim=1)
     if method in LAYER_METHODS:
         maps = _spread(maps, (h, w))
-    return maps.numpy()
+    return to_numpy(maps)
 
 
 def _spread(cells: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -126,7 +127,7 @@ def _spread(cells: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     nearest-neighbour upsampling gives it."""
     h, w = cells.shape[-2:]
     index = torch.arange(h * w, dtype=torch.float32).view(1, 1, h, w)
-    cell_of_pixel = F.interpolate(index, size=size, mode="nearest").long().view(-1)
+    cell_of_pixel = F.interpolate(index, size=size, mode="nearest").long().view(-1).to(cells.device)
     counts = torch.bincount(cell_of_pixel, minlength=h * w).to(cells.dtype)
     return (cells.flatten(1)[:, cell_of_pixel] / counts[cell_of_pixel]).view(len(cells), *size)
 
@@ -156,8 +157,8 @@ def _call(method: str, forward: Callable, images: torch.Tensor, mask: torch.Tens
             additional_forward_args=args, perturbations_per_eval=per_eval)
     if method == "feature_ablation":
         patch = settings.ablation_patch or max(1, h // 16)
-        rows = torch.arange(h) // patch
-        cols = torch.arange(w) // patch
+        rows = torch.arange(h, device=images.device) // patch
+        cols = torch.arange(w, device=images.device) // patch
         patches = rows[:, None] * (cols.max() + 1) + cols[None, :]
         feature_mask = patches.expand(1, 3, h, w)
         per_eval = settings.perturbations_per_eval or max(1, perturbation_batch(h, w) // len(images))

@@ -16,14 +16,15 @@ from frobnoscope.interp.attribution.nerf_methods import RayTarget, attribute_ray
 from frobnoscope.interp.attribution.run_format import SAMPLE_T, along_ray
 from frobnoscope.interp.attribution.targets import TargetSpec, parse_target
 from frobnoscope.interp.errors import InterpError
+from frobnoscope.models.device import to_numpy
 from frobnoscope.models.loading.registry import parse_spec as parse_model_spec
 from frobnoscope.models.nerf.adapter import NerfAdapter, load_nerf, midpoints, rays_of_camera, read_nerf_manifest
 from frobnoscope.scenes.spec import parse_spec as parse_scene_spec
 from frobnoscope.scenes.store import DatasetStore
 
 
-def prepare_nerf_attribution(store: DatasetStore, config: AttributeConfig,
-                             frames: int) -> tuple[str, dict[str, tuple[int, ...]]]:
+def prepare_nerf_attribution(store: DatasetStore, config: AttributeConfig, frames: int,
+                             device: torch.device) -> tuple[str, dict[str, tuple[int, ...]]]:
     """Check the run (finished), the first `frames` frames of the dataset and the target against each other before
     any work starts (`AttributeConfig` has checked what a NeRF can take); returns the model's name and the maps'
     arrays {name: shape of one frame's entry}."""
@@ -31,7 +32,7 @@ def prepare_nerf_attribution(store: DatasetStore, config: AttributeConfig,
     if not read_nerf_manifest(location).get("complete"):
         raise InterpError(f"the NeRF run {location} is unfinished (its weights would change under a resumed "
                           "attribution); finish it with the `frob train nerf` command that started it")
-    adapter = load_nerf(location)
+    adapter = load_nerf(location, device=device)
     run_scene = {**read_nerf_manifest(location)["scene"], "camera": None}
     for frame in store.manifest["frames"][:frames]:
         if {**parse_scene_spec(frame["spec"]).model_dump(mode="json"), "camera": None} != run_scene:
@@ -63,12 +64,12 @@ class NerfAttributeWorker:
     """One process's NeRF, target and dataset; `block(start, stop)` returns the maps of those frames (module
     docstring) and writes nothing. Computes with `threads` intra-op threads (restored by `close`)."""
 
-    def __init__(self, data_dir: str, config: dict, threads: int):
+    def __init__(self, data_dir: str, config: dict, threads: int, device: str = "cpu"):
         self.threads_before = torch.get_num_threads()
         torch.set_num_threads(threads)
         self.config = AttributeConfig.model_validate(config)
         self.store = DatasetStore.open(data_dir)
-        self.adapter = load_nerf(parse_model_spec(self.config.model)[1]).freeze()
+        self.adapter = load_nerf(parse_model_spec(self.config.model)[1], device=device).freeze()
         self.spec = parse_target(self.config.target)
         self.forward = RayTarget(self.adapter, self.spec)
 
@@ -82,20 +83,22 @@ class NerfAttributeWorker:
 
     def _frame(self, k: int, rgb: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
         height, width = mask.shape
-        origins, directions = rays_of_camera(parse_scene_spec(self.store.manifest["frames"][k]["spec"]).camera)
+        device = self.adapter.device
+        origins, directions = (rays.to(device) for rays in
+                               rays_of_camera(parse_scene_spec(self.store.manifest["frames"][k]["spec"]).camera))
         edges = self.adapter.sample_intervals(origins, directions)
         t = midpoints(edges)
-        out = {SAMPLE_T: t.reshape(height, width, -1).numpy()}
-        rays = torch.from_numpy(np.flatnonzero(mask.reshape(-1)))
-        truth = torch.from_numpy(rgb.reshape(-1, 3))
+        out = {SAMPLE_T: to_numpy(t.reshape(height, width, -1))}
+        rays = torch.from_numpy(np.flatnonzero(mask.reshape(-1))).to(device)
+        truth = torch.from_numpy(rgb.reshape(-1, 3)).to(device)
         entries = origins + directions * edges[:, :1]
         inputs = (entries[rays], directions[rays], edges[rays], truth[rays])
         for method in self.config.methods:
-            along = torch.zeros(height * width, t.shape[-1])
+            along = torch.zeros(height * width, t.shape[-1], device=device)
             if len(rays):
                 along[rays] = attribute_rays(method, self.forward, t[rays] - edges[rays, :1], *inputs,
                                              self.config.settings, frame=k, box=self.adapter.box) / len(rays)
-            out[along_ray(method)] = along.reshape(height, width, -1).numpy()
+            out[along_ray(method)] = to_numpy(along.reshape(height, width, -1))
             out[method] = out[along_ray(method)].sum(axis=-1)
         return out
 

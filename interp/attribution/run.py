@@ -17,16 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from frobnoscope.engine.blocks import WorkerSpec
 from frobnoscope.engine.executor import check_workers
 from frobnoscope.engine.journal import run_journalled_blocks
+from frobnoscope.engine.runs import MANIFEST, write_json_atomic
 from frobnoscope.interp.attribution.config import AttributeConfig, is_nerf_spec
 from frobnoscope.interp.attribution.image_job import ImageAttributeWorker, prepare_image_attribution
 from frobnoscope.interp.attribution.nerf_job import NerfAttributeWorker, prepare_nerf_attribution
 from frobnoscope.interp.attribution.run_format import NERF_SAMPLES, PIXELS, create_or_resume_run, writable_maps
 from frobnoscope.interp.attribution.targets import parse_target
 from frobnoscope.interp.errors import InterpError
+from frobnoscope.models.device import device_record, gpus_per_worker, prepare_device, resolve_device, worker_device
 from frobnoscope.scenes.store import DatasetStore
 
 THREADS_PER_WORKER = 1
@@ -45,8 +48,10 @@ class AttributionJob:
     worker: type
 
 
-def prepare_attribution(data_dir, config: AttributeConfig) -> AttributionJob:
-    """Check the dataset and the target against the model (loading it once) before any work starts."""
+def prepare_attribution(data_dir, config: AttributeConfig, device: torch.device | None = None) -> AttributionJob:
+    """Check the dataset and the target against the model (loading it once, on `device`: default the CPU) before
+    any work starts."""
+    device = torch.device("cpu") if device is None else device
     store = DatasetStore.open(data_dir)
     if not store.complete:
         raise InterpError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
@@ -55,32 +60,38 @@ def prepare_attribution(data_dir, config: AttributeConfig) -> AttributionJob:
     spec.region.mask({name: np.asarray(store.channel(name)[:1]) for name in spec.region.channels()},
                      (1, store.manifest["height"], store.manifest["width"]))
     if is_nerf_spec(config.model):
-        model_name, arrays = prepare_nerf_attribution(store, config, n)
+        model_name, arrays = prepare_nerf_attribution(store, config, n, device)
         return AttributionJob(store, n, model_name, arrays, NERF_SAMPLES, NerfAttributeWorker)
-    model_name, arrays = prepare_image_attribution(store, config)
+    model_name, arrays = prepare_image_attribution(store, config, device)
     return AttributionJob(store, n, model_name, arrays, PIXELS, ImageAttributeWorker)
 
 
 def attribute(data_dir, out, config: AttributeConfig, *, workers: int = 1, ray_address: str | None = None,
-              on_progress: Callable[[int, int], None] | None = None) -> Path:
-    """Attribute (or resume, or return at once if finished); returns the run directory. `workers` > 1 runs blocks
-    in a local process pool; with `ray_address`, on `workers` actors of that Ray cluster."""
+              on_progress: Callable[[int, int], None] | None = None, device: str | torch.device | None = "cpu") -> Path:
+    """Attribute on `device` (or resume, or return at once if finished); returns the run directory. `workers` > 1
+    runs blocks in a local process pool; with `ray_address`, on `workers` actors of that Ray cluster (one GPU each
+    when `device` is a CUDA device)."""
     check_workers(workers)
-    job = prepare_attribution(data_dir, config)
+    device = prepare_device(resolve_device(device))
+    job = prepare_attribution(data_dir, config, device)
     out = Path(out)
     manifest = create_or_resume_run(out, config, job.store, job.frames, job.model_name, job.arrays, job.inputs)
     if manifest["complete"]:
         if on_progress:
             on_progress(job.frames, job.frames)
         return out
+    manifest["device"] = device_record(device)  # of the latest session (a run may resume on another)
+    write_json_atomic(out / MANIFEST, manifest)
     group = writable_maps(out)
 
     def write_maps(start: int, stop: int, maps: dict) -> None:
         for name, values in maps.items():
             group[name][start:stop] = values
 
-    spec = WorkerSpec(job.worker, (str(job.store.path), config.to_dict(), THREADS_PER_WORKER),
-                      pool_env={"OMP_NUM_THREADS": str(THREADS_PER_WORKER)})
+    spec = WorkerSpec(job.worker, (str(job.store.path), config.to_dict(), THREADS_PER_WORKER,
+                                   worker_device(device, ray_address)),
+                      pool_env={"OMP_NUM_THREADS": str(THREADS_PER_WORKER)},
+                      num_gpus=gpus_per_worker(device, ray_address))
     run_journalled_blocks(out, manifest, job.frames, config.batch_size, spec, workers=workers,
                           ray_address=ray_address, write_block=write_maps, on_progress=on_progress)
     return out

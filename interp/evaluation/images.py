@@ -35,6 +35,7 @@ from frobnoscope.interp.evaluation import error_breakdown
 from frobnoscope.interp.evaluation.error_breakdown import BreakdownConfig, EdgeRadius
 from frobnoscope.models import load_model, metrics
 from frobnoscope.models.adapter import AutoencoderAdapter
+from frobnoscope.models.device import device_record, prepare_device, resolve_device, to_numpy
 from frobnoscope.models.images import check_images
 from frobnoscope.models.loading.registry import IMAGE_MODEL_HELP
 from frobnoscope.scenes.store import COMPRESSOR, DatasetStore, dataset_reference
@@ -61,17 +62,20 @@ class EvalJob:
     out: Path
     config: EvalConfig
     manifest: dict
+    device: torch.device
 
 
-def prepare_evaluation(data_dir, out, config: EvalConfig) -> EvalJob:
-    """Check everything (dataset, model, resolution, run directory) and write the run's manifest; one-line errors."""
+def prepare_evaluation(data_dir, out, config: EvalConfig, device: str | torch.device | None = "cpu") -> EvalJob:
+    """Check everything (dataset, model and device, resolution, run directory) and write the run's manifest;
+    one-line errors."""
+    device = prepare_device(resolve_device(device))
     store = DatasetStore.open(data_dir)
     if not store.complete:
         raise InterpError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
-    adapter = load_model(config.model, latent=config.latent, seed=config.seed)
+    adapter = load_model(config.model, latent=config.latent, seed=config.seed, device=device)
     check_images(torch.zeros(1, 3, store.manifest["height"], store.manifest["width"]), adapter.downsampling_factor, adapter.name)
     out = Path(out)
-    return EvalJob(store, adapter, out, config, _prepare(out, store, adapter, config))
+    return EvalJob(store, adapter, out, config, _prepare(out, store, adapter, config), device)
 
 
 def run_evaluation(job: EvalJob, on_progress: Callable[[int, int], None] | None = None) -> dict:
@@ -82,6 +86,8 @@ def run_evaluation(job: EvalJob, on_progress: Callable[[int, int], None] | None 
         if on_progress:
             on_progress(n, n)
         return manifest["summary"]
+    manifest["device"] = device_record(job.device)  # of the latest session (a run may resume on another)
+    write_json_atomic(out / MANIFEST, manifest)
     breakdown = BreakdownConfig.model_validate(manifest["breakdown"])
     maps = _open_maps(out / MAPS, n, store.manifest["height"], store.manifest["width"], block)
     done = read_journal_entries(out / JOURNAL, "frames")
@@ -108,23 +114,25 @@ def run_evaluation(job: EvalJob, on_progress: Callable[[int, int], None] | None 
     return manifest["summary"]
 
 
-def evaluate(data_dir, out, config: EvalConfig, on_progress: Callable[[int, int], None] | None = None) -> dict:
-    """Evaluate (or resume, or return the summary of a finished run); returns the manifest's summary."""
-    return run_evaluation(prepare_evaluation(data_dir, out, config), on_progress)
+def evaluate(data_dir, out, config: EvalConfig, on_progress: Callable[[int, int], None] | None = None,
+             device: str | torch.device | None = "cpu") -> dict:
+    """Evaluate on `device` (or resume, or return the summary of a finished run); returns the manifest's summary."""
+    return run_evaluation(prepare_evaluation(data_dir, out, config, device), on_progress)
 
 
 def _evaluate_block(store: DatasetStore, adapter: AutoencoderAdapter, maps: zarr.Group, start: int, stop: int,
                     breakdown: BreakdownConfig) -> list[dict]:
     rgb = store.channel("rgb")[start:stop]
     gt = {name: store.channel(name)[start:stop] for name in error_breakdown.GT_CHANNELS}
-    target = torch.from_numpy(rgb).permute(0, 3, 1, 2)
+    target = torch.from_numpy(rgb).permute(0, 3, 1, 2).to(adapter.device)
     output = adapter.forward(target)
     optimal = adapter.optimal_output(target)
     squared_error = metrics.squared_error_map(output, optimal)
     psnr = metrics.mse_to_psnr(squared_error.flatten(1).mean(dim=1))
     ssim = metrics.ssim(output, optimal)
-    maps["output"][start:stop] = output.permute(0, 2, 3, 1).numpy()
-    maps["squared_error"][start:stop] = squared_error.float().numpy()
+    maps["output"][start:stop] = to_numpy(output.permute(0, 2, 3, 1))
+    squared_error = squared_error.float().cpu()
+    maps["squared_error"][start:stop] = squared_error.numpy()
     records = []
     for offset, k in enumerate(range(start, stop)):
         frame = store.manifest["frames"][k]

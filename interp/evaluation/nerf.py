@@ -39,6 +39,7 @@ from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.evaluation import error_breakdown, nerf_points
 from frobnoscope.interp.evaluation.error_breakdown import BreakdownConfig, EdgeRadius
 from frobnoscope.models import metrics
+from frobnoscope.models.device import device_record, prepare_device, resolve_device, to_numpy
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.nerf.adapter import PointBatch, load_nerf, rays_of_camera, read_nerf_manifest, scene_box
 from frobnoscope.scenes.spec import SceneSpec, parse_spec
@@ -75,11 +76,13 @@ class View:
 
 
 def judge_nerf(run_dir, out, config: NerfJudgeConfig = NerfJudgeConfig(),
-               on_progress: Callable[[int, int], None] | None = None) -> dict:
+               on_progress: Callable[[int, int], None] | None = None,
+               device: str | torch.device | None = "cpu") -> dict:
     """Judge the run in `run_dir` (a `frob train nerf` run, or a nerfstudio run: its config.yml or a directory
-    holding one), write `out` (see the module docstring); returns the summary."""
+    holding one) on `device`, write `out` (see the module docstring); returns the summary."""
+    device = prepare_device(resolve_device(device))
     kind = check_inputs(run_dir, out)
-    adapter, store, splits, reference = open_subject(run_dir, kind)
+    adapter, store, splits, reference = open_subject(run_dir, kind, device)
     out = Path(out)
     views = list(_views(store, splits, config.novel_views))
     rng = np.random.default_rng(config.seed)
@@ -108,6 +111,7 @@ def judge_nerf(run_dir, out, config: NerfJudgeConfig = NerfJudgeConfig(),
     if on_progress:
         on_progress(len(views) + 1, len(views) + 1)
     manifest = {**run_header(JUDGE_FORMAT), "config": config.to_dict(), "run": reference, "model": adapter.name,
+                "device": device_record(device),
                 "views": [record["view"] for record in records], "summary": summary,
                 "conventions": "linear RGB [0, 1]; distances and SDF in scene units; density in 1 / scene units"}
     write_json_atomic(out / MANIFEST, manifest)
@@ -135,16 +139,17 @@ def check_inputs(run_dir, out) -> str:
     return "nerfstudio"
 
 
-def open_subject(run_dir, kind: str):
-    """(adapter, dataset, {split: held-out frame indices}, reference to the run) for either kind of run."""
+def open_subject(run_dir, kind: str, device: torch.device | str = "cpu"):
+    """(adapter on `device`, dataset, {split: held-out frame indices}, reference to the run) for either kind of
+    run."""
     if kind == "frob":
         run_manifest = read_nerf_manifest(run_dir)
         store = _open_dataset(run_manifest)
         reference = {"path": str(Path(run_dir).resolve()), "manifest_blake2b": _hash(Path(run_dir) / MANIFEST)}
-        return load_nerf(run_dir), store, run_manifest["split"], reference
+        return load_nerf(run_dir, device=device), store, run_manifest["split"], reference
     from frobnoscope.models.nerfstudio.adapter import find_config, load_nerfstudio
 
-    adapter = load_nerfstudio(run_dir)
+    adapter = load_nerfstudio(run_dir, device=device)
     if adapter.dataset is None:
         raise InterpError(f"{run_dir} was trained on data whose frobnoscope dataset cannot be found (the export's "
                           "manifest.json names it); the held-out views and their ground truth come from it")
@@ -199,7 +204,7 @@ def _judge_view(adapter, view: View, breakdown: BreakdownConfig):
     camera = view.spec.camera
     origins, directions = rays_of_camera(camera)
     rendered = adapter.render_rays(origins, directions, keys=("rgb", "accumulation", *TERMINATIONS))
-    rendered = {key: value.numpy() for key, value in rendered.items()}
+    rendered = {key: to_numpy(value) for key, value in rendered.items()}
     shape = (camera.height, camera.width)
     output = torch.from_numpy(rendered["rgb"].reshape(*shape, 3)).permute(2, 0, 1)[None]
     target = torch.from_numpy(np.ascontiguousarray(view.channels["rgb"])).permute(2, 0, 1)[None]
@@ -235,7 +240,7 @@ def _surface_samples(view: View) -> dict[str, np.ndarray]:
 
 
 def _density(adapter, points: np.ndarray) -> np.ndarray:
-    return np.concatenate([adapter.forward(PointBatch.of(points[i:i + POINT_CHUNK]))["density"].numpy()
+    return np.concatenate([to_numpy(adapter.forward(PointBatch.of(points[i:i + POINT_CHUNK]))["density"])
                            for i in range(0, len(points), POINT_CHUNK)])
 
 
@@ -252,7 +257,7 @@ def _judge_points(adapter, surface: list[dict], config: NerfJudgeConfig, rng: np
     chosen = rng.choice(len(surface["points"]), size=min(config.surface_points, len(surface["points"])), replace=False)
     batch = PointBatch.of(surface["points"][chosen], surface["directions"][chosen])
     truth = adapter.optimal_output(batch)
-    rgb = adapter.forward(batch)["rgb"].double().numpy()
+    rgb = to_numpy(adapter.forward(batch)["rgb"].double())
     threshold = config.density_threshold
     return {
         "iou_uniform": nerf_points.occupancy_iou(density_uniform, sdf_uniform, threshold),

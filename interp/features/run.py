@@ -34,6 +34,7 @@ from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.features import effects as feature_effects
 from frobnoscope.interp.features import labels as features
 from frobnoscope.interp.features.layout import COLUMNS, FEATURES_FORMAT
+from frobnoscope.models.device import device_record, prepare_device, resolve_device, to_numpy
 from frobnoscope.scenes.store import DatasetStore
 
 
@@ -57,17 +58,21 @@ class LabelConfig(Config):
         return sae
 
 
-def label_run(run, config: LabelConfig, out=None, on_progress: Callable[[str, int, int], None] | None = None) -> tuple[Path, list[dict], list[dict]]:
-    """Label, measure and rank; returns (output directory, ranked rows, summary rows)."""
+def label_run(run, config: LabelConfig, out=None, on_progress: Callable[[str, int, int], None] | None = None,
+              device: str | torch.device | None = "cpu") -> tuple[Path, list[dict], list[dict]]:
+    """Label, measure and rank, running the model and the SAE on `device`; returns (output directory, ranked
+    rows, summary rows)."""
     from frobnoscope.models import load_model
 
+    device = prepare_device(resolve_device(device))
     store = ActivationStore.open(run)
     sae, hook = _sae_and_hook(store, config)
+    sae = sae.to(device) if sae is not None else None
     out = Path(out) if out else (Path(config.sae) / "features" if config.sae else Path(run) / "features" / hook)
     frames = feature_data.subsample_frames(store, hook, np.arange(len(store)), config.max_tokens)
     tokens, index = feature_data.load_tokens(store, hook, frames)
     truth = feature_data.token_truth(store, hook, index)
-    adapter = load_model(store.model_spec)
+    adapter = load_model(store.model_spec, device=device)
     _, heldout = feature_data.split_frames(store)
     chosen = heldout[np.linspace(0, len(heldout) - 1, min(config.importance_frames, len(heldout))).round().astype(int)]
     from frobnoscope.interp.sae.splice import dataset_batches
@@ -91,13 +96,14 @@ def label_run(run, config: LabelConfig, out=None, on_progress: Callable[[str, in
                        frobnoloid_score=features.frobnoloid_score(ablate, row["gt_r2"]))
             rows.append(row)
     rows.sort(key=lambda row: -row["frobnoloid_score"] if np.isfinite(row["frobnoloid_score"]) else np.inf)
-    summary = _summary(rows, store, hook, frames, truth, config.random_seed)
+    summary = _summary(rows, store, hook, frames, truth, config.random_seed, device)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "features.csv", [{key: row.get(key, "") for key in COLUMNS} for row in rows])
     write_csv(out / "summary.csv", summary)
     _figures(out / "figures", rows[:config.figures], kinds, index, store, hook)
     write_json_atomic(out / MANIFEST, {**run_header(FEATURES_FORMAT), "config": config.to_dict(), "hook": hook,
                                        "run": str(Path(run).resolve()), "summary": summary,
+                                       "device": device_record(device),
                                        "thresholds": {"quantile": feature_data.QUANTILE, "iou": features.IOU_BAR,
                                                       "correlation": features.CORRELATION_BAR}})
     from frobnoscope.interp.features.examples import write_examples
@@ -130,19 +136,20 @@ def _channel_kind(tokens: torch.Tensor):
 
 def _latent_kind(sae, tokens: torch.Tensor):
     with torch.no_grad():
-        codes = sae.encode(tokens).numpy()
+        codes = to_numpy(sae.encode(tokens.to(sae.W_dec.device)))
     energy = (codes.astype(np.float64) ** 2).mean(0) / float(sae.input_scale) ** 2
     return codes, energy, lambda i, amount: (feature_effects.latent_ablation(sae, i),
                                              feature_effects.latent_steering(sae, i, amount))
 
 
-def _summary(rows: list[dict], store: ActivationStore, hook: str, frames: np.ndarray, truth, seed: int) -> list[dict]:
+def _summary(rows: list[dict], store: ActivationStore, hook: str, frames: np.ndarray, truth, seed: int,
+             device: torch.device) -> list[dict]:
     summary = []
     for kind in ("channel", "latent"):
         of_kind = [row for row in rows if row["kind"] == kind]
         if of_kind:
             summary.append(_summary_row(f"trained {kind}s", [row["matched"] for row in of_kind]))
-    random_acts = _random_weights_tokens(store, hook, frames, seed)
+    random_acts = _random_weights_tokens(store, hook, frames, seed, device)
     summary.append(_summary_row("random-weights channels", [row["matched"] for row in features.label_features(random_acts, truth)]))
     return summary
 
@@ -152,18 +159,19 @@ def _summary_row(name: str, matched: list[bool]) -> dict:
             "matched_fraction": float(np.mean(matched)) if matched else 0.0}
 
 
-def _random_weights_tokens(store: ActivationStore, hook: str, frames: np.ndarray, seed: int) -> np.ndarray:
+def _random_weights_tokens(store: ActivationStore, hook: str, frames: np.ndarray, seed: int,
+                           device: torch.device) -> np.ndarray:
     """The hook's tokens for `frames` (same order as `load_tokens`) from the model with re-initialised weights."""
     from frobnoscope.interp.sae.splice import dataset_batches
     from frobnoscope.models import load_model
     from frobnoscope.models.loading.random_weights import reinitialise
 
-    adapter = load_model(store.model_spec)
+    adapter = load_model(store.model_spec, device=device)
     reinitialise(adapter, seed)
     out = []
     for batch in dataset_batches(store.dataset_path, frames):
         acts = adapter.capture(batch, [hook])[hook]
-        out.append(acts.permute(0, 2, 3, 1).reshape(-1, acts.shape[1]).float().numpy())
+        out.append(to_numpy(acts.permute(0, 2, 3, 1).reshape(-1, acts.shape[1]).float()))
     return np.concatenate(out)
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from pydantic import Field, field_validator
 
 from frobnoscope.engine.config import Config
@@ -142,9 +143,11 @@ def _tokens(array: np.ndarray, positions: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([flat[i, p] for i, p in enumerate(positions)])
 
 
-def probe_hook(store: ActivationStore, hook: str, config: ProbeConfig, fitted: dict | None = None) -> list[dict]:
+def probe_hook(store: ActivationStore, hook: str, config: ProbeConfig, fitted: dict | None = None,
+               device: torch.device | str = "cpu") -> list[dict]:
     """Every probe of one hook point: pixel-level rows, then frame-level rows. With `fitted`, each probe trained on
-    the real targets is also stored there as {(hook, factor): `Fitted`}."""
+    the real targets is also stored there as {(hook, factor): `Fitted`}. Logistic probes train on `device` (ridge
+    probes are float64 sufficient statistics, on the CPU)."""
     fitted = {} if fitted is None else fitted
     h, w, c = store.shape(hook)
     splits = frame_splits(len(store))
@@ -180,7 +183,7 @@ def probe_hook(store: ActivationStore, hook: str, config: ProbeConfig, fitted: d
             if chosen.any():
                 sample.add({name: values[chosen] for name, values in columns.items()})
     rows = _pixel_ridge_rows(hook, continuous, widths, stats, test_sample.rows(), fitted)
-    rows += _pixel_logistic_rows(hook, categorical, fit_sample.rows(), test_sample.rows(), config, fitted)
+    rows += _pixel_logistic_rows(hook, categorical, fit_sample.rows(), test_sample.rows(), config, fitted, device)
     rows += _frame_rows(hook, frame_means, store.factors(), splits, perm, fitted)
     return rows
 
@@ -220,7 +223,8 @@ def _pixel_ridge_rows(hook, continuous, widths, stats, test_rows, fitted: dict) 
     return rows
 
 
-def _pixel_logistic_rows(hook, categorical, fit_rows, test_rows, config: ProbeConfig, fitted: dict) -> list[dict]:
+def _pixel_logistic_rows(hook, categorical, fit_rows, test_rows, config: ProbeConfig, fitted: dict,
+                         device: torch.device | str) -> list[dict]:
     rows = []
     if not fit_rows or not test_rows:
         return rows
@@ -230,7 +234,7 @@ def _pixel_logistic_rows(hook, categorical, fit_rows, test_rows, config: ProbeCo
             labels, test_labels = fit_rows[f"{ch}|{int(s)}"], test_rows[f"{ch}|{int(s)}"]
             classes = np.unique(np.concatenate([labels, test_labels]))
             model = logistic.fit_logistic(fit_rows["x"], np.searchsorted(classes, labels), len(classes),
-                                          epochs=config.logistic_epochs, seed=config.seed)
+                                          epochs=config.logistic_epochs, seed=config.seed, device=device)
             predicted = classes[logistic.predict(model, test_rows["x"])]
             accuracy[s] = float((predicted == test_labels).mean())
             if not s:
@@ -263,10 +267,10 @@ def _frame_rows(hook, frame_means, factors: dict[str, np.ndarray], splits, perm,
 
 
 def probe_store(store: ActivationStore, config: ProbeConfig, on_hook: Callable[[str], None] | None = None,
-                fitted: dict | None = None) -> list[dict]:
+                fitted: dict | None = None, device: torch.device | str = "cpu") -> list[dict]:
     rows = []
     for hook in store.hooks():
-        rows += probe_hook(store, hook, config, fitted)
+        rows += probe_hook(store, hook, config, fitted, device)
         if on_hook:
             on_hook(hook)
     return rows

@@ -17,6 +17,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from frobnoscope.engine.runs import MANIFEST, load_manifest, run_header, write_json_atomic
 from frobnoscope.engine.tables import write_csv
@@ -31,14 +32,17 @@ from frobnoscope.interp.probes.linear import (
     join_control,
     probe_store,
 )
+from frobnoscope.models.device import device_record, prepare_device, resolve_device
 
 PROBES_FORMAT = "frobnoscope.probes/1"
 WEIGHTS = "weights.npz"
 PRIMARY_METRICS = ("r2", "accuracy")
 
 
-def run_probes(run, out=None, control=None, config: ProbeConfig = ProbeConfig(), on_hook=None) -> list[dict]:
-    """Probe `run` (and `control`), write the CSV, heatmap and manifest into `out`; returns the rows."""
+def run_probes(run, out=None, control=None, config: ProbeConfig = ProbeConfig(), on_hook=None,
+               device: str | torch.device | None = "cpu") -> list[dict]:
+    """Probe `run` (and `control`) on `device`, write the CSV, heatmap and manifest into `out`; returns the rows."""
+    device = prepare_device(resolve_device(device))
     store = ActivationStore.open(run)
     control_store = ActivationStore.open(control) if control is not None else None
     if control_store is not None:
@@ -46,9 +50,9 @@ def run_probes(run, out=None, control=None, config: ProbeConfig = ProbeConfig(),
     out = Path(out) if out is not None else store.path / "probes"
     out.mkdir(parents=True, exist_ok=True)
     fitted = {}
-    rows = probe_store(store, config, on_hook, fitted)
+    rows = probe_store(store, config, on_hook, fitted, device)
     if control_store is not None:
-        rows = join_control(rows, probe_store(control_store, config, on_hook))
+        rows = join_control(rows, probe_store(control_store, config, on_hook, device=device))
     write_csv(out / "probes.csv", rows)
     write_csv(out / "disentanglement.csv", disentanglement_rows(store))
     plot_heatmap(rows, out / "heatmap.png")
@@ -56,7 +60,7 @@ def run_probes(run, out=None, control=None, config: ProbeConfig = ProbeConfig(),
     write_json_atomic(out / MANIFEST, {**run_header(PROBES_FORMAT), "config": config.to_dict(),
                                        "run": str(store.path.resolve()),
                                        "control": str(control_store.path.resolve()) if control_store else None,
-                                       "rows": len(rows),
+                                       "rows": len(rows), "device": device_record(device),
                                        "fitted": [{"hook": hook, "factor": factor, "level": probe.level,
                                                    "categorical": probe.classes is not None}
                                                   for (hook, factor), probe in fitted.items()]})

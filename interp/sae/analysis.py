@@ -39,7 +39,7 @@ MAX_PAIRS = 200
 
 
 def _unit_rows(matrix: torch.Tensor) -> np.ndarray:
-    m = matrix.detach().double().numpy()
+    m = matrix.detach().double().cpu().numpy()
     return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
 
 

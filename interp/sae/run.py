@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 from pydantic import Field, field_validator
 
 from frobnoscope.engine.config import Config, validate_config
@@ -30,6 +31,7 @@ from frobnoscope.interp.sae import analysis as sae_analysis
 from frobnoscope.interp.sae import training as sae_train
 from frobnoscope.interp.sae.model import Arch, FrequencyCost, K, SAEConfig, Width, k_within_width
 from frobnoscope.interp.sae.tokens import StreamedTokenBatches
+from frobnoscope.models.device import prepare_device, resolve_device, to_numpy
 
 ABSORPTION_TOKENS = 50_000
 HELDOUT_TOKENS = 500_000  # the report's metrics are measured on at most this many held-out tokens (whole frames)
@@ -55,8 +57,10 @@ def default_out(run, config: SAERunConfig, seed: int) -> Path:
 
 
 def train_on_run(run, config: SAERunConfig, train_config: sae_train.SAETrainConfig, out=None,
-                 on_step: Callable | None = None) -> tuple[Path, dict]:
-    """Train (or resume, or reopen) an SAE on `run`'s hook; returns (SAE directory, report)."""
+                 on_step: Callable | None = None, device: str | torch.device | None = "cpu") -> tuple[Path, dict]:
+    """Train (or resume, or reopen) an SAE on `run`'s hook on `device` (the measurements after training too: the
+    splice runs the model there); returns (SAE directory, report)."""
+    device = prepare_device(resolve_device(device))
     store = ActivationStore.open(run)
     h, w, channels = store.shape(config.hook)
     train_frames, heldout_frames = feature_data.split_frames(store)
@@ -73,25 +77,26 @@ def train_on_run(run, config: SAERunConfig, train_config: sae_train.SAETrainConf
         if manifest.get("complete") and json.loads(json.dumps(same)) == {key: manifest.get(key) for key in same}:
             return out, manifest["report"]  # finished with these settings; other settings: refused by train_sae
     batches = StreamedTokenBatches(store, config.hook, frames, train_config.batch_tokens, train_config.seed)
-    sae = sae_train.train_sae(batches, out, sae_config, train_config, source=source, on_step=on_step)
+    sae = sae_train.train_sae(batches, out, sae_config, train_config, source=source, on_step=on_step, device=device)
     del batches
     heldout_tokens, heldout_index = feature_data.load_tokens(
         store, config.hook, feature_data.subsample_frames(store, config.hook, heldout_frames, HELDOUT_TOKENS))
     report = {"hook": config.hook, "grid": [h, w], "channels": channels,
               "metrics": sae_train.measure(sae, heldout_tokens),
-              "splice": _splice(store, sae, config, heldout_frames),
+              "splice": _splice(store, sae, config, heldout_frames, device),
               "absorption": _absorption(store, sae, config.hook, heldout_tokens, heldout_index)}
     write_json_atomic(out / "report.json", report)
     sae_train.finish(out, report)
     return out, report
 
 
-def _splice(store: ActivationStore, sae, config: SAERunConfig, heldout_frames: np.ndarray) -> dict:
+def _splice(store: ActivationStore, sae, config: SAERunConfig, heldout_frames: np.ndarray,
+            device: torch.device) -> dict:
     from frobnoscope.interp.sae.splice import dataset_batches, spliced_score
     from frobnoscope.models import load_model
 
     try:
-        adapter = load_model(store.model_spec)
+        adapter = load_model(store.model_spec, device=device)
         frames = heldout_frames[np.linspace(0, len(heldout_frames) - 1,
                                             min(config.splice_frames, len(heldout_frames))).round().astype(int)]
         batches = dataset_batches(store.dataset_path, np.unique(frames))
@@ -101,11 +106,9 @@ def _splice(store: ActivationStore, sae, config: SAERunConfig, heldout_frames: n
 
 
 def _absorption(store: ActivationStore, sae, hook: str, tokens, index: np.ndarray) -> dict:
-    import torch
-
     keep = slice(0, min(len(tokens), ABSORPTION_TOKENS))
     with torch.no_grad():
-        codes = sae.encode(tokens[keep]).numpy()
+        codes = to_numpy(sae.encode(tokens[keep].to(sae.W_dec.device)))
     categorical = feature_data.token_truth(store, hook, index[keep]).categorical
     pairs = sae_analysis.absorption_candidates(sae, codes, categorical)
     return {"pairs": len(pairs), "confirmed": sum(bool(p["confirmed_by"]) for p in pairs), "top": pairs[:20]}

@@ -42,7 +42,8 @@ def model_error(adapter, batches: Sequence, hook: str | None = None, edit: Token
         else:
             with adapter.intervene(hook, token_edit(edit)):
                 output = adapter.forward(batch)
-        error = metrics.squared_error_map(torch.as_tensor(output), torch.as_tensor(adapter.optimal_output(batch)))
+        output = torch.as_tensor(output)
+        error = metrics.squared_error_map(output, torch.as_tensor(adapter.optimal_output(batch)).to(output.device))
         total += float(error.sum())
         count += error.numel()
     return total / max(count, 1)

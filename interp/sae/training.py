@@ -39,6 +39,7 @@ from frobnoscope.engine.runs import (
 from frobnoscope.engine.tensor_files import load_weights_into, save_safetensors_atomic
 from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.sae.model import SAEConfig, SparseAutoencoder
+from frobnoscope.models.device import device_record, prepare_device, resolve_device
 
 SAE_FORMAT = "frobnoscope.sae/1"
 SAE_FILE = "sae.safetensors"
@@ -109,18 +110,27 @@ def training_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, toke
 
 def train_sae(tokens: torch.Tensor | Callable[[int], torch.Tensor], out, sae_config: SAEConfig,
               train_config: SAETrainConfig, *, source: dict | None = None,
-              on_step: Callable[[StepReport], None] | None = None) -> SparseAutoencoder:
-    """Train (or resume, or load the finished) SAE in `out` on `tokens`: an (N, d) float32 matrix held in memory, or
-    a function of the step returning that step's batch (e.g. `sae.tokens.StreamedTokenBatches`), which must
-    depend on the step alone for resume to be exact."""
+              on_step: Callable[[StepReport], None] | None = None,
+              device: str | torch.device | None = "cpu") -> SparseAutoencoder:
+    """Train (or resume, or load the finished) SAE in `out` on `device`, on `tokens`: an (N, d) float32 matrix
+    held in memory, or a function of the step returning that step's batch (e.g. `sae.tokens.StreamedTokenBatches`),
+    which must depend on the step alone for resume to be exact. Batches are drawn on the CPU and moved to the
+    device one at a time; the SAE comes back on `device`."""
+    device = prepare_device(resolve_device(device))
     out = Path(out)
     manifest = _prepare(out, sae_config, train_config, source or {})
     if manifest.get("complete"):
-        return load_sae(out)
+        return load_sae(out).to(device)
+    manifest["device"] = device_record(device)  # of the latest session (a run may resume on another)
+    write_json_atomic(out / MANIFEST, manifest)
     torch.manual_seed(train_config.seed)
-    sae = SparseAutoencoder(sae_config, torch.Generator().manual_seed(train_config.seed))
-    batches = (TokenBatches(tokens, train_config.batch_tokens, train_config.seed)
-               if isinstance(tokens, torch.Tensor) else tokens)
+    sae = SparseAutoencoder(sae_config, torch.Generator().manual_seed(train_config.seed)).to(device)
+    draw = (TokenBatches(tokens, train_config.batch_tokens, train_config.seed)
+            if isinstance(tokens, torch.Tensor) else tokens)
+
+    def batches(step: int) -> torch.Tensor:
+        return draw(step).to(device)
+
     sae.initialise_from(batches(0))
     optimizer = torch.optim.Adam(sae.parameters(), lr=train_config.learning_rate, betas=(0.9, 0.999))
     latest = load_checkpoint(out / "checkpoints", sae, optimizer)
@@ -202,11 +212,12 @@ def read_manifest(directory) -> dict:
 def measure(sae: SparseAutoencoder, tokens: torch.Tensor, batch: int = 8192) -> dict:
     """L0, FVU, dense and dead fractions of `sae` on `tokens` (see the module docstring)."""
     sae.eval()
-    mean = tokens.mean(0)
+    device = sae.W_dec.device
+    mean = tokens.mean(0).to(device)
     squared_error = total_variance = active = 0.0
-    fires = torch.zeros(sae.config.width)
+    fires = torch.zeros(sae.config.width, device=device)
     for start in range(0, len(tokens), batch):
-        x = tokens[start:start + batch]
+        x = tokens[start:start + batch].to(device)
         z = sae.encode(x)
         squared_error += float((x - sae.decode(z)).pow(2).sum())
         total_variance += float((x - mean).pow(2).sum())

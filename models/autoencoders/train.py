@@ -34,6 +34,7 @@ from frobnoscope.engine.runs import MANIFEST, existing_run, load_manifest, requi
 from frobnoscope.models import metrics
 from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.autoencoders.architectures import ArchitectureName, architecture
+from frobnoscope.models.device import device_record, prepare_device, resolve_device
 from frobnoscope.models.errors import ModelError, WeightsError
 from frobnoscope.models.images import Encoding, check_images
 from frobnoscope.models.training_steps import StepReport, learning_rate
@@ -95,19 +96,22 @@ class TrainJob:
     out: Path
     config: AutoencoderTrainConfig
     manifest: dict
+    device: torch.device
 
 
-def prepare_training(data_dir, out, config: AutoencoderTrainConfig | dict) -> TrainJob:
-    """Check the settings (a `ConfigError` naming the field), the dataset and the run directory, and write the run's
-    manifest; one-line errors."""
+def prepare_training(data_dir, out, config: AutoencoderTrainConfig | dict,
+                     device: str | torch.device | None = "cpu") -> TrainJob:
+    """Check the settings (a `ConfigError` naming the field), the device, the dataset and the run directory, and
+    write the run's manifest; one-line errors."""
     config = validate_config(AutoencoderTrainConfig, config, "autoencoder training settings")
+    device = prepare_device(resolve_device(device))
     store = DatasetStore.open(data_dir)
     if not store.complete:
         raise ModelError(f"{data_dir} is unfinished; finish it with the `frob scenes generate` command that made it")
     check_images(torch.zeros(1, 3, store.manifest["height"], store.manifest["width"]),
                  architecture(config.arch).downsampling_factor, config.arch)
     out = Path(out)
-    return TrainJob(store, out, config, _prepare_run(out, store, config))
+    return TrainJob(store, out, config, _prepare_run(out, store, config), device)
 
 
 def run_training(job: TrainJob, on_step: Callable[[StepReport], None] | None = None) -> dict:
@@ -115,11 +119,13 @@ def run_training(job: TrainJob, on_step: Callable[[StepReport], None] | None = N
     store, out, config, manifest = job.store, job.out, job.config, job.manifest
     if manifest["complete"]:
         return manifest["results"]
+    manifest["device"] = device_record(job.device)  # the device of the latest session (a run may resume on another)
+    write_json_atomic(out / MANIFEST, manifest)
     train_ids, heldout_ids = manifest["split"]["train"], manifest["split"]["heldout"]
-    frames = torch.from_numpy(store.channel("rgb")[:]).permute(0, 3, 1, 2).contiguous()
+    frames = torch.from_numpy(store.channel("rgb")[:]).permute(0, 3, 1, 2).contiguous().to(job.device)
     arch = architecture(config.arch)
     torch.manual_seed(config.seed)
-    model = arch.build()
+    model = arch.build().to(job.device)
     adapter = arch.make_adapter(model, f"run:{out}", config.encoding)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     latest = load_checkpoint(out / CHECKPOINTS, model, optimizer)
@@ -145,9 +151,10 @@ def run_training(job: TrainJob, on_step: Callable[[StepReport], None] | None = N
 
 
 def train_autoencoder(data_dir, out, config: AutoencoderTrainConfig | dict,
-                      on_step: Callable[[StepReport], None] | None = None) -> dict:
-    """Train (or resume, or return the results of a finished run); returns the manifest's `results`."""
-    return run_training(prepare_training(data_dir, out, config), on_step)
+                      on_step: Callable[[StepReport], None] | None = None,
+                      device: str | torch.device | None = "cpu") -> dict:
+    """Train (or resume, or return the results of a finished run) on `device`; returns the manifest's `results`."""
+    return run_training(prepare_training(data_dir, out, config, device), on_step)
 
 
 def _train_step(adapter: AutoencoderAdapter, optimizer, frames: torch.Tensor, train_ids: list[int],
@@ -155,7 +162,7 @@ def _train_step(adapter: AutoencoderAdapter, optimizer, frames: torch.Tensor, tr
     rng = np.random.default_rng([config.seed, step])
     picks = rng.choice(train_ids, size=config.batch_size, replace=len(train_ids) < config.batch_size)
     batch = frames[np.sort(picks)]
-    flip = torch.from_numpy(rng.random(config.batch_size) < 0.5)
+    flip = torch.from_numpy(rng.random(config.batch_size) < 0.5).to(frames.device)
     batch = torch.where(flip.view(-1, 1, 1, 1), batch.flip(-1), batch)
     generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
     for group in optimizer.param_groups:

@@ -14,8 +14,10 @@ from frobnoscope.models.adapter import AutoencoderAdapter
 
 
 def reinitialise(adapter: AutoencoderAdapter, seed: int) -> int:
-    """Re-initialise `adapter.module` in place; returns the number of parameters that could not be reset."""
-    untouched = 0
+    """Re-initialise `adapter.module` in place; returns the number of parameters that could not be reset. The
+    weights are drawn on the CPU (the same weights whatever device the model is on), then moved back."""
+    untouched, device = 0, adapter.device
+    adapter.module.to("cpu")
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(seed)
         for module in adapter.module.modules():
@@ -24,5 +26,6 @@ def reinitialise(adapter: AutoencoderAdapter, seed: int) -> int:
                 module.reset_parameters()
             else:
                 untouched += sum(p.numel() for p in own)
+    adapter.module.to(device)
     adapter.name = f"{adapter.name} (random weights, seed {seed})"
     return untouched

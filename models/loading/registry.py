@@ -16,7 +16,10 @@
 
 from __future__ import annotations
 
+import torch
+
 from frobnoscope.models.adapter import AutoencoderAdapter
+from frobnoscope.models.device import prepare_device, resolve_device
 from frobnoscope.models.errors import ModelError
 
 KINDS = ("taef2", "taesd", "sd-vae", "run", "nerf", "nerfstudio")
@@ -47,8 +50,17 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return kind, location or None
 
 
-def load_model(spec: str, *, latent: str = "mean", seed: int = 0) -> AutoencoderAdapter:
-    """The image model's adapter for `spec` (see the module docstring), on the CPU, in eval mode."""
+def load_model(spec: str, *, latent: str = "mean", seed: int = 0, device: str | torch.device | None = "cpu"
+               ) -> AutoencoderAdapter:
+    """The image model's adapter for `spec` (see the module docstring), in eval mode, on `device` (a name as
+    `models.device.resolve_device` takes it: auto, cpu, cuda[:N], mps)."""
+    device = prepare_device(resolve_device(device))
+    adapter = _load_image_model(spec, latent=latent, seed=seed)
+    adapter.module.to(device)
+    return adapter
+
+
+def _load_image_model(spec: str, *, latent: str, seed: int) -> AutoencoderAdapter:
     kind, location = parse_spec(spec)
     if kind in POINT_KINDS:
         raise ModelError(f"{spec} is a coordinate MLP (its tokens are 3D points, not images); this command takes "
@@ -73,16 +85,16 @@ def load_model(spec: str, *, latent: str = "mean", seed: int = 0) -> Autoencoder
     return load_run(location, latent=latent, seed=seed)
 
 
-def load_any_model(spec: str):
+def load_any_model(spec: str, *, device: str | torch.device | None = "cpu"):
     """The adapter for any spec, NeRFs included (`nerf:` and `nerfstudio:` give point adapters, whose tokens are
-    `models.nerf.adapter.PointBatch`es); image models as `load_model` loads them by default."""
+    `models.nerf.adapter.PointBatch`es), on `device`; image models as `load_model` loads them by default."""
     kind, location = parse_spec(spec)
     if kind == "nerf":
         from frobnoscope.models.nerf.adapter import load_nerf
 
-        return load_nerf(location)
+        return load_nerf(location, device=device)
     if kind == "nerfstudio":
         from frobnoscope.models.nerfstudio.adapter import load_nerfstudio
 
-        return load_nerfstudio(location)
-    return load_model(spec)
+        return load_nerfstudio(location, device=device)
+    return load_model(spec, device=device)

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from frobnoscope.models.device import prepare_device, resolve_device, to_numpy
 from frobnoscope.models.errors import InputError
 from frobnoscope.models.hooks import CallSiteHooks, HookAccess
 from frobnoscope.models.nerf.model import RENDER_CHUNK, NerfModel
@@ -94,10 +95,15 @@ class NerfAdapter(HookAccess):
 
     # --- the protocol ---------------------------------------------------------------------------
 
+    @property
+    def device(self) -> torch.device:
+        return self.model.box.device
+
     def preprocess(self, batch: PointBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Points and directions on the model's device."""
         if not isinstance(batch, PointBatch):
             batch = PointBatch.of(batch)
-        return batch.points, batch.directions
+        return batch.points.to(self.device), batch.directions.to(self.device)
 
     def postprocess(self, output: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         density, rgb = output
@@ -116,7 +122,7 @@ class NerfAdapter(HookAccess):
         if self.scene is None:
             raise InputError(f"{self.name} has no scene to take ground truth from")
         points, directions = self.preprocess(batch)
-        points, directions = points.double().numpy(), directions.double().numpy()
+        points, directions = to_numpy(points.double()), to_numpy(directions.double())
         return {**self.scene.query(points), "radiance": self.scene.radiance(points, directions)}
 
     # --- rays ----------------------------------------------------------------------------------
@@ -124,7 +130,7 @@ class NerfAdapter(HookAccess):
     def render_rays(self, origins: torch.Tensor, directions: torch.Tensor,
                     keys=("rgb", "accumulation", "depth")) -> dict[str, torch.Tensor]:
         """Deterministic render of (R, 3) rays (interventions in force apply)."""
-        return self.model.render(origins.float(), directions.float(), keys=keys)
+        return self.model.render(origins.float().to(self.device), directions.float().to(self.device), keys=keys)
 
     def render_camera(self, camera: Camera) -> dict[str, np.ndarray]:
         """`rgb` (H, W, 3) linear, `accumulation` (H, W), `depth` (H, W) expected distance along the ray (NaN where
@@ -132,7 +138,7 @@ class NerfAdapter(HookAccess):
         origins, directions = rays_of_camera(camera)
         out = self.render_rays(origins, directions)
         shape = (camera.height, camera.width)
-        return {key: value.reshape(*shape, *value.shape[1:]).numpy() for key, value in out.items()}
+        return {key: to_numpy(value.reshape(*shape, *value.shape[1:])) for key, value in out.items()}
 
     def ray_samples(self, origins: torch.Tensor, directions: torch.Tensor) -> tuple[PointBatch, torch.Tensor]:
         """The points a render evaluates the field at, as a `PointBatch` (R * K points, ray-major) and the
@@ -156,7 +162,7 @@ class NerfAdapter(HookAccess):
     def sample_intervals(self, origins: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
         """(R, K + 1) interval edges t along (R, 3) rays, scene units, exactly as `render_rays` samples them
         (deterministic, `RENDER_CHUNK` rays at a time); no gradient."""
-        origins, directions = origins.float(), directions.float()
+        origins, directions = origins.float().to(self.device), directions.float().to(self.device)
         with torch.no_grad():
             return torch.cat([self.model.sample_edges(origins[i:i + RENDER_CHUNK], directions[i:i + RENDER_CHUNK])
                               for i in range(0, len(origins), RENDER_CHUNK)])
@@ -190,11 +196,13 @@ class NerfAdapter(HookAccess):
     def _trace(self) -> None:
         centre = self.model.box.mean(dim=0, keepdim=True)
         with torch.no_grad():
-            self.model.field(centre, torch.tensor([DOWN]))
+            self.model.field(centre, torch.tensor([DOWN], device=centre.device))
 
 
-def load_nerf(run_dir) -> NerfAdapter:
-    """The adapter of a `frob train nerf` run, with its scene (from the run's manifest) as ground truth."""
+def load_nerf(run_dir, *, device: str | torch.device | None = "cpu") -> NerfAdapter:
+    """The adapter of a `frob train nerf` run on `device`, with its scene (from the run's manifest) as ground
+    truth."""
     model, manifest = load_nerf_run(run_dir)
+    model.to(prepare_device(resolve_device(device)))
     scene = Scene(parse_spec(manifest["scene"], f"{run_dir} manifest")) if "scene" in manifest else None
     return NerfAdapter(model, scene, name=f"nerf:{Path(run_dir)}")

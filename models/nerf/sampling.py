@@ -22,7 +22,7 @@ def stratified_edges(near: torch.Tensor, far: torch.Tensor, n_intervals: int,
         mids = 0.5 * (fractions[:, 1:] + fractions[:, :-1])
         lower = torch.cat([fractions[:, :1], mids], dim=-1)
         upper = torch.cat([mids, fractions[:, -1:]], dim=-1)
-        jitter = torch.rand(fractions.shape, generator=generator, device=near.device)
+        jitter = uniform(fractions.shape, generator, near.device)
         fractions = lower + (upper - lower) * jitter
         fractions = torch.cat([fractions[:, :1].zero_(), fractions[:, 1:-1], torch.ones_like(fractions[:, :1])], dim=-1)
     return near[:, None] + (far - near)[:, None] * fractions
@@ -42,7 +42,7 @@ def importance_edges(edges: torch.Tensor, weights: torch.Tensor, n_samples: int,
     if generator is None:
         quantiles = (base + 0.5) / n_samples
     else:
-        quantiles = (base + torch.rand(base.shape, generator=generator, device=edges.device)) / n_samples
+        quantiles = (base + uniform(base.shape, generator, edges.device)) / n_samples
     above = torch.searchsorted(cdf.contiguous(), quantiles.contiguous(), right=True).clamp(1, cdf.shape[-1] - 1)
     below = above - 1
     cdf_low, cdf_high = cdf.gather(-1, below), cdf.gather(-1, above)
@@ -54,3 +54,8 @@ def importance_edges(edges: torch.Tensor, weights: torch.Tensor, n_samples: int,
 def merge_edges(edges: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
     """Union of two sets of edges per ray, sorted: (R, K + 1) and (R, M) -> (R, K + M + 1)."""
     return torch.sort(torch.cat([edges, extra], dim=-1), dim=-1).values
+
+
+def uniform(shape, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """U[0, 1) numbers from a CPU `generator`, on `device`: the same numbers whatever the device."""
+    return torch.rand(shape, generator=generator).to(device)

@@ -32,6 +32,7 @@ from frobnoscope.engine.checkpoint import load_checkpoint, read_latest, save_che
 from frobnoscope.engine.config import Config, validate_config
 from frobnoscope.engine.runs import MANIFEST, existing_run, load_manifest, require_keys, run_header, write_json_atomic
 from frobnoscope.engine.tensor_files import load_weights_into, save_safetensors_atomic
+from frobnoscope.models.device import device_record, prepare_device, resolve_device
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.metrics import mse_to_psnr
 from frobnoscope.models.nerf.data import OrbitData, load_orbit
@@ -76,39 +77,43 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 
 def heldout_psnr(model: NerfModel, data: OrbitData, frames: list[int]) -> float:
     """PSNR (dB) of rendering `frames` against their rgb, over all their pixels together."""
-    origins, directions = data.rays(frames)
-    rendered = model.render(origins.reshape(-1, 3), directions.reshape(-1, 3), keys=("rgb",))["rgb"]
+    device = model.box.device
+    origins, directions = (rays.reshape(-1, 3).to(device) for rays in data.rays(frames))
+    rendered = model.render(origins, directions, keys=("rgb",))["rgb"].cpu()
     return float(mse_to_psnr((rendered.double() - data.rgb[frames].reshape(-1, 3).double()).pow(2).mean()))
 
 
 def train_nerf(data_dir, out, config: NerfTrainConfig | dict,
-               on_step: Callable[[StepReport], None] | None = None) -> dict:
-    """Train (or resume, or return the results of a finished run); returns the manifest's `results`. Settings that do
-    not validate raise a `ConfigError` naming the field."""
+               on_step: Callable[[StepReport], None] | None = None, device: str | torch.device | None = "cpu") -> dict:
+    """Train (or resume, or return the results of a finished run) on `device`; returns the manifest's `results`.
+    Settings that do not validate raise a `ConfigError` naming the field."""
     config = validate_config(NerfTrainConfig, config, "NeRF training settings")
+    device = prepare_device(resolve_device(device))
     data = load_orbit(data_dir)
     out = Path(out)
     manifest = _prepare_run(out, data, config)
     if manifest["complete"]:
         return manifest["results"]
+    manifest["device"] = device_record(device)  # the device of the latest session (a run may resume on another)
+    write_json_atomic(out / MANIFEST, manifest)
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        return _fit(out, data, config, manifest, on_step)
+        return _fit(out, data, config, manifest, on_step, device)
     finally:
         torch.set_num_threads(threads)  # the caller's thread count, as it was
 
 
 def _fit(out: Path, data: OrbitData, config: NerfTrainConfig, manifest: dict,
-         on_step: Callable[[StepReport], None] | None) -> dict:
-    model = build_model(config, data.box, data.background)
+         on_step: Callable[[StepReport], None] | None, device: torch.device) -> dict:
+    model = build_model(config, data.box, data.background).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=(0.9, 0.99), eps=1e-15)
     latest = load_checkpoint(out / CHECKPOINTS, model, optimizer)
     start, history = (latest["step"], latest["history"]) if latest else (0, [])
     seconds = history[-1]["seconds"] if history else 0.0
     train_frames = data.splits["train"]
-    origins, directions = (rays.reshape(-1, 3) for rays in data.rays(train_frames))
-    pixels = data.rgb[train_frames].reshape(-1, 3)
+    origins, directions = (rays.reshape(-1, 3).to(device) for rays in data.rays(train_frames))
+    pixels = data.rgb[train_frames].reshape(-1, 3).to(device)
     eval_frames = data.splits["val"] or data.splits["test"]
     session_start = time.perf_counter() - seconds
     for step in range(start + 1, config.steps + 1):
@@ -142,7 +147,7 @@ def seconds_to(history: list[dict], psnr: float) -> float | None:
 
 def _train_step(model: NerfModel, optimizer, config: NerfTrainConfig, step: int, origins, directions, pixels) -> float:
     generator = step_generator(config.seed, step)
-    rays = torch.randint(len(origins), (config.rays_per_step,), generator=generator)
+    rays = torch.randint(len(origins), (config.rays_per_step,), generator=generator).to(origins.device)
     for group in optimizer.param_groups:
         group["lr"] = learning_rate(config, step)
     rendered = model.render_rays(origins[rays], directions[rays], generator)

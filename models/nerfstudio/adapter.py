@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from frobnoscope.engine.runs import MANIFEST
+from frobnoscope.models.device import prepare_device, resolve_device, to_numpy
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.hooks import CallSiteHooks, HookAccess
 from frobnoscope.models.nerf.adapter import DOWN, PointBatch
@@ -45,7 +46,8 @@ class NerfstudioAdapter(HookAccess):
         self.pipeline = pipeline
         self.model = pipeline.model.eval()
         self.field = self.model.field
-        matrix = torch.as_tensor(np.asarray(transform, dtype=np.float32))
+        self.device = next(self.model.parameters()).device
+        matrix = torch.as_tensor(np.asarray(transform, dtype=np.float32), device=self.device)
         self.rotation, self.translation, self.scale = matrix[:3, :3], matrix[:3, 3], float(scale)
         self.scene, self.dataset, self.name = scene, dataset, name
         self.hooks = CallSiteHooks(self.field, self._trace)
@@ -53,7 +55,9 @@ class NerfstudioAdapter(HookAccess):
     # --- frames --------------------------------------------------------------------------------
 
     def to_nerfstudio(self, points: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scene points and unit directions -> the model's frame (p_ns = scale (R p + t), d_ns = R d)."""
+        """Scene points and unit directions -> the model's frame (p_ns = scale (R p + t), d_ns = R d), on the
+        model's device."""
+        points, directions = points.to(self.device), directions.to(self.device)
         return self.scale * (points @ self.rotation.T + self.translation), directions @ self.rotation.T
 
     # --- the protocol ----------------------------------------------------------------------------
@@ -79,7 +83,7 @@ class NerfstudioAdapter(HookAccess):
         if self.scene is None:
             raise ModelError(f"{self.name} has no scene to take ground truth from (its export's dataset is gone)")
         batch = batch if isinstance(batch, PointBatch) else PointBatch.of(batch)
-        points, directions = batch.points.double().numpy(), batch.directions.double().numpy()
+        points, directions = to_numpy(batch.points.double()), to_numpy(batch.directions.double())
         return {**self.scene.query(points), "radiance": self.scene.radiance(points, directions)}
 
     # --- rays ----------------------------------------------------------------------------------
@@ -101,8 +105,8 @@ class NerfstudioAdapter(HookAccess):
 
         origins_ns, directions_ns = self.to_nerfstudio(origins, directions)
         count = len(origins)
-        bundle = RayBundle(origins=origins_ns, directions=directions_ns, pixel_area=torch.ones(count, 1),
-                           camera_indices=torch.zeros(count, 1, dtype=torch.long))
+        bundle = RayBundle(origins=origins_ns, directions=directions_ns, pixel_area=origins_ns.new_ones(count, 1),
+                           camera_indices=torch.zeros(count, 1, dtype=torch.long, device=self.device))
         bundle = self.model.collider(bundle)
         samples, _, _ = self.model.proposal_sampler(bundle, density_fns=self.model.density_fns)
         with self.hooks.forward_pass():
@@ -132,10 +136,11 @@ def _point_samples(points: torch.Tensor, directions: torch.Tensor):
     from nerfstudio.cameras.rays import Frustums, RaySamples
 
     count = len(points)
-    zeros = torch.zeros(count, 1, 1)
+    zeros = points.new_zeros(count, 1, 1)
     frustums = Frustums(origins=points[:, None], directions=directions[:, None], starts=zeros, ends=zeros,
-                        pixel_area=torch.ones(count, 1, 1))
-    return RaySamples(frustums=frustums, camera_indices=torch.zeros(count, 1, 1, dtype=torch.long))
+                        pixel_area=points.new_ones(count, 1, 1))
+    return RaySamples(frustums=frustums, camera_indices=torch.zeros(count, 1, 1, dtype=torch.long,
+                                                                    device=points.device))
 
 
 def numpy_scalar_types() -> list:
@@ -158,9 +163,10 @@ def find_config(run) -> Path:
     return found[-1]
 
 
-def load_nerfstudio(run) -> NerfstudioAdapter:
-    """Any nerfstudio run (its config.yml or a directory holding one) through `eval_setup`, on the CPU, with the
+def load_nerfstudio(run, *, device: str | torch.device | None = "cpu") -> NerfstudioAdapter:
+    """Any nerfstudio run (its config.yml or a directory holding one) through `eval_setup`, on `device`, with the
     scene of the dataset its frobnoscope export came from as ground truth."""
+    device = prepare_device(resolve_device(device))
     config_path = find_config(run)
     ensure_torchvision_importable()
     try:
@@ -169,12 +175,13 @@ def load_nerfstudio(run) -> NerfstudioAdapter:
         raise ModelError(f"{run} is a nerfstudio run, and nerfstudio does not import here ({error}); use the Python of "
                          "the environment with frobnoscope[nerfstudio] (docs/guides/nerf.md)") from None
 
-    def on_cpu(config):
-        config.machine.device_type = "cpu"
+    def on_device(config):
+        config.machine.device_type = device.type
         return config
 
     with torch.serialization.safe_globals(numpy_scalar_types()):  # torch.load stays weights_only
-        config, pipeline, _, _ = eval_setup(config_path, test_mode="inference", update_config_callback=on_cpu)
+        config, pipeline, _, _ = eval_setup(config_path, test_mode="inference", update_config_callback=on_device)
+    pipeline.to(device)  # eval_setup places it on the device type's default index
     transforms = json.loads((config_path.parent / "dataparser_transforms.json").read_text())
     dataset = _source_dataset(Path(config.pipeline.datamanager.data or config.data))
     scene = Scene(parse_spec(dataset.manifest["frames"][0]["spec"])) if dataset is not None else None
