@@ -10,7 +10,7 @@ an error, a timeout of TIMEOUT_S) = killed.
 
 Operators (one change per mutant): flip a comparison (< <=, > >=, == !=, swapped), swap + and -, * and /, ** to *,
 drop a unary minus, replace a numeric constant c by c + 1 (0 -> 1, 1 -> 2, 0.5 -> 1.5), swap `and`/`or`, and
-`min`/`max`. Usage: python bench/mutation.py [--module NAME ...] [--report docs/results/mutation.md]
+`min`/`max`. Usage: python bench/mutation.py [--module NAME ...] [--report docs/results/mutation.json]
 """
 
 # ruff: noqa: B008 - each lambda binds its node finder `at()` at definition, on purpose
@@ -34,9 +34,11 @@ FAST = "not cli and not resume and not interrupted and not end_to_end and not ev
 # module -> (file, the fast tests that should kill its mutants)
 TARGETS = {
     "frobnoscope.interp.probes.disentanglement": ("interp/probes/disentanglement.py",
-                                                  ["tests/interp/probes/test_disentanglement.py"]),
+                                                  ["tests/interp/probes/test_disentanglement_mutants.py",
+                                                   "tests/interp/probes/test_disentanglement.py"]),
     "frobnoscope.interp.features.labels": ("interp/features/labels.py",
-                                           ["tests/interp/features/test_features.py",
+                                           ["tests/interp/features/test_labels_mutants.py",
+                                            "tests/interp/features/test_features.py",
                                             "tests/interp/features/test_neighbours_and_evidence.py"]),
     "frobnoscope.interp.sae.splice": ("interp/sae/splice.py", ["tests/interp/features/test_features.py"]),
     "frobnoscope.interp.attribution.measures": ("interp/attribution/measures.py",
