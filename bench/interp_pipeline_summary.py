@@ -25,7 +25,7 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def probe_table(probes: list[dict], factors: tuple[str, ...]) -> list[str]:
-    primary = {(r["hook"], r["factor"]): r for r in probes if r["metric"] in ("r2", "accuracy")}
+    primary = {(r["hook"], r["factor"]): r for r in probes if r["metric"] in ("r2", "balanced_accuracy")}
     hooks = list(dict.fromkeys(r["hook"] for r in probes))
     present = [f for f in factors if any((hook, f) in primary for hook in hooks)]
     lines = ["| hook | " + " | ".join(present) + " |", "|---|" + "---|" * len(present)]

@@ -71,19 +71,28 @@ def probe_command(
     device: str = device_option(),
 ):
     """Linear probes for every hook point x ground-truth factor, with shuffled-target and random-weights controls."""
-    from frobnoscope.interp.probes.run import run_probes
+    from frobnoscope.interp.probes.run import PRIMARY_METRICS, run_probes
 
     config = validate_config(ProbeConfig, dict(tokens_per_frame=tokens_per_frame, seed=seed), "probe settings")
     rows = run_probes(run, out, control, config, on_hook=lambda hook: console.print(f"probed {hook}", highlight=False),
                       device=device)
-    table = Table("hook", "factor", "metric", "score", "shuffled", "selectivity",
+    table = Table("hook", "factor", "metric", "score", "baseline", "shuffled", "selectivity",
                   *(["control"] if control is not None else []), title="best probes", title_justify="left")
-    primary = sorted((r for r in rows if r["metric"] in ("r2", "accuracy")), key=lambda r: -r["selectivity"])
+    primary = sorted((r for r in rows if r["metric"] in PRIMARY_METRICS and not r["note"]),
+                     key=lambda r: -r["selectivity"])
     for r in primary[:15]:
-        table.add_row(r["hook"], r["factor"], r["metric"], f"{r['score']:.3f}", f"{r['shuffled']:.3f}",
-                      f"{r['selectivity']:.3f}", *([f"{r['control_score']:.3f}"] if control is not None else []))
+        table.add_row(r["hook"], r["factor"], r["metric"], f"{r['score']:.3f}", f"{r['baseline']:.3f}",
+                      f"{r['shuffled']:.3f}", f"{r['selectivity']:.3f}",
+                      *([f"{r['control_score']:.3f}"] if control is not None else []))
     stdout = Console()
     stdout.print(table)
+    refused = {}
+    for r in rows:
+        if r["note"]:
+            refused.setdefault((r["hook"], r["note"]), []).append(r["factor"])
+    for (hook, note), factors in refused.items():
+        console.print(f"note: frame-level probes at {hook} not fitted ({len(factors)} factors): {note}",
+                      highlight=False)
     stdout.print(f"wrote {out or Path(run) / 'probes'}/probes.csv and heatmap.png ({len(rows)} rows)", highlight=False)
 
 

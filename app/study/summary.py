@@ -38,7 +38,8 @@ def model_lines(name: str, base: Path) -> list[str]:
         lines.append(f"- against the optimal output: mean PSNR {summary['mean_psnr']:.2f} dB, SSIM "
                      f"{summary['mean_ssim']:.4f} on {summary['frames']} frames; worst: " +
                      ", ".join(f"{r['factor']}={r['bin']} {float(r['psnr']):.1f} dB" for r in worst))
-    probes = [r for r in _rows(base / "probes" / "probes.csv") if r["metric"] in ("r2", "accuracy")]
+    probes = [r for r in _rows(base / "probes" / "probes.csv") if r["metric"] in ("r2", "balanced_accuracy")
+              and not r.get("note")]
     if probes:
         best = sorted(probes, key=lambda r: -float(r["selectivity"]))[:TOP_PROBES]
         control = "control_score" in best[0]

@@ -3,17 +3,21 @@
 Targets, per hook point of an `ActivationStore`:
 - pixel level (one row per token = frame, row, col): every component of the pooled continuous channels (depth_z,
   normal_world.x, albedo.r, shading.0, ...), `edges` and `background_fraction` (cell shares), by streaming ridge
-  (`ridge`) -> held-out R^2; mask-like targets (edges, shadow.*, background_fraction) also get Dice of the ridge
-  prediction thresholded at 0.5 against target >= 0.5; categorical channels (object_id, shape_id, material_id, majority
-  labels) by multinomial logistic regression (`logistic`) -> held-out accuracy. Tokens whose target is NaN (cells
-  with no surface for that channel) are left out of that target.
-- frame level: every per-frame factor from the token-averaged activations (one row per frame), ridge -> R^2.
-Splits are by frame: frame k is validation when k % 5 == 3, test when k % 5 == 4, else train. Ridge picks lambda
-on validation and is scored on test. Logistic probes train on a uniform reservoir of at most `max_fit_tokens` train
+  (`ridge`) -> held-out R^2; mask-like targets (edges, shadow.*, background_fraction) also get the average precision
+  of ranking the test cells by the ridge prediction against "the cell holds any of it" (target > 0: a threshold every
+  cell can meet); categorical channels (object_id, shape_id, material_id, majority labels) by multinomial logistic
+  regression (`logistic`) -> held-out accuracy, balanced accuracy and macro-F1 (`scores`). Tokens whose target is
+  NaN (cells with no surface for that channel) are left out of that target.
+- frame level: every per-frame factor from the token-averaged activations, by ridge on principal components scored
+  by cross-validation over frames, refused (with a note) when there are too few frames (`frame_level`).
+Pixel-level splits are by frame: frame k is validation when k % 5 == 3, test when k % 5 == 4, else train. Ridge
+picks lambda on validation and is scored on test. Logistic probes train on a uniform reservoir of at most `max_fit_tokens` train
 tokens and are scored on a reservoir of as many test tokens (bounded memory; the ridge statistics use every token).
 `tokens_per_frame` (if set) subsamples each frame's positions (seeded by frame index) before anything else.
 
-Controls, in the same table: `shuffled` is the same probe trained and scored with targets taken from another frame of
+Baselines and controls, in the same table: `baseline` is what a probe that learned nothing scores (R^2: 0, the
+test mean; categorical metrics: predicting the training tokens' majority class for every token; average precision:
+the test cells' positive rate). `shuffled` is the same probe trained and scored with targets taken from another frame of
 the same split (a fixed permutation of frames): what layout and dataset statistics alone give;
 `selectivity = score - shuffled`, with R^2 below 0 (worse than predicting the test split's
 mean, common with few frames) counted as 0 on both sides. A control run (the same model with re-initialised
@@ -34,7 +38,8 @@ from frobnoscope.engine.config import Config
 from frobnoscope.interp.activations import gt_pooling
 from frobnoscope.interp.activations.store import ActivationStore, same_model
 from frobnoscope.interp.errors import InterpError
-from frobnoscope.interp.probes import logistic, ridge
+from frobnoscope.interp.probes import logistic, ridge, scores
+from frobnoscope.interp.probes.frame_level import FOLDS, frame_probe
 
 COMPONENT_NAMES = {"normal_world": "xyz", "normal_cam": "xyz", "position_world": "xyz", "albedo": "rgb", "rgb": "rgb",
                    "specular": "rgb"}
@@ -184,42 +189,39 @@ def probe_hook(store: ActivationStore, hook: str, config: ProbeConfig, fitted: d
                 sample.add({name: values[chosen] for name, values in columns.items()})
     rows = _pixel_ridge_rows(hook, continuous, widths, stats, test_sample.rows(), fitted)
     rows += _pixel_logistic_rows(hook, categorical, fit_sample.rows(), test_sample.rows(), config, fitted, device)
-    rows += _frame_rows(hook, frame_means, store.factors(), splits, perm, fitted)
+    rows += _frame_rows(hook, frame_means, store.factors(), perm, fitted)
     return rows
 
 
-def _row(hook, factor, level, kind, metric, score, shuffled, n_train, n_test, lam=np.nan) -> dict:
+def _row(hook, factor, level, kind, metric, score, shuffled, n_train, n_test, lam=np.nan, baseline=np.nan,
+         note="") -> dict:
     floor = (lambda v: max(v, 0.0)) if metric == "r2" else (lambda v: v)
     return {"hook": hook, "factor": factor, "level": level, "kind": kind, "metric": metric, "score": float(score),
-            "shuffled": float(shuffled), "selectivity": float(floor(score) - floor(shuffled)), "n_train": int(n_train),
-            "n_test": int(n_test), "lambda": float(lam)}
-
-
-def _dice(prediction: np.ndarray, target: np.ndarray) -> float:
-    predicted, actual = prediction >= 0.5, target >= 0.5
-    total = predicted.sum() + actual.sum()
-    return float(2 * (predicted & actual).sum() / total) if total else np.nan
+            "baseline": float(0.0 if metric == "r2" else baseline), "shuffled": float(shuffled),
+            "selectivity": float(floor(score) - floor(shuffled)), "n_train": int(n_train), "n_test": int(n_test),
+            "lambda": float(lam), "note": note}
 
 
 def _pixel_ridge_rows(hook, continuous, widths, stats, test_rows, fitted: dict) -> list[dict]:
     rows = []
     for ch in continuous:
         fits = {s: ridge.solve(stats[ch, 0, s], stats[ch, 1, s]) for s in (False, True)}
-        scores = {s: stats[ch, 2, s].r2(fits[s].weights, fits[s].intercept) for s in (False, True)}
+        r2 = {s: stats[ch, 2, s].r2(fits[s].weights, fits[s].intercept) for s in (False, True)}
         names = component_names(ch, widths[ch])
         for i, name in enumerate(names):
             fitted[hook, name] = Fitted("pixel", fits[False].weights[:, i:i + 1], fits[False].intercept[i:i + 1])
-            rows.append(_row(hook, name, "pixel", "continuous", "r2", scores[False][i], scores[True][i],
+            rows.append(_row(hook, name, "pixel", "continuous", "r2", r2[False][i], r2[True][i],
                              stats[ch, 0, False].n, stats[ch, 2, False].n, fits[False].lam[i]))
             if ch in MASK_CHANNELS and test_rows:
-                dice = {}
+                precision, rate = {}, np.nan
                 for s in (False, True):
                     y = test_rows[f"{ch}|{int(s)}"].reshape(len(test_rows["x"]), -1)[:, i]
                     keep = np.isfinite(y)
                     prediction = test_rows["x"][keep] @ fits[s].weights[:, i] + fits[s].intercept[i]
-                    dice[s] = _dice(prediction, y[keep])
-                rows.append(_row(hook, name, "pixel", "mask", "dice", dice[False], dice[True],
-                                 stats[ch, 0, False].n, stats[ch, 2, False].n, fits[False].lam[i]))
+                    precision[s] = scores.average_precision(prediction, y[keep] > 0)
+                    rate = scores.positive_rate(y[keep] > 0) if not s else rate
+                rows.append(_row(hook, name, "pixel", "mask", "average_precision", precision[False], precision[True],
+                                 stats[ch, 0, False].n, len(test_rows["x"]), fits[False].lam[i], baseline=rate))
     return rows
 
 
@@ -229,40 +231,33 @@ def _pixel_logistic_rows(hook, categorical, fit_rows, test_rows, config: ProbeCo
     if not fit_rows or not test_rows:
         return rows
     for ch in categorical:
-        accuracy = {}
+        measured = {}
         for s in (False, True):
             labels, test_labels = fit_rows[f"{ch}|{int(s)}"], test_rows[f"{ch}|{int(s)}"]
             classes = np.unique(np.concatenate([labels, test_labels]))
             model = logistic.fit_logistic(fit_rows["x"], np.searchsorted(classes, labels), len(classes),
                                           epochs=config.logistic_epochs, seed=config.seed, device=device)
             predicted = classes[logistic.predict(model, test_rows["x"])]
-            accuracy[s] = float((predicted == test_labels).mean())
+            measured[s] = scores.categorical_scores(test_labels, predicted)
             if not s:
                 weights, intercept = logistic.folded_weights(model)
                 fitted[hook, ch] = Fitted("pixel", weights, intercept, classes)
-        rows.append(_row(hook, ch, "pixel", "categorical", "accuracy", accuracy[False], accuracy[True],
-                         len(fit_rows["x"]), len(test_rows["x"])))
+        majority = scores.majority_scores(fit_rows[f"{ch}|0"], test_rows[f"{ch}|0"])
+        for metric in scores.CATEGORICAL:
+            rows.append(_row(hook, ch, "pixel", "categorical", metric, measured[False][metric], measured[True][metric],
+                             len(fit_rows["x"]), len(test_rows["x"]), baseline=majority[metric]))
     return rows
 
 
-def _frame_ridge(frame_means: np.ndarray, y: np.ndarray, splits: np.ndarray) -> tuple[float, float, ridge.RidgeFit]:
-    """(test R^2, chosen lambda, the fit) of ridge from per-frame mean activations to one per-frame factor."""
-    parts = [ridge.RidgeStats(frame_means.shape[1], 1) for _ in SPLITS]
-    for split, accumulator in enumerate(parts):
-        keep = (splits == split) & np.isfinite(y)
-        accumulator.add(frame_means[keep], y[keep])
-    fitted = ridge.solve(parts[0], parts[1])
-    return float(parts[2].r2(fitted.weights, fitted.intercept)[0]), float(fitted.lam[0]), fitted
-
-
-def _frame_rows(hook, frame_means, factors: dict[str, np.ndarray], splits, perm, fitted: dict) -> list[dict]:
+def _frame_rows(hook, frame_means, factors: dict[str, np.ndarray], perm, fitted: dict) -> list[dict]:
+    """Cross-validated frame-level probes (`frame_level`); a refused one has a NaN score and a note."""
     rows = []
     for name, values in factors.items():
-        score, lam, fit = _frame_ridge(frame_means, values, splits)
-        fitted[hook, name] = Fitted("frame", fit.weights, fit.intercept)
-        shuffled, _, _ = _frame_ridge(frame_means, values[perm], splits)
-        rows.append(_row(hook, name, "frame", "continuous", "r2", score, shuffled, (splits == 0).sum(),
-                         (splits == 2).sum(), lam))
+        probe, shuffled = frame_probe(frame_means, values), frame_probe(frame_means, values[perm])
+        if not probe.note:
+            fitted[hook, name] = Fitted("frame", probe.weights, probe.intercept)
+        rows.append(_row(hook, name, "frame", "continuous", "r2", probe.score, shuffled.score,
+                         probe.frames * (FOLDS - 2) // FOLDS, probe.frames, probe.lam, note=probe.note))
     return rows
 
 

@@ -2,7 +2,7 @@
 
 Output directory (default RUN/probes): probes.csv (one row per hook x factor x metric; columns in
 `probes._row`, plus control_score/control_selectivity with a control run) and heatmap.png (rows: hook points in
-execution order; columns: factors; colour: selectivity of the primary metric (R^2 or accuracy), with the
+execution order; columns: factors; colour: selectivity of the primary metric (R^2 or balanced accuracy), with the
 random-weights control's selectivity beside it when given), disentanglement.csv (per hook point: MIG, SAP and
 DCI of the token-averaged activations per frame against the per-frame factors, see `disentanglement`; with fewer
 frames than MIG's 20 bins every code tells the frames apart and MIG is 0), weights.npz (every probe trained on the real
@@ -36,7 +36,7 @@ from frobnoscope.models.device import device_record, prepare_device, resolve_dev
 
 PROBES_FORMAT = "frobnoscope.probes/1"
 WEIGHTS = "weights.npz"
-PRIMARY_METRICS = ("r2", "accuracy")
+PRIMARY_METRICS = ("r2", "balanced_accuracy")  # the heatmaps' metric: categorical factors by balanced accuracy
 
 
 def run_probes(run, out=None, control=None, config: ProbeConfig = ProbeConfig(), on_hook=None,
@@ -152,6 +152,6 @@ def plot_heatmap(rows: list[dict], path: Path) -> None:
         ax.set_xticks(range(len(factors)), factors, rotation=90, fontsize=7)
         ax.set_yticks(range(len(hooks)), hooks, fontsize=7)
         ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=axes[0].tolist(), label="R² or accuracy selectivity")
+    fig.colorbar(image, ax=axes[0].tolist(), label="R² or balanced accuracy selectivity")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -1,7 +1,7 @@
 """Probes: how well a linear read-out of each hook point recovers each ground-truth factor (`frob probe`).
 
 The heatmap shows, per hook (rows, in execution order) and factor (columns), the primary metric of probes.csv (held-out
-R^2, or accuracy for categorical factors): its score, or its selectivity = score - shuffled-target score (R^2 below 0
+R^2, or balanced accuracy for categorical factors): its score, or its selectivity = score - shuffled-target score (R^2 below 0
 counted as 0), for the trained model beside the same model with random weights (control_score,
 control_selectivity). Choosing a cell (hook, factor) shows that probe's numbers and its prediction on a held-out
 frame (the probes' test split) next to the truth: a pixel-level probe's map, prediction = activations @ weights +
@@ -26,7 +26,7 @@ from frobnoscope.interp.activations.store import ActivationStore
 from frobnoscope.interp.probes import predict
 from frobnoscope.interp.probes.run import PRIMARY_METRICS, PROBES_FORMAT, load_fitted
 
-SHOWN = {"selectivity": "selectivity (score - shuffled)", "score": "score (held-out R² or accuracy)"}
+SHOWN = {"selectivity": "selectivity (score - shuffled)", "score": "score (held-out R² or balanced accuracy)"}
 CONTROL = {"selectivity": "control_selectivity", "score": "control_score"}
 
 
@@ -86,9 +86,11 @@ def show_cell(ws, directory, table: pd.DataFrame) -> None:
     with right:
         factor = url_select("factor", list(dict.fromkeys(primary["factor"])), "factor", "probes")
     rows = table[(table["hook"] == hook) & (table["factor"] == factor)]
-    numbers = [name for name in ("score", "shuffled", "selectivity", "control_score", "control_selectivity")
+    numbers = [name for name in ("score", "baseline", "shuffled", "selectivity", "control_score", "control_selectivity")
                if name in rows.columns]
-    st.dataframe(rows[["metric", "level", "kind", *numbers, "n_train", "n_test"]], hide_index=True, key="cell_rows")
+    notes = ["note"] if "note" in rows.columns and rows["note"].fillna("").astype(str).str.len().any() else []
+    st.dataframe(rows[["metric", "level", "kind", *numbers, "n_train", "n_test", *notes]], hide_index=True,
+                 key="cell_rows")
     manifest = load_manifest(directory, expected_format=PROBES_FORMAT, what="a probe directory",
                              make_with=ws.rerun_command())
     try:

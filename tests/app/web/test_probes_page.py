@@ -38,8 +38,10 @@ def test_the_heatmap_grid_is_the_csv(study_workspace):
     table = pd.read_csv(study_workspace / "conv" / "probes" / "probes.csv")
     grid = probes.score_grid(table, "control_selectivity")
     assert list(grid.index) == ["encoder.3", "decoder.4"]
-    row = table[(table["hook"] == "decoder.4") & (table["factor"] == "object_id")].iloc[0]
-    assert row["metric"] == "accuracy" and grid.loc["decoder.4", "object_id"] == row["control_selectivity"]
+    rows = table[(table["hook"] == "decoder.4") & (table["factor"] == "object_id")]
+    assert list(rows["metric"]) == ["accuracy", "balanced_accuracy", "macro_f1"]  # the grid shows balanced accuracy
+    row = rows[rows["metric"] == "balanced_accuracy"].iloc[0]
+    assert grid.loc["decoder.4", "object_id"] == row["control_selectivity"]
 
 
 def test_the_cell_round_trips_through_the_url(study_workspace):
