@@ -11,8 +11,9 @@ Targets, per hook point of an `ActivationStore`:
 - frame level: every per-frame factor from the token-averaged activations, by ridge on principal components scored
   by cross-validation over frames, refused (with a note) when there are too few frames (`frame_level`).
 Pixel-level splits are by frame: frame k is validation when k % 5 == 3, test when k % 5 == 4, else train. Ridge
-picks lambda on validation and is scored on test. Logistic probes train on a uniform reservoir of at most `max_fit_tokens` train
-tokens and are scored on a reservoir of as many test tokens (bounded memory; the ridge statistics use every token).
+picks lambda on validation and is scored on test. Logistic probes train on a uniform reservoir of at most
+`max_fit_tokens` train tokens and are scored on a reservoir of as many test tokens (bounded memory; the ridge
+statistics use every token).
 `tokens_per_frame` (if set) subsamples each frame's positions (seeded by frame index) before anything else.
 
 Baselines and controls, in the same table: `baseline` is what a probe that learned nothing scores (R^2: 0, the

@@ -1,8 +1,8 @@
 """Probes: how well a linear read-out of each hook point recovers each ground-truth factor (`frob probe`).
 
 The heatmap shows, per hook (rows, in execution order) and factor (columns), the primary metric of probes.csv (held-out
-R^2, or balanced accuracy for categorical factors): its score, or its selectivity = score - shuffled-target score (R^2 below 0
-counted as 0), for the trained model beside the same model with random weights (control_score,
+R^2, or balanced accuracy for categorical factors): its score, or its selectivity = score - shuffled-target score
+(R^2 below 0 counted as 0), for the trained model beside the same model with random weights (control_score,
 control_selectivity). Choosing a cell (hook, factor) shows that probe's numbers and its prediction on a held-out
 frame (the probes' test split) next to the truth: a pixel-level probe's map, prediction = activations @ weights +
 intercept per cell (a categorical one: the class of the largest logit), truth = the ground truth pooled onto the

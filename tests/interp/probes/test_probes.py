@@ -168,8 +168,8 @@ def test_categorical_scores_are_sklearns_of_the_fitted_probe_beside_the_majority
     train = np.flatnonzero(np.arange(len(store)) % 5 < 3)
     train_labels = store.gt(HOOK, "object_id").get_orthogonal_selection((train,)).reshape(-1)
     majority = np.full(len(truth), np.bincount(train_labels.astype(int)).argmax())
-    baseline = {"accuracy": accuracy_score(truth, majority), "balanced_accuracy": balanced_accuracy_score(truth, majority),
-                "macro_f1": f1_score(truth, majority, average="macro")}
+    baseline = {"accuracy": accuracy_score(truth, majority),
+                "balanced_accuracy": balanced_accuracy_score(truth, majority), "macro_f1": f1_score(truth, majority, average="macro")}
     for metric, value in expected.items():
         row = scores(rows, "object_id", metric)
         assert row["n_test"] == len(x)  # the reservoir holds every held-out token
