@@ -154,16 +154,19 @@ def label_command(
         directory, rows, summary = label_run(
             run, config, out, on_progress=lambda kind, done, total: on_progress(done, total, note=kind), device=device)
     stdout = Console()
-    table = Table("kind", "feature", "best factor", "r / IoU", "gt_r2", "importance", "frobnoloid", title="top frobnoloids",
+    table = Table("kind", "feature", "best factor", "r / IoU", "gt_r2 [95% interval]", "importance", "frobnoloid", title="top frobnoloids",
                   title_justify="left")
     for row in rows[:15]:
         table.add_row(row["kind"], str(row["feature"]), row["best_factor"] or "-",
-                      f"{row.get('correlation', 0.0):.2f} / {row['iou']:.2f}", f"{row['gt_r2']:.2f}",
+                      f"{row.get('correlation', 0.0):.2f} / {row['iou']:.2f}",
+                      f"{row['gt_r2']:.2f} [{row['gt_r2_low']:.2f}, {row['gt_r2_high']:.2f}]",
                       f"{row['importance']:.3g}", f"{row['frobnoloid_score']:.3g}")
     stdout.print(table)
-    totals = Table("features", "count", "matched", "fraction", title="ground-truth matches", title_justify="left")
+    totals = Table("features", "count", "matched", "fraction", "null (other frames' truth)", "above null",
+                   title="ground-truth matches", title_justify="left")
     for row in summary:
-        totals.add_row(row["features"], str(row["count"]), str(row["matched"]), f"{100 * row['matched_fraction']:.1f}%")
+        totals.add_row(row["features"], str(row["count"]), str(row["matched"]), f"{100 * row['matched_fraction']:.1f}%",
+                       f"{100 * row['null_matched_fraction']:.1f}%", f"{row['matched_above_null']:.1f}")
     stdout.print(totals)
     stdout.print(f"wrote {directory}/features.csv, summary.csv, examples.npz and figures/", highlight=False)
 

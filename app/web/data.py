@@ -21,8 +21,9 @@ from frobnoscope.engine.errors import FrobError
 from frobnoscope.engine.runs import load_manifest
 
 WORKSPACE_ENV = "FROB_WORKSPACE"
-INDEX_COLUMNS = ("key", "model", "hook", "kind", "feature", "frobnoloid_score", "importance", "gt_r2", "best_factor",
-                 "matched", "correlation", "iou", "density", "max_activation", "name", "note", "run")
+INDEX_COLUMNS = ("key", "model", "hook", "kind", "feature", "frobnoloid_score", "importance", "gt_r2", "gt_r2_low",
+                 "gt_r2_high", "best_factor", "matched", "correlation", "iou", "density", "max_activation", "name",
+                 "note", "run")
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -112,6 +113,8 @@ def feature_index(ws: Workspace) -> pd.DataFrame:
     table["note"] = [labelled.get(key, {}).get("note", "") for key in table["key"]]
     table["matched"] = table["matched"].astype(str).str.lower() == "true"
     table["best_factor"] = table["best_factor"].fillna("")
+    for column in ("gt_r2_low", "gt_r2_high"):  # runs labelled before the interval existed have none
+        table[column] = table[column] if column in table else np.nan
     return table[list(INDEX_COLUMNS)]
 
 

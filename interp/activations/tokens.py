@@ -79,6 +79,19 @@ def token_truth(store: ActivationStore, hook: str, index: np.ndarray) -> TokenTr
     return TokenTruth(continuous, categorical, index[:, 0].astype(np.int64), factors)
 
 
+def other_frames(index: np.ndarray, seed: int) -> np.ndarray:
+    """`index` (T, 3) with every frame replaced by another frame of `index` (a random derangement of its frames),
+    positions kept: ground truth looked up there belongs to another image (the null of a match)."""
+    frames = np.unique(index[:, 0])
+    if len(frames) < 2:
+        return index.copy()
+    order = frames[np.random.default_rng([seed, 2]).permutation(len(frames))]
+    partner = dict(zip(order.tolist(), np.roll(order, 1).tolist()))  # a cycle: no frame keeps its own truth
+    out = index.copy()
+    out[:, 0] = [partner[f] for f in index[:, 0].tolist()]
+    return out
+
+
 def top_quantile_masks(activations: np.ndarray, quantile: float = QUANTILE) -> np.ndarray:
     """(T, F) bool: activation >= the feature's `quantile` quantile, and > 0 (ties at the top are all kept)."""
     return (activations >= np.quantile(activations, quantile, axis=0)) & (activations > 0)

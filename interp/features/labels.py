@@ -11,16 +11,17 @@ point). Ground truth comes per token (`TokenTruth`): continuous channels (multi-
   its QUANTILE (0.995) quantile over the tokens (the top 0.5%, every firing token of a sparser latent, all tied
   tokens of a binary one); IoU against each
   label's mask; the best label is matched when IoU >= IOU_BAR (0.04).
-- `gt_r2`: held-out R^2 of a ridge regression (lambda GT_RIDGE_LAMBDA x mean feature variance, `ridge.fit`) of the
-  feature on a one-hot expansion of all ground truth: every continuous channel and per-frame factor cut into
-  GT_BINS quantile bins (non-finite values in a bin of their own), every categorical channel's labels. Non-linear
-  in each factor, additive across factors. Trained on frames with even index, scored on odd ones.
+- `gt_r2`: held-out R^2 of a ridge regression of the feature on a one-hot expansion of all ground truth: every
+  continuous channel and per-frame factor cut into GT_BINS quantile bins (non-finite values in a bin of their own),
+  every categorical channel's labels. Non-linear in each factor, additive across factors. Trained on frames with
+  even index (lambda by cross-validation over those frames), scored on odd ones, with a bootstrap interval over
+  the scored frames (`gt_r2_low`, `gt_r2_high`; the estimator: `explained`).
 - `importance`: the increase of the model's error against its optimal output (`splice.model_error`) when the
   feature is ablated at its hook (an SAE latent: its decoder contribution z_i * W_dec[i] / s removed; a raw
-  channel: replaced by its mean), and `steer_importance` when steered up (+ STEER_ALPHA x the feature's 99.5th
-  percentile activation along its direction, at every token).
-- `frobnoloid_score` = max(importance, 0) x (1 - clip(gt_r2, 0, 1)): matters to the model, unexplained by anything
-  we can name.
+  channel: replaced by its mean), and `steer_importance` when steered up (+ the feature's 99.5th percentile
+  activation along its direction, at every token: `effects.steer_amounts`).
+- `frobnoloid_score` = max(importance, 0) x (1 - clip(gt_r2_high, 0, 1)): matters to the model, and unexplained by
+  anything we can name even at the optimistic end of gt_r2's interval.
 """
 
 from __future__ import annotations
@@ -28,13 +29,11 @@ from __future__ import annotations
 import numpy as np
 
 from frobnoscope.interp.activations.tokens import TokenTruth, best_iou, top_quantile_masks
-from frobnoscope.interp.probes import ridge
+from frobnoscope.interp.features.explained import Explained, explained
 
 IOU_BAR = 0.04
 CORRELATION_BAR = 0.5
 GT_BINS = 8
-GT_RIDGE_LAMBDA = 1e-3
-STEER_ALPHA = 1.0
 MAX_LABELS = 64  # categorical labels kept per channel for the one-hot expansion (the most frequent)
 
 
@@ -81,24 +80,23 @@ def _one_hot(codes: np.ndarray) -> np.ndarray:
     return out[:, 1:] if len(values) > 1 else out  # drop one level: the intercept carries it
 
 
+def explain(activations: np.ndarray, truth: TokenTruth) -> Explained:
+    """Each feature's gt_r2 and its interval from all ground truth (even frames train, odd frames score)."""
+    return explained(gt_design(truth), activations, truth.frame)
+
+
 def gt_r2(activations: np.ndarray, truth: TokenTruth) -> np.ndarray:
-    """(F,) held-out R^2 of each feature from all ground truth (even frames train, odd frames score)."""
-    design = gt_design(truth)
-    train = truth.frame % 2 == 0
-    stats = {}
-    for name, rows in (("train", train), ("test", ~train)):
-        stats[name] = ridge.RidgeStats(design.shape[1], activations.shape[1])
-        stats[name].add(design[rows], activations[rows])
-    weights, intercept = ridge.fit(GT_RIDGE_LAMBDA, stats["train"])
-    return np.nan_to_num(stats["test"].r2(weights, intercept), nan=0.0)
+    """(F,) held-out R^2 of each feature from all ground truth (`explain`'s point estimate)."""
+    return explain(activations, truth).r2
 
 
-def label_features(activations: np.ndarray, truth: TokenTruth) -> list[dict]:
-    """One row per feature: best continuous factor and r, best categorical channel, label and IoU, matched, gt_r2."""
+def label_features(activations: np.ndarray, truth: TokenTruth, with_gt_r2: bool = True) -> list[dict]:
+    """One row per feature: best continuous factor and r, best categorical channel, label and IoU, matched, and
+    (`with_gt_r2`) gt_r2 with its interval and lambda."""
     names, r = correlations(activations, truth)
     masks = top_quantile_masks(activations)
     categorical = {channel: best_iou(masks, labels) for channel, labels in truth.categorical.items()}
-    explained = gt_r2(activations, truth)
+    fit = explain(activations, truth) if with_gt_r2 else None
     rows = []
     for i in range(activations.shape[1]):
         row = {"feature": i, "active_fraction": float((activations[:, i] > 0).mean())}
@@ -112,7 +110,9 @@ def label_features(activations: np.ndarray, truth: TokenTruth) -> list[dict]:
         row.update(best_categorical=best_channel, label=best[1], iou=best[0])
         row["matched"] = bool(abs(row.get("correlation", 0.0)) >= CORRELATION_BAR or row["iou"] >= IOU_BAR)
         row["best_factor"] = _best_factor(row)
-        row["gt_r2"] = float(explained[i])
+        if fit is not None:
+            row.update(gt_r2=float(fit.r2[i]), gt_r2_low=float(fit.low[i]), gt_r2_high=float(fit.high[i]),
+                       gt_lambda=float(fit.lam[i]))
         rows.append(row)
     return rows
 
@@ -128,6 +128,8 @@ def _best_factor(row: dict) -> str:
     return ""
 
 
-def frobnoloid_score(importance: float, explained: float) -> float:
-    """max(importance, 0) x (1 - clip(gt_r2, 0, 1)); NaN importance (not measured) gives NaN."""
-    return max(importance, 0.0) * (1 - min(max(explained, 0.0), 1.0)) if np.isfinite(importance) else float("nan")
+def frobnoloid_score(importance: float, explained_high: float) -> float:
+    """max(importance, 0) x (1 - clip(gt_r2_high, 0, 1)); NaN importance (not measured) gives NaN."""
+    if not np.isfinite(importance):
+        return float("nan")
+    return max(importance, 0.0) * (1 - min(max(explained_high, 0.0), 1.0))

@@ -3,4 +3,5 @@
 
 FEATURES_FORMAT = "frobnoscope.features/1"
 COLUMNS = ("kind", "feature", "active_fraction", "best_continuous", "correlation", "best_categorical", "label", "iou",
-           "matched", "best_factor", "gt_r2", "importance", "steer_importance", "frobnoloid_score")
+           "matched", "best_factor", "gt_r2", "gt_r2_low", "gt_r2_high", "gt_lambda", "importance", "steer_importance",
+           "frobnoloid_score")

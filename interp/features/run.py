@@ -4,15 +4,19 @@ ground truth, measure their causal importance, and rank them by frobnoloid score
 Output directory (default SAE_DIR/features, or RUN/features/<hook> without an SAE):
   features.csv     one row per feature, ranked by frobnoloid_score (unmeasured importance last): kind (latent or
                    channel), feature, active_fraction, best_continuous, correlation, best_categorical, label, iou,
-                   matched, best_factor, gt_r2, importance, steer_importance, frobnoloid_score
+                   matched, best_factor, gt_r2 (with its bootstrap interval gt_r2_low, gt_r2_high and its ridge
+                   lambda gt_lambda: `explained`), importance, steer_importance, frobnoloid_score
   summary.csv      how many features match ground truth: trained channels, the same architecture with random
-                   weights (`models.loading.random_weights.reinitialise`, seed `random_seed`), and SAE latents
+                   weights (`models.loading.random_weights.reinitialise`, seed `random_seed`), and SAE latents;
+                   beside each, the null: the share that match other frames' ground truth (each frame's tokens
+                   paired with another labelled frame's truth at the same positions), the matching bars'
+                   false-positive rate, and the matches above it
   figures/         <kind>_<feature>.png for the `figures` top-ranked features (`plots.features`)
   examples.npz     every feature's top and lower-quantile examples, histogram and neighbours (`examples`)
   manifest.json    format frobnoscope.features/1, config, summary
 Labelling uses up to `max_tokens` tokens (whole frames, evenly spaced over the run; see `features` for the
 statistics). Importance is measured on `importance_frames` held-out frames for the `candidates` features of each
-kind with the highest activation energy x (1 - gt_r2) (energy: mean squared contribution to the hook's tokens);
+kind with the highest activation energy x (1 - gt_r2_high) (energy: mean squared contribution to the hook's tokens);
 the others get NaN (measuring every latent costs two model passes each).
 """
 
@@ -84,7 +88,7 @@ def label_run(run, config: LabelConfig, out=None, on_progress: Callable[[str, in
     rows = []
     for kind, (activations, energy, make_edits) in kinds.items():
         labelled = features.label_features(activations, truth)
-        explained = np.array([row["gt_r2"] for row in labelled])
+        explained = np.array([row["gt_r2_high"] for row in labelled])
         candidates = np.argsort(-(energy * (1 - np.clip(explained, 0, 1))))[:config.candidates]
         amounts = feature_effects.steer_amounts(activations)
         edits = {int(i): make_edits(int(i), float(amounts[i])) for i in candidates}
@@ -93,10 +97,10 @@ def label_run(run, config: LabelConfig, out=None, on_progress: Callable[[str, in
         for row in labelled:
             ablate, steer = effects.get(row["feature"], (float("nan"), float("nan")))
             row.update(kind=kind, importance=ablate, steer_importance=steer,
-                       frobnoloid_score=features.frobnoloid_score(ablate, row["gt_r2"]))
+                       frobnoloid_score=features.frobnoloid_score(ablate, row["gt_r2_high"]))
             rows.append(row)
     rows.sort(key=lambda row: -row["frobnoloid_score"] if np.isfinite(row["frobnoloid_score"]) else np.inf)
-    summary = _summary(rows, store, hook, frames, truth, config.random_seed, device)
+    summary = _summary(rows, kinds, store, hook, frames, index, truth, config.random_seed, device)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "features.csv", [{key: row.get(key, "") for key in COLUMNS} for row in rows])
     write_csv(out / "summary.csv", summary)
@@ -142,21 +146,27 @@ def _latent_kind(sae, tokens: torch.Tensor):
                                              feature_effects.latent_steering(sae, i, amount))
 
 
-def _summary(rows: list[dict], store: ActivationStore, hook: str, frames: np.ndarray, truth, seed: int,
-             device: torch.device) -> list[dict]:
+def _summary(rows: list[dict], kinds: dict, store: ActivationStore, hook: str, frames: np.ndarray, index: np.ndarray,
+             truth, seed: int, device: torch.device) -> list[dict]:
+    """Matches per kind of feature, beside the null: the same features against other frames' ground truth."""
+    null_truth = feature_data.token_truth(store, hook, feature_data.other_frames(index, seed))
     summary = []
-    for kind in ("channel", "latent"):
-        of_kind = [row for row in rows if row["kind"] == kind]
-        if of_kind:
-            summary.append(_summary_row(f"trained {kind}s", [row["matched"] for row in of_kind]))
+    for kind, (activations, _, _) in kinds.items():
+        matched = [row["matched"] for row in rows if row["kind"] == kind]
+        summary.append(_summary_row(f"trained {kind}s", matched, activations, null_truth))
     random_acts = _random_weights_tokens(store, hook, frames, seed, device)
-    summary.append(_summary_row("random-weights channels", [row["matched"] for row in features.label_features(random_acts, truth)]))
+    matched = [row["matched"] for row in features.label_features(random_acts, truth, with_gt_r2=False)]
+    summary.append(_summary_row("random-weights channels", matched, random_acts, null_truth))
     return summary
 
 
-def _summary_row(name: str, matched: list[bool]) -> dict:
+def _summary_row(name: str, matched: list[bool], activations: np.ndarray, null_truth) -> dict:
+    """count, matched and its fraction; the null's matched fraction (the bars' false-positive rate: the same
+    features against other frames' ground truth), and the matches above it (matched - null rate x count)."""
+    null = np.mean([row["matched"] for row in features.label_features(activations, null_truth, with_gt_r2=False)])
     return {"features": name, "count": len(matched), "matched": int(sum(matched)),
-            "matched_fraction": float(np.mean(matched)) if matched else 0.0}
+            "matched_fraction": float(np.mean(matched)) if matched else 0.0, "null_matched_fraction": float(null),
+            "matched_above_null": float(max(0.0, sum(matched) - null * len(matched)))}
 
 
 def _random_weights_tokens(store: ActivationStore, hook: str, frames: np.ndarray, seed: int,

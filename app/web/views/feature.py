@@ -68,7 +68,10 @@ def show(ws) -> None:
         cols = st.columns(6)
         cols[0].metric("frobnoloid score", f"{row['frobnoloid_score']:.2e}")
         cols[1].metric("importance", f"{row['importance']:.2e}", help="error increase when ablated (NaN: not measured)")
-        cols[2].metric("gt_r2", f"{row['gt_r2']:.2f}", help="held-out R^2 from all ground truth")
+        interval = (f"95% interval [{row['gt_r2_low']:.2f}, {row['gt_r2_high']:.2f}] over held-out frames; "
+                    if row.get("gt_r2_high") is not None and row["gt_r2_high"] == row["gt_r2_high"] else "")
+        cols[2].metric("gt_r2", f"{row['gt_r2']:.2f}", help=f"held-out R^2 from all ground truth; {interval}the "
+                       "frobnoloid score uses the interval's upper end")
         cols[3].metric("best match", row["best_factor"] or "none")
         cols[4].metric("density", f"{row['density']:.1%}")
         cols[5].metric("max activation", f"{row['max_activation']:.3g}")

@@ -52,9 +52,12 @@ def model_headlines(ws, model: str) -> None:
             for row in pd.read_csv(path).to_dict("records"):
                 rows.append({"hook": path.parent.name, **row})
         st.dataframe(pd.DataFrame(rows), hide_index=True,
-                     column_config={"matched_fraction": st.column_config.NumberColumn("matched share", format="percent")})
+                     column_config={"matched_fraction": st.column_config.NumberColumn("matched share", format="percent"),
+                                    "null_matched_fraction": st.column_config.NumberColumn("null share",
+                                                                                           format="percent")})
         st.caption("features matching ground truth (|r| >= 0.5 or IoU >= 0.04): trained weights beside the same "
-                   "architecture with random weights")
+                   "architecture with random weights; the null share is how many match other frames' ground truth "
+                   "(the bars' false-positive rate), and 'above null' the matches beyond it")
 
 
 def show(ws) -> None:
