@@ -64,6 +64,7 @@ def train_command(
         _print_report(directory, report)
     if len(directories) > 1:
         _print_stability(directories[0], directories[1])
+        _print_stability_curve(directories[0], directories[1])
 
 
 def _describe_step(report) -> str:
@@ -94,7 +95,8 @@ def _print_report(directory: Path, report: dict) -> None:
     absorption = report["absorption"]
     table.add_row("absorption pairs (confirmed by GT)", f"{absorption['pairs']} ({absorption['confirmed']})")
     stdout.print(table)
-    stdout.print(f"wrote {directory}/report.json and sae.safetensors", highlight=False)
+    stdout.print(f"wrote {directory}/report.json, sae.safetensors, and curves.csv + curves.png (convergence)",
+                 highlight=False)
 
 
 def _print_stability(a: Path, b: Path) -> None:
@@ -106,6 +108,19 @@ def _print_stability(a: Path, b: Path) -> None:
                     f"{result['mean_matched_cosine']:.3f}, {100 * result['fraction_above']:.1f}% of latents above "
                     f"{result['threshold']}", highlight=False)
     print(json.dumps(result))
+
+
+def _print_stability_curve(first: Path, second: Path) -> None:
+    from frobnoscope.interp.sae.run import write_stability
+
+    curve = write_stability(second, first)
+    table = Table("step", "mean matched cosine", "share > 0.9", title=f"stability along the run: {second.name} vs "
+                  f"{first.name}", title_justify="left")
+    for point in curve:
+        table.add_row(str(int(point["step"])), f"{point['mean_matched_cosine']:.3f}",
+                      f"{100 * point['fraction_above']:.1f}%")
+    Console().print(table)
+    console.print(f"wrote {second}/stability.csv and curves.png", highlight=False)
 
 
 @sae_app.command("compare")

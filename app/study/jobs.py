@@ -20,7 +20,7 @@ from frobnoscope.interp.evaluation.nerf import NerfJudgeConfig, judge_nerf
 from frobnoscope.interp.features.run import LabelConfig, label_run
 from frobnoscope.interp.probes.linear import ProbeConfig
 from frobnoscope.interp.probes.run import run_probes
-from frobnoscope.interp.sae.run import SAERunConfig, train_on_run
+from frobnoscope.interp.sae.run import SAERunConfig, train_on_run, write_stability
 from frobnoscope.interp.sae.training import SAETrainConfig
 from frobnoscope.models.autoencoders.train import AutoencoderTrainConfig, train_autoencoder
 from frobnoscope.models.nerf.train import NerfTrainConfig, train_nerf
@@ -60,8 +60,11 @@ def probe(trained: Path, control: Path | None, out: Path, config: ProbeConfig, r
 
 
 def train_sae(run: Path, out: Path, config: SAERunConfig, train_config: SAETrainConfig, report: Report, *,
-              device: str) -> None:
+              device: str, reference: Path | None = None) -> None:
+    """Train one seed's SAE; with `reference` (the first seed's SAE), its stability against it along the run."""
     train_on_run(run, config, train_config, out=out, on_step=steps(report, train_config.steps), device=device)
+    if reference is not None:
+        write_stability(out, reference)
 
 
 def label(run: Path, out: Path, config: LabelConfig, report: Report, *, device: str) -> None:

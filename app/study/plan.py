@@ -164,10 +164,12 @@ def sae_stages(name: str, model: ModelStudy, sae, spec: str, ws: Path, trained: 
     for seed in sae.seeds:
         train_config = validate_config(SAETrainConfig, {**train_fields, "seed": seed})
         out = base / "saes" / f"{hook}.s{seed}"
+        reference = first  # seeds after the first follow their stability against it (needs it trained)
         first = first or out
         stages.append(Stage(f"{name}.sae.{hook}.s{seed}", [out], settings_of(ws, run_config, train_config),
-                            partial(jobs.train_sae, trained, out, run_config, train_config, **on_device),
-                            [f"{name}.capture"]))
+                            partial(jobs.train_sae, trained, out, run_config, train_config, reference=reference,
+                                    **on_device),
+                            [f"{name}.capture"] + ([f"{name}.sae.{hook}.s{sae.seeds[0]}"] if reference else [])))
     if model.features is None:
         return stages
     label = validate_config(LabelConfig, {**model.features, "sae": str(first)})

@@ -47,12 +47,31 @@ def stability(a: SparseAutoencoder, b: SparseAutoencoder) -> dict:
     """Hungarian-matched decoder cosine similarity of two SAEs of the same hook."""
     if a.W_dec.shape != b.W_dec.shape:
         raise ValueError(f"SAEs differ in shape: {tuple(a.W_dec.shape)} vs {tuple(b.W_dec.shape)}")
-    cosine = _unit_rows(a.W_dec) @ _unit_rows(b.W_dec).T
-    rows, cols = linear_sum_assignment(cosine, maximize=True)
-    matched = cosine[rows, cols]
+    matched = matched_cosine(a.W_dec, b.W_dec)
     return {"latents": len(matched), "mean_matched_cosine": float(matched.mean()),
             "median_matched_cosine": float(np.median(matched)),
             "fraction_above": float((matched >= STABLE_COSINE).mean()), "threshold": STABLE_COSINE}
+
+
+def matched_cosine(decoder_a: np.ndarray, decoder_b: np.ndarray) -> np.ndarray:
+    """(M,) cosine of each of A's decoder rows with the row of B the Hungarian algorithm matches it to."""
+    cosine = _unit_rows(torch.as_tensor(decoder_a)) @ _unit_rows(torch.as_tensor(decoder_b)).T
+    rows, cols = linear_sum_assignment(cosine, maximize=True)
+    return cosine[rows, cols]
+
+
+def stability_curve(directory_a, directory_b) -> list[dict]:
+    """Two seeds' stability at every checkpoint both kept a decoder snapshot of (`training.SNAPSHOTS`): step, mean
+    matched cosine, share above STABLE_COSINE."""
+    from frobnoscope.interp.sae.training import read_snapshots
+
+    a, b = read_snapshots(directory_a), read_snapshots(directory_b)
+    curve = []
+    for step in sorted(set(a) & set(b)):
+        matched = matched_cosine(a[step], b[step])
+        curve.append({"step": step, "mean_matched_cosine": float(matched.mean()),
+                      "fraction_above": float((matched >= STABLE_COSINE).mean())})
+    return curve
 
 
 def absorption_candidates(sae: SparseAutoencoder, codes: np.ndarray, categorical: dict[str, np.ndarray]) -> list[dict]:

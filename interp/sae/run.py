@@ -14,6 +14,7 @@ report.json (also stored in its manifest) holds:
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -25,8 +26,10 @@ from pydantic import Field, field_validator
 from frobnoscope.engine.config import Config, validate_config
 from frobnoscope.engine.errors import FrobError
 from frobnoscope.engine.runs import write_json_atomic
+from frobnoscope.engine.tables import write_csv
 from frobnoscope.interp.activations import tokens as feature_data
 from frobnoscope.interp.activations.store import ActivationStore
+from frobnoscope.interp.plots import sae as sae_plots
 from frobnoscope.interp.sae import analysis as sae_analysis
 from frobnoscope.interp.sae import training as sae_train
 from frobnoscope.interp.sae.model import Arch, FrequencyCost, K, SAEConfig, Width, k_within_width
@@ -35,6 +38,8 @@ from frobnoscope.models.device import prepare_device, resolve_device, to_numpy
 
 ABSORPTION_TOKENS = 50_000
 HELDOUT_TOKENS = 500_000  # the report's metrics are measured on at most this many held-out tokens (whole frames)
+CURVE_TOKENS = 50_000  # the convergence curve's held-out measurements, at each checkpoint: the first this many
+STABILITY = "stability.csv"  # against another seed: step, mean matched cosine, share above 0.9
 
 
 class SAERunConfig(Config):
@@ -76,18 +81,49 @@ def train_on_run(run, config: SAERunConfig, train_config: sae_train.SAETrainConf
         same = {"sae": sae_config.to_dict(), "train": train_config.to_dict(), "source": source}
         if manifest.get("complete") and json.loads(json.dumps(same)) == {key: manifest.get(key) for key in same}:
             return out, manifest["report"]  # finished with these settings; other settings: refused by train_sae
-    batches = StreamedTokenBatches(store, config.hook, frames, train_config.batch_tokens, train_config.seed)
-    sae = sae_train.train_sae(batches, out, sae_config, train_config, source=source, on_step=on_step, device=device)
-    del batches
     heldout_tokens, heldout_index = feature_data.load_tokens(
         store, config.hook, feature_data.subsample_frames(store, config.hook, heldout_frames, HELDOUT_TOKENS))
+    batches = StreamedTokenBatches(store, config.hook, frames, train_config.batch_tokens, train_config.seed)
+    sae = sae_train.train_sae(batches, out, sae_config, train_config, source=source, on_step=on_step, device=device,
+                              evaluate=lambda trained: sae_train.measure(trained, heldout_tokens[:CURVE_TOKENS]))
+    del batches
     report = {"hook": config.hook, "grid": [h, w], "channels": channels,
               "metrics": sae_train.measure(sae, heldout_tokens),
               "splice": _splice(store, sae, config, heldout_frames, device),
               "absorption": _absorption(store, sae, config.hook, heldout_tokens, heldout_index)}
     write_json_atomic(out / "report.json", report)
+    plot_curves(out)
     sae_train.finish(out, report)
     return out, report
+
+
+def write_stability(directory, reference) -> list[dict]:
+    """`directory`'s stability against the SAE in `reference` (another seed of the same settings) at each checkpoint
+    both kept (`analysis.stability_curve`), written to STABILITY (and the curves plot redrawn with it)."""
+    rows = [{"against": Path(reference).name, **point} for point in sae_analysis.stability_curve(reference, directory)]
+    if rows:
+        write_csv(Path(directory) / STABILITY, rows)
+        plot_curves(directory)
+    return rows
+
+
+def read_curves(directory) -> tuple[list[dict], list[dict]]:
+    """(rows of curves.csv, rows of stability.csv) of an SAE directory, numbers parsed ([] for a missing file)."""
+    def read(path: Path) -> list[dict]:
+        if not path.is_file():
+            return []
+        with open(path, newline="") as f:
+            return [{key: value if key == "against" else float(value) for key, value in row.items()}
+                    for row in csv.DictReader(f)]
+
+    return read(Path(directory) / sae_train.CURVES), read(Path(directory) / STABILITY)
+
+
+def plot_curves(directory) -> None:
+    """DIRECTORY/curves.png from its curves (`plots.sae`); nothing before the first checkpoint."""
+    curve, stability = read_curves(directory)
+    if curve:
+        sae_plots.plot_curves(curve, stability, Path(directory) / "curves.png")
 
 
 def _splice(store: ActivationStore, sae, config: SAERunConfig, heldout_frames: np.ndarray,

@@ -5,6 +5,10 @@ SAE directory:
                           when complete the report
   checkpoints/            step_NNNNNN.safetensors (+ .optimizer.safetensors) and latest.json (engine/checkpoint.py)
   sae.safetensors         the finished SAE's state dict; its metadata holds the SAE config as JSON
+  curves.csv              convergence, one row per checkpoint: step, the training batch's loss, L0 and dead fraction,
+                          and (when trained on an activation run) held-out FVU, L0, dead and dense fractions
+  snapshots/              decoder.<step>.npy: unit decoder rows at each checkpoint (float16), so two seeds' stability
+                          can be followed along the run (`analysis.stability_curve`)
 A rerun with the same configuration continues from the latest checkpoint and reaches exactly the weights an
 uninterrupted run reaches (batches are a function of the step: in memory, epoch e shuffles the tokens with seed
 [seed, e]; streamed from an activation run, see `sae.tokens`);
@@ -17,11 +21,13 @@ fired on none of the last `dead_tokens` training tokens).
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from pydantic import Field
 
@@ -34,8 +40,10 @@ from frobnoscope.engine.runs import (
     refuse_other_settings,
     require_keys,
     run_header,
+    write_bytes_atomic,
     write_json_atomic,
 )
+from frobnoscope.engine.tables import write_csv
 from frobnoscope.engine.tensor_files import load_weights_into, save_safetensors_atomic
 from frobnoscope.interp.errors import InterpError
 from frobnoscope.interp.sae.model import SAEConfig, SparseAutoencoder
@@ -43,6 +51,8 @@ from frobnoscope.models.device import device_record, prepare_device, resolve_dev
 
 SAE_FORMAT = "frobnoscope.sae/1"
 SAE_FILE = "sae.safetensors"
+CURVES = "curves.csv"  # one row per checkpoint: the training batch's loss, L0, dead fraction; held-out FVU, L0, ...
+SNAPSHOTS = "snapshots"  # decoder.<step>.npy: the unit decoder rows (M, d) float16 at each checkpoint
 DENSE_FRACTION = 0.1
 
 
@@ -111,11 +121,14 @@ def training_step(sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, toke
 def train_sae(tokens: torch.Tensor | Callable[[int], torch.Tensor], out, sae_config: SAEConfig,
               train_config: SAETrainConfig, *, source: dict | None = None,
               on_step: Callable[[StepReport], None] | None = None,
-              device: str | torch.device | None = "cpu") -> SparseAutoencoder:
+              device: str | torch.device | None = "cpu",
+              evaluate: Callable[[SparseAutoencoder], dict] | None = None) -> SparseAutoencoder:
     """Train (or resume, or load the finished) SAE in `out` on `device`, on `tokens`: an (N, d) float32 matrix
     held in memory, or a function of the step returning that step's batch (e.g. `sae.tokens.StreamedTokenBatches`),
     which must depend on the step alone for resume to be exact. Batches are drawn on the CPU and moved to the
-    device one at a time; the SAE comes back on `device`."""
+    device one at a time; the SAE comes back on `device`. At each checkpoint, `evaluate(sae)` (e.g. `measure` on
+    held-out tokens) joins the curve as heldout_<key>, and the decoder is kept in SNAPSHOTS; CURVES is written at
+    the end."""
     device = prepare_device(resolve_device(device))
     out = Path(out)
     manifest = _prepare(out, sae_config, train_config, source or {})
@@ -143,13 +156,36 @@ def train_sae(tokens: torch.Tensor | Callable[[int], torch.Tensor], out, sae_con
         report = StepReport(done, train_config.steps, float(losses["loss"].detach()), float(losses["l0"]),
                             float(sae.dead_mask().float().mean()))
         if done % train_config.checkpoint_every == 0 or done == train_config.steps:
-            history.append(asdict(report))
+            history.append(_curve_point(out, sae, report, evaluate))
             save_checkpoint(out / "checkpoints", done, sae, optimizer, history)
         if on_step:
             on_step(report)
     sae.eval()
+    write_csv(out / CURVES, history)
     save_safetensors_atomic(sae.state_dict(), out / SAE_FILE, metadata={"sae_config": json.dumps(sae_config.to_dict())})
     return sae
+
+
+def _curve_point(out: Path, sae: SparseAutoencoder, report: StepReport,
+                 evaluate: Callable[[SparseAutoencoder], dict] | None) -> dict:
+    """The curve's row at a checkpoint (held-out measurements too, with `evaluate`), and the decoder's snapshot."""
+    point = asdict(report)
+    if evaluate is not None:
+        measured = evaluate(sae)
+        sae.train()
+        point.update({f"heldout_{key}": measured[key] for key in ("fvu", "l0", "dead_fraction", "dense_fraction")})
+    with torch.no_grad():
+        rows = torch.nn.functional.normalize(sae.W_dec.detach().float(), dim=1).cpu().numpy().astype(np.float16)
+    buffer = io.BytesIO()
+    np.save(buffer, rows)
+    write_bytes_atomic(out / SNAPSHOTS / f"decoder.{report.step:07d}.npy", buffer.getvalue())
+    return point
+
+
+def read_snapshots(directory) -> dict[int, np.ndarray]:
+    """{step: unit decoder rows (M, d) float32} of an SAE directory's checkpoints (empty for older runs)."""
+    return {int(path.stem.split(".")[1]): np.load(path).astype(np.float32)
+            for path in sorted((Path(directory) / SNAPSHOTS).glob("decoder.*.npy"))}
 
 
 def finish(out, report: dict) -> None:

@@ -1,7 +1,9 @@
 """Overview: the study, its stages and their state, and the headline numbers with links into each page.
 
 Headlines, read from the runs the study wrote: each image model's mean PSNR and SSIM against its optimal output
-(eval/frames.csv); each SAE's FVU, L0, dead fraction and error recovered when spliced in (report.json); how many
+(eval/frames.csv); each SAE's FVU, L0, dead fraction and error recovered when spliced in (report.json), and how
+its training converged: held-out FVU, L0 and dead fraction per checkpoint (curves.csv) and, for a second seed,
+the matched decoder cosine against the first (stability.csv); how many
 features match ground truth, trained channels and latents beside random-weights channels (features/summary.csv);
 each NeRF's PSNR per split and termination error (eval/views.csv, iou.csv via summary.md's sources).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import plotly.express as px
 import streamlit as st
 
 from frobnoscope.app.web import data
@@ -20,6 +23,30 @@ from frobnoscope.app.web.page import run_page
 def stage_table(ws) -> pd.DataFrame:
     return pd.DataFrame([{"stage": s.name, "state": "done" if s.done else "unfinished",
                           "seconds": s.seconds} for s in ws.stages()])
+
+
+def convergence(reports: list, model: str) -> None:
+    """Line charts of the SAEs' curves.csv (and stability.csv) along training, one line per SAE."""
+    curves, stability = [], []
+    for report in reports:
+        for name, into in (("curves.csv", curves), ("stability.csv", stability)):
+            if (report.parent / name).is_file():
+                into.append(pd.read_csv(report.parent / name).assign(SAE=report.parent.name))
+    if not curves:
+        return
+    table = pd.concat(curves, ignore_index=True)
+    charts = [("heldout_fvu", "held-out FVU", True), ("heldout_l0", "held-out L0", False),
+              ("dead_fraction", "dead fraction", False)]
+    columns = st.columns(len(charts) + bool(stability))
+    for column, (name, title, log) in zip(columns, charts):
+        if name in table:
+            column.plotly_chart(px.line(table, x="step", y=name, color="SAE", markers=True, log_y=log, title=title,
+                                        height=280), key=f"curve_{model}_{name}")
+    if stability:
+        stable = pd.concat(stability, ignore_index=True)
+        columns[-1].plotly_chart(px.line(stable, x="step", y="mean_matched_cosine", color="SAE", markers=True,
+                                         range_y=(0, 1), height=280, title="matched cosine vs the first seed"),
+                                 key=f"curve_{model}_stability")
 
 
 def model_headlines(ws, model: str) -> None:
@@ -45,6 +72,7 @@ def model_headlines(ws, model: str) -> None:
                      column_config={"FVU": st.column_config.NumberColumn(format="%.3f"),
                                     "dead": st.column_config.NumberColumn(format="percent"),
                                     "recovered": st.column_config.NumberColumn("error recovered", format="percent")})
+        convergence(saes, model)
     summaries = sorted((base / "features").glob("*/summary.csv"))
     if summaries:
         rows = []

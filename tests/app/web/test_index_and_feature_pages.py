@@ -2,9 +2,11 @@
 pandas reference, permalinks round-trip, a name given on the feature page persists and shows in the index, the live
 intervention's numbers are the library's, and a path outside the workspace is one error line, never read."""
 
+import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from frobnoscope.app.web.feature_table import PAGE_SIZE, Filters, page, page_count, random_frobnoloid, select
@@ -100,6 +102,27 @@ def test_a_run_outside_the_workspace_is_one_error_line(workspace):
 def test_every_page_renders_without_an_exception(study_workspace):
     for page_name in ("overview", "index", "feature"):
         assert_no_errors(open_page(study_workspace, page_name))
+
+
+def test_the_overview_draws_each_saes_convergence_and_the_second_seeds_stability(study_workspace):
+    at = open_page(study_workspace, "overview")
+    assert_no_errors(at)
+    charts = [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+    titles = [chart["layout"]["title"]["text"] for chart in charts]
+    assert {"held-out FVU", "held-out L0", "dead fraction", "matched cosine vs the first seed"} <= set(titles)
+    fvu = charts[titles.index("held-out FVU")]
+    assert {trace["name"] for trace in fvu["data"]} == {"decoder.4.s0", "decoder.4.s1"}
+    curve = pd.read_csv(study_workspace / "conv" / "saes" / "decoder.4.s0" / "curves.csv")
+    (trace,) = [trace for trace in fvu["data"] if trace["name"] == "decoder.4.s0"]
+    plotted = trace["y"] if isinstance(trace["y"], list) else _decode(trace["y"])  # plotly may send typed arrays
+    np.testing.assert_allclose(plotted, curve["heldout_fvu"])  # the chart is the run's curve
+
+
+def _decode(typed: dict) -> np.ndarray:
+    """A plotly typed array ({"dtype": "f8", "bdata": base64}) as numbers."""
+    import base64
+
+    return np.frombuffer(base64.b64decode(typed["bdata"]), dtype=np.dtype(typed["dtype"]))
 
 
 def test_the_residual_map_is_the_activation_minus_what_ground_truth_predicts(study_workspace, monkeypatch):
