@@ -6,6 +6,8 @@ its end. Reads through a `CheckedArray` first check that every chunk they touch 
 (`ROOT/ARRAY/c/INDEX/0/...`) and, for blosc, the size its header records; a chunk that is missing, cut short or
 does not decode is a one-line error naming the file, the frames it holds and `fix` (rerun the command that made
 the run, which rewrites damaged chunks). Everything else (shape, dtype, chunks, metadata) is the zarr array's.
+On an object store (`fs`: its fsspec file system, `root`: the run's URL) the same checks read the object's size
+and header.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ BLOSC_HEADER = 16  # version, versionlz, flags, typesize, then int32 LE: nbytes,
 
 
 class CheckedArray:
-    def __init__(self, array: zarr.Array, root: Path, fix: str, error: type[FrobError] = RunError):
-        """`root`: the directory of the zarr group `array.path` is relative to."""
-        self._array, self._root, self._fix, self._error = array, Path(root), fix, error
+    def __init__(self, array: zarr.Array, root: Path | str, fix: str, error: type[FrobError] = RunError, fs=None):
+        """`root`: the directory of the zarr group `array.path` is relative to (with `fs`: its URL)."""
+        self._array, self._fix, self._error, self._fs = array, fix, error, fs
+        self._root = root if fs is not None else Path(root)
         self._blosc = any(isinstance(codec, BloscCodec) for codec in array.metadata.codecs)
 
     def __getattr__(self, name: str):
@@ -70,9 +73,13 @@ class CheckedArray:
         without noticing), or None."""
         path = self.chunk_file(index)
         try:
-            with open(path, "rb") as f:
-                header = f.read(BLOSC_HEADER)
-                size = os.fstat(f.fileno()).st_size
+            if self._fs is not None:
+                size = self._fs.size(path)
+                header = self._fs.cat_file(path, start=0, end=BLOSC_HEADER) if size else b""
+            else:
+                with open(path, "rb") as f:
+                    header = f.read(BLOSC_HEADER)
+                    size = os.fstat(f.fileno()).st_size
         except FileNotFoundError:
             return "is missing"
         if self._blosc and (len(header) < BLOSC_HEADER or int.from_bytes(header[12:16], "little") != size):
@@ -96,9 +103,11 @@ class CheckedArray:
             frames = frames[(frames >= 0) & (frames < n)]
         return sorted(set((frames // self._array.chunks[0]).tolist()))
 
-    def chunk_file(self, index: int) -> Path:
-        """The file of chunk `index` along the first axis."""
+    def chunk_file(self, index: int) -> Path | str:
+        """The file of chunk `index` along the first axis (its URL on an object store)."""
         key = self._array.metadata.encode_chunk_key((index,) + (0,) * (self._array.ndim - 1))
+        if self._fs is not None:
+            return f"{self._root}/{self._array.path}/{key}"
         return self._root / self._array.path / key
 
     def _damaged(self, index: int, problem: str) -> FrobError:

@@ -1,7 +1,9 @@
 """A resumable job over a dataset's frames, cut into blocks: the blocks run through `engine.executor.block_runner`
 (in this process, a local pool or a Ray cluster), each block's result is written as it arrives and then journalled
 in progress.jsonl, and at the end the run directory's manifest is marked complete and the journal removed.
-A rerun skips the journalled blocks; a block cut off half-written is simply written again."""
+A rerun skips the journalled blocks; a block cut off half-written is simply written again.
+On an object store, which cannot append, the journal is one object per block instead (`JOURNAL_OBJECTS`/START.json,
+see `engine.object_store`), read back line by line as the file is."""
 
 from __future__ import annotations
 
@@ -15,19 +17,24 @@ from frobnoscope.engine.executor import block_runner
 from frobnoscope.engine.runs import MANIFEST, write_json_atomic
 
 JOURNAL = "progress.jsonl"
+JOURNAL_OBJECTS = "progress"  # the journal on an object store: one object per finished block
 
 
 def read_journal_entries(path: Path, payload: str | None = None) -> dict[int, Any]:
     """Finished blocks by start frame, each with its line's `payload` field (None without one: the block alone);
     a line cut short by a kill, or without its payload, is ignored (that block is redone)."""
+    return journal_entries(path.read_text().splitlines() if path.exists() else [], payload)
+
+
+def journal_entries(lines: list[str], payload: str | None = None) -> dict[int, Any]:
+    """`read_journal_entries` of the journal's lines, wherever they were read from."""
     done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                entry = json.loads(line)
-                done[int(entry["start"])] = entry[payload] if payload else None
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            done[int(entry["start"])] = entry[payload] if payload else None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
     return done
 
 

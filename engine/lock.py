@@ -5,6 +5,8 @@ empty until its job writes it, and an export renames its directory into place). 
 holder exits in any way, kill -9 included. While held, the file names the holder (pid, host, command); a second
 writer gets a one-line `RunLocked` naming them and touches nothing. A file that still names a holder but whose
 lock is free was left by a process that died: it is taken over, with a note. Readers never take the lock.
+A run directory on an object store (a URL, `s3://bucket/prefix`) has no flock: its lock is an object created with a
+conditional put (`engine.object_lock`, which says what it can and cannot guarantee).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from frobnoscope.engine.errors import FrobError, RunError
+from frobnoscope.engine.storage import is_url
 
 
 class RunLocked(FrobError):
@@ -34,6 +37,12 @@ def lock_path(run_dir: Path) -> Path:
 @contextmanager
 def run_lock(run_dir: Path, on_note: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold `run_dir`'s writer lock for the duration; `RunLocked` if another live process holds it."""
+    if is_url(run_dir):
+        from frobnoscope.engine.object_lock import object_lock
+
+        with object_lock(run_dir, on_note or _to_stderr, RunLocked):
+            yield
+        return
     path = lock_path(run_dir)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

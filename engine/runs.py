@@ -90,12 +90,17 @@ def run_header(run_format: str) -> dict:
 
 def load_manifest(directory, *, expected_format: str, what: str, make_with: str, error: type[FrobError] = RunError) -> dict:
     """`directory/manifest.json` of something a `frob` command made: it must exist, parse and carry
-    `expected_format`; otherwise a one-line `error` saying `directory` is not `what` and how to make one."""
-    path = Path(directory) / MANIFEST
-    if not path.is_file():
+    `expected_format`; otherwise a one-line `error` saying `directory` is not `what` and how to make one.
+    `directory` may be an `engine.storage` location instead (a prefix on an object store)."""
+    if hasattr(directory, "url_of"):
+        path, text = directory.url_of(MANIFEST), directory.read_bytes(MANIFEST)
+    else:
+        path = Path(directory) / MANIFEST
+        text = path.read_text() if path.is_file() else None
+    if text is None:
         raise error(f"{directory} is not {what} (no {MANIFEST}); make one with `{make_with}`")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(text)
     except json.JSONDecodeError as json_error:
         raise error(f"{path} is not valid JSON ({json_error.msg}: cut short or edited?); delete {directory} and make "
                     f"it again with `{make_with}`") from None

@@ -18,27 +18,35 @@ they see `out` as this process does: local workers always, Ray workers when `out
 does not see the marker returns its frames and this process writes them, so nothing depends on a shared filesystem.
 Either way a block is journalled (with its writer, `host:pid`) only after all its chunks are written, by this
 process, which alone writes the journal and the manifest.
+
+`out` may be a prefix on an object store, `s3://bucket/prefix` (any fsspec URL; `engine.storage`), which every
+worker that can reach it shares: workers then write their chunks there themselves (one PUT per chunk, atomic),
+this process writes the manifest (first unfinished, last complete) and the journal (one object per block, since
+objects cannot be appended to), and a rerun resumes and repairs as on a disk. The endpoint and credentials come
+from each process's environment (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, ...): a Ray worker that lacks them does
+not see the marker and returns its frames (this process then writes them, and says so on the log).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import shlex
 import socket
 import sys
 import uuid
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from frobnoscope.engine.blocks import WorkerSpec
 from frobnoscope.engine.config import validate_config
+from frobnoscope.engine.errors import FrobError
 from frobnoscope.engine.executor import block_runner, check_workers
-from frobnoscope.engine.journal import JOURNAL
-from frobnoscope.engine.runs import MANIFEST, package_version, write_json_atomic
+from frobnoscope.engine.journal import JOURNAL, JOURNAL_OBJECTS
+from frobnoscope.engine.runs import MANIFEST, package_version
+from frobnoscope.engine.storage import location
 from frobnoscope.scenes.channels import CHANNELS, pixel_shape
 from frobnoscope.scenes.errors import StoreError
 from frobnoscope.scenes.families import Family, make_family
@@ -52,6 +60,7 @@ from frobnoscope.scenes.store import CAMERA_ARRAYS, CHECKSUM, FORMAT, DatasetSto
 # Pooled workers rasterize on their own thread (LP_NUM_THREADS=0: llvmpipe without its rasterizer threads,
 # 3 to 4 ms a frame cheaper than one such thread) and one BLAS thread: the pool already keeps every core busy.
 POOL_ENV = {"LP_NUM_THREADS": "0", "OMP_NUM_THREADS": "1"}
+log = logging.getLogger(__name__)
 
 
 def render_frame(family: Family, k: int, renderer: Renderer, scenes: dict) -> dict[str, np.ndarray]:
@@ -93,7 +102,7 @@ class GenerateWorker:
     def block(self, start: int, stop: int) -> WrittenBlock | list[dict[str, np.ndarray]]:
         frames = [render_frame(self.family, k, self.renderer, self.scenes) for k in range(start, stop)]
         if self.shared is None:
-            self.shared = self.out is not None and (self.marker is None or (Path(self.out) / self.marker).is_file())
+            self.shared = self.out is not None and (self.marker is None or _sees(self.out, self.marker))
         if not self.shared:
             return frames
         self.store = self.store or DatasetStore.open(self.out)
@@ -103,42 +112,50 @@ class GenerateWorker:
         self.renderer.close()
 
 
+def _sees(out: str, marker: str) -> bool:
+    """Whether this process sees `out/marker` (False too where it cannot reach `out` at all)."""
+    try:
+        return location(out).exists(marker)
+    except (FrobError, OSError) as error:
+        log.warning("%s is not reachable from this worker (%s); the driver writes its blocks", out, error)
+        return False
+
+
 def _params(config: GenerateConfig) -> dict:
     return {"family": config.family, "seed": config.seed, "n": config.n, "config": config.settings,
             "chunk_frames": config.chunk_frames}
 
 
-def _existing(out: Path, config: GenerateConfig) -> dict | None:
-    """The manifest of the dataset already at `out` if it was made by this job (finished or not, perhaps damaged),
-    None if `out` is new, empty, or holds only what a dataset's creation left before its manifest was written;
-    an error for anything else there, or for an `out` that cannot be written."""
+def _existing(out, config: GenerateConfig) -> dict | None:
+    """The manifest of the dataset already at `out` (a location) if it was made by this job (finished or not,
+    perhaps damaged), None if `out` is new, empty, or holds only what a dataset's creation left before its manifest
+    was written; an error for anything else there, or for an `out` that cannot be written."""
     params = _params(config)
-    if out.exists() and any(out.iterdir()):
-        if (out / MANIFEST).exists():
-            manifest = load_raw_manifest(out)
+    names = out.names()
+    if names:
+        if MANIFEST in names:
+            manifest = load_raw_manifest(out.path)
             if manifest.get("params") != params:
                 stored = manifest.get("params") if isinstance(manifest.get("params"), dict) else {}
                 differ = [k for k in params if stored.get(k) != params[k]]
                 raise StoreError(f"{out} was made with different parameters ({', '.join(differ)}); choose another "
                                  "directory or delete it")
             return manifest
-        if not _unfinished_creation(out):
+        if not _unfinished_creation(names):
             raise StoreError(f"{out} exists and is not a frobnoscope dataset; choose an empty or new directory")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        out.make_writable()
     except OSError as error:
         raise StoreError(f"cannot write to {out}: {error.strerror}; choose a writable directory") from None
     return None
 
 
-def _unfinished_creation(out: Path) -> bool:
-    """Whether `out` holds only what creating a dataset writes before its manifest (zarr arrays named after our
-    channels, the journal, temp files): a creation cut off, which is started again from nothing."""
-    known = {c.name for c in CHANNELS} | set(CAMERA_ARRAYS) | {"zarr.json", JOURNAL, ".write-test"}
-    return all(p.name in known or p.name.endswith((".partial", ".tmp")) for p in out.iterdir())
+def _unfinished_creation(names: list[str]) -> bool:
+    """Whether a directory with these entries holds only what creating a dataset writes before its manifest (zarr
+    arrays named after our channels, the journal, temp files): a creation cut off, which is started again from
+    nothing."""
+    known = {c.name for c in CHANNELS} | set(CAMERA_ARRAYS) | {"zarr.json", JOURNAL, JOURNAL_OBJECTS, ".write-test"}
+    return all(name in known or name.endswith((".partial", ".tmp")) for name in names)
 
 
 def _manifest(family: Family, config: GenerateConfig) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -164,7 +181,7 @@ def _manifest(family: Family, config: GenerateConfig) -> tuple[dict, np.ndarray,
     return manifest, cameras, intrinsics
 
 
-def _create(out: Path, family: Family, config: GenerateConfig) -> DatasetStore:
+def _create(out, family: Family, config: GenerateConfig) -> DatasetStore:
     """Write the empty arrays and the manifest of a new dataset."""
     manifest, cameras, intrinsics = _manifest(family, config)
     return DatasetStore.create(out, manifest, cameras=cameras, intrinsics=intrinsics)
@@ -177,7 +194,8 @@ def generate(
 ) -> DatasetStore:
     """Generate (or finish) the dataset `dataset` defines, in `workers` local processes or, with `ray_address`, on
     `workers` actors of that Ray cluster. `dataset`: a `GenerateConfig` (or its fields as a mapping), or a family
-    name with the other fields as keywords: `generate("orbit", n=10, settings={"res": 16}, out=...)`. Settings
+    name with the other fields as keywords: `generate("orbit", n=10, settings={"res": 16}, out=...)`. `out`: a
+    directory or an object store URL (`s3://bucket/prefix`, see the module's docstring). Settings
     that do not validate raise a `ConfigError` naming the field. `on_progress(done, total)` is called after every
     block. `workers_write=False`: workers return their frames and this process encodes and writes every chunk
     (the behaviour before workers wrote to shared storage; kept for comparison, see bench/bench_ray_writes.py)."""
@@ -189,7 +207,7 @@ def generate(
     check_workers(workers)
     family = make_family(config.family, config.seed, config.settings)
     n, chunk_frames = config.n, config.chunk_frames
-    out = Path(out)
+    out = location(out)
     stored = _existing(out, config)
     store, done = None, {}
     if stored is not None:
@@ -205,25 +223,28 @@ def generate(
             if on_progress:
                 on_progress(n, n)
             return store
-    journal_path = out / JOURNAL
     todo = [(s, min(s + chunk_frames, n)) for s in range(0, n, chunk_frames) if s not in done]
     marker = f".shared-storage.{uuid.uuid4().hex}.tmp"  # a temp name: a run cut off leaves it to the repair's clean-up
     spec = WorkerSpec(GenerateWorker, (config.family, config.seed, config.settings,
-                                       str(out) if workers_write else None, marker), pool_env=POOL_ENV)
+                                       out.url if workers_write else None, marker), pool_env=POOL_ENV)
     with block_runner(spec, min(workers, max(len(todo), 1)), ray_address) as run_blocks:
         store = store or _create(out, family, config)  # while the workers start
-        (out / marker).write_text("")  # after the manifest: a worker that sees the marker can open the store
+        out.write_bytes(marker, b"")  # after the manifest: a worker that sees the marker can open the store
         finished = n - sum(stop - start for start, stop in todo)
         if on_progress:
             on_progress(finished, n)
-        with open(journal_path, "a") as journal:
+        warned = False
+        with out.journal() as journal:
             for (start, _), result in run_blocks(todo):
                 if isinstance(result, WrittenBlock):
                     checksums, writer = list(result), result.writer
                 else:
+                    if workers_write and not warned:
+                        log.warning("a worker does not see %s as this process does (frames %d-%d): this process "
+                                    "writes the blocks of such workers", out, start, start + len(result) - 1)
+                        warned = True
                     checksums, writer = store.write_block(start, result), f"{socket.gethostname()}:{os.getpid()}"
-                journal.write(json.dumps({"start": start, "checksums": checksums, "writer": writer}) + "\n")
-                journal.flush()
+                journal({"start": start, "checksums": checksums, "writer": writer})
                 done[start] = checksums
                 finished += len(checksums)
                 if on_progress:
@@ -232,7 +253,7 @@ def generate(
         for offset, frame_checksums in enumerate(checksums):
             store.manifest["frames"][start + offset]["checksums"] = frame_checksums
     store.manifest["complete"] = True
-    write_json_atomic(out / MANIFEST, store.manifest)
-    journal_path.unlink(missing_ok=True)
-    (out / marker).unlink(missing_ok=True)
+    out.write_json(MANIFEST, store.manifest)
+    out.remove_journal()
+    out.remove(marker)
     return store

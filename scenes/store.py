@@ -1,5 +1,8 @@
 """`DatasetStore`: a directory holding a zarr (v3) group, one array per channel, and `manifest.json`.
 
+The directory may be a prefix on an object store instead (`s3://bucket/prefix`: `engine.storage`, each file an
+object written with one PUT); `path` is then that URL.
+
 Arrays are (N, H, W[, C]), chunked along the frame axis in blocks of `chunk_frames` frames and
 compressed with Blosc (lz4, byte shuffle). `camera_to_world` (N, 4, 4) and `intrinsics` (N, 3, 3)
 hold every frame's camera. The manifest records what made the dataset (command, family, config,
@@ -10,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import xxhash
@@ -19,7 +21,8 @@ from numcodecs import Blosc
 from zarr.codecs import BloscCodec, BytesCodec
 
 from frobnoscope.engine.checked_array import CheckedArray
-from frobnoscope.engine.runs import MANIFEST, load_manifest, write_bytes_atomic, write_json_atomic
+from frobnoscope.engine.runs import MANIFEST, load_manifest
+from frobnoscope.engine.storage import LocalDir, is_url, location
 from frobnoscope.scenes.channels import CHANNELS, pixel_shape
 from frobnoscope.scenes.errors import StoreError
 
@@ -63,34 +66,38 @@ def _fill_value(dtype: str):
 
 
 class DatasetStore:
-    def __init__(self, path: Path, manifest: dict):
-        self.path = Path(path)
+    def __init__(self, path, manifest: dict):
+        """`path`: a directory, an object store URL, or their `engine.storage` location."""
+        self.location = location(path)
+        self.path = self.location.path  # a Path, or the URL
         self.manifest = manifest
         try:
-            self._group = zarr.open_group(str(self.path), mode="r+")
+            self._group = zarr.open_group(self.location.zarr_store(), mode="r+")
         except (FileNotFoundError, ValueError, KeyError, zarr.errors.NodeTypeValidationError,
                 zarr.errors.GroupNotFoundError) as error:
-            raise StoreError(f"{self.path / 'zarr.json'} is missing or damaged ({type(error).__name__}); rerun the "
-                             "`frob scenes generate` command that made it to repair it") from None
+            raise StoreError(f"{self.location.url_of('zarr.json')} is missing or damaged ({type(error).__name__}); "
+                             "rerun the `frob scenes generate` command that made it to repair it") from None
         self._fix = (f"the dataset is damaged; rerun the `frob scenes generate` command that made {self.path} to "
                      f"repair it (`frob scenes verify {self.path}` lists the damaged frames)")
         self._arrays: dict[str, CheckedArray] = {}
         for name in self.channel_names():
             try:
-                self._arrays[name] = CheckedArray(self._group[name], self.path, self._fix, StoreError)
+                self._arrays[name] = CheckedArray(self._group[name], self.path, self._fix, StoreError,
+                                                  fs=self.location.fs)
             except (KeyError, ValueError, TypeError):  # missing, or its zarr.json damaged: `channel` says so
                 continue
         self._encoders: dict[str, Callable[[np.ndarray], bytes]] = {}
+        self._staged: dict[str, bytes] | None = None  # chunks of the block being written, written together
 
     # --- creating and opening --------------------------------------------------------------
 
     @classmethod
     def create(cls, path, manifest: dict, *, cameras: np.ndarray, intrinsics: np.ndarray) -> DatasetStore:
         """Create the arrays (empty) and write the manifest; `manifest` needs n, height, width, n_lights, chunk_frames."""
-        path = Path(path)
+        where = location(path)
         n, height, width = manifest["n"], manifest["height"], manifest["width"]
         block = manifest["chunk_frames"]
-        group = zarr.open_group(str(path), mode="w")
+        group = zarr.open_group(where.zarr_store(), mode="w")
         for channel in CHANNELS:
             tail = (height, width, *pixel_shape(channel, manifest["n_lights"]))
             group.create_array(
@@ -99,13 +106,15 @@ class DatasetStore:
             )
         for name, values in (("camera_to_world", cameras), ("intrinsics", intrinsics)):
             group.create_array(name, data=np.asarray(values, dtype=np.float64), chunks=(n, *CAMERA_ARRAYS[name]))
-        write_json_atomic(path / MANIFEST, manifest)
-        return cls(path, manifest)
+        where.write_json(MANIFEST, manifest)
+        return cls(where, manifest)
 
     @classmethod
     def open(cls, path) -> DatasetStore:
-        manifest = read_manifest(path)
-        return cls(Path(path), manifest)
+        """The dataset at `path` (a directory or an object store URL)."""
+        where = location(path)
+        manifest = read_manifest(where.path)
+        return cls(where, manifest)
 
     # --- frames ------------------------------------------------------------------------------
 
@@ -119,8 +128,8 @@ class DatasetStore:
     def channel(self, name: str) -> CheckedArray:
         if name not in self._arrays:
             if name in self.channel_names():
-                raise StoreError(f"{self.path / name} is missing or damaged; rerun the `frob scenes generate` command "
-                                 "that made it to repair it")
+                raise StoreError(f"{self.location.url_of(name)} is missing or damaged; rerun the `frob scenes generate` "
+                                 "command that made it to repair it")
             raise StoreError(f"{self.path} has no channel {name!r}; channels: {', '.join(self.channel_names())}")
         return self._arrays[name]
 
@@ -136,18 +145,25 @@ class DatasetStore:
 
     def write_block(self, start: int, frames: list[dict[str, np.ndarray]]) -> list[dict[str, str]]:
         """Write frames start, start+1, ... (a whole number of chunks, or the tail) in one go;
-        return each frame's per-channel checksums."""
+        return each frame's per-channel checksums. The chunks are written together once all are encoded (on an object
+        store, concurrently)."""
         block = self.manifest["chunk_frames"]
         if start % block or (len(frames) % block and start + len(frames) != len(self)):
             raise ValueError(f"write_block needs whole chunks of {block} frames (or the tail), got {start}+{len(frames)}")
         stacked = {c.name: np.stack([f[c.name] for f in frames], dtype=c.dtype) for c in CHANNELS}
-        for name, data in stacked.items():
-            for offset in range(0, len(frames), block):
-                self._write_chunk(name, (start + offset) // block, data[offset:offset + block])
+        self._staged = {}
+        try:
+            for name, data in stacked.items():
+                for offset in range(0, len(frames), block):
+                    self._write_chunk(name, (start + offset) // block, data[offset:offset + block])
+            self.location.write_many(self._staged)
+        finally:
+            self._staged = None
         return [{name: checksum(data[i]) for name, data in stacked.items()} for i in range(len(frames))]
 
     def _write_chunk(self, name: str, index: int, data: np.ndarray) -> None:
-        """Encode one whole chunk along the frame axis and write its file atomically.
+        """Encode one whole chunk along the frame axis and write its file atomically (inside `write_block`: stage
+        it, and `write_block` writes them all).
 
         The same bytes zarr would write (its `bytes` then `blosc` codecs, see `_chunk_encoder`),
         without zarr's per-call async machinery, which costs several times the compression itself.
@@ -160,7 +176,11 @@ class DatasetStore:
         key = array.metadata.encode_chunk_key((index,) + (0,) * (data.ndim - 1))
         if name not in self._encoders:
             self._encoders[name] = _chunk_encoder(array)
-        write_bytes_atomic(self.path / name / key, self._encoders[name](data))
+        encoded = self._encoders[name](data)
+        if self._staged is not None:
+            self._staged[f"{name}/{key}"] = encoded
+        else:
+            self.location.write_bytes(f"{name}/{key}", encoded)
 
     def read_frame(self, k: int, channels=None) -> dict[str, np.ndarray]:
         if not 0 <= k < len(self):
@@ -193,16 +213,15 @@ def read_manifest(path) -> dict:
     manifest = load_raw_manifest(path)
     problem = manifest_problem(manifest)
     if problem:
-        raise StoreError(f"{Path(path) / MANIFEST} is damaged ({problem}); rerun the `frob scenes generate` command "
-                         "that made it to repair it")
+        raise StoreError(f"{location(path).url_of(MANIFEST)} is damaged ({problem}); rerun the `frob scenes generate` "
+                         "command that made it to repair it")
     return manifest
 
 
 def load_raw_manifest(path) -> dict:
     """The manifest, only checked to be JSON of the dataset format (what `frob scenes generate` repairs)."""
-    manifest = load_manifest(path, expected_format=FORMAT, what="a frobnoscope dataset",
-                             make_with="frob scenes generate", error=StoreError)
-    return manifest
+    return load_manifest(location(path) if is_url(path) else path, expected_format=FORMAT,
+                         what="a frobnoscope dataset", make_with="frob scenes generate", error=StoreError)
 
 
 LAYOUT_KEYS = {"n": int, "height": int, "width": int, "n_lights": int, "chunk_frames": int, "params": dict,
@@ -226,6 +245,10 @@ def manifest_problem(manifest: dict) -> str | None:
 
 def dataset_reference(store: DatasetStore) -> dict:
     """{path, manifest_blake2b, params}: enough to tell whether a run was made from this very dataset."""
-    manifest_bytes = (store.path / MANIFEST).read_bytes()
-    return {"path": str(store.path.resolve()), "manifest_blake2b": hashlib.blake2b(manifest_bytes, digest_size=16).hexdigest(),
+    manifest_bytes = store.location.read_bytes(MANIFEST)
+    if manifest_bytes is None:
+        raise StoreError(f"{store.location.url_of(MANIFEST)} is missing; rerun the `frob scenes generate` command that "
+                         "made it to repair it")
+    where = str(store.path.resolve()) if isinstance(store.location, LocalDir) else store.path
+    return {"path": where, "manifest_blake2b": hashlib.blake2b(manifest_bytes, digest_size=16).hexdigest(),
             "params": store.manifest.get("params")}

@@ -37,7 +37,10 @@ def generate_command(
     n: int = config_option(GenerateConfig, "n"),
     res: int = typer.Option(None, help="image width and height in pixels (default: the family's)"),
     seed: int = config_option(GenerateConfig, "seed"),
-    out: Path = typer.Option(..., help="dataset directory (created; an unfinished one is resumed)"),
+    out: str = typer.Option(..., metavar="DIR|URL",
+                            help="dataset directory (created; an unfinished one is resumed), or an object store URL "
+                                 "such as s3://bucket/prefix (endpoint and credentials from the AWS_* environment "
+                                 "variables; needs frobnoscope\\[s3])"),
     workers: int = typer.Option(1, help="worker processes, one OpenGL context each"),
     settings: list[str] = typer.Option([], "--set", help="family setting key=value (repeatable), e.g. max_objects=3"),
     chunk_frames: int = config_option(GenerateConfig, "chunk_frames"),
@@ -77,7 +80,7 @@ def _print_summary(store) -> None:
               f"{'complete' if store.complete else 'INCOMPLETE'}")
     table = Table("channel", "dtype", "shape", "stored")
     for name, info in manifest["channels"].items():
-        size = sum(f.stat().st_size for f in (store.path / name).rglob("*") if f.is_file())
+        size = store.location.size(name)
         table.add_row(name, info["dtype"], "x".join(map(str, info["shape"])), f"{size / 1e6:.1f} MB")
     out.print(table)
     frames = manifest["frames"]
@@ -91,7 +94,7 @@ def _print_summary(store) -> None:
 
 
 @scenes_app.command("info")
-def info_command(data_dir: Path = typer.Argument(..., help="dataset directory")):
+def info_command(data_dir: str = typer.Argument(..., help="dataset directory or object store URL (s3://...)")):
     """Print a dataset's summary: size, channels, splits."""
     from frobnoscope.scenes.store import DatasetStore
 
@@ -101,7 +104,7 @@ def info_command(data_dir: Path = typer.Argument(..., help="dataset directory"))
 
 
 @scenes_app.command("verify")
-def verify_command(data_dir: Path = typer.Argument(..., help="dataset directory")):
+def verify_command(data_dir: str = typer.Argument(..., help="dataset directory or object store URL (s3://...)")):
     """Recompute every frame's checksums and name any damaged frame (exit code 1 if any)."""
     from frobnoscope.scenes.store import DatasetStore
 

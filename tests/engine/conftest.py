@@ -1,5 +1,6 @@
 """Fixtures of the engine tests: a real local Ray head (`ray start --head` on 127.0.0.1, a free port, its own temp
-dir) for the module that asks for it, and free loopback ports."""
+dir) for the module that asks for it, and free loopback ports. `ray_head` starts one as a context manager, for
+tests elsewhere that need a head with an environment of their own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,6 +61,14 @@ def ray_address():
     """Start a Ray head with 2 CPUs on 127.0.0.1 and yield its address; at the end of the module, end it and every
     process it started (by process id: the head's tree, never other Ray processes on the machine) and remove its
     temp dir."""
+    with ray_head() as address:
+        yield address
+
+
+@contextmanager
+def ray_head(env: dict[str, str] | None = None) -> Iterator[str]:
+    """`ray_address`'s head as a context manager, its processes (the workers too) started with `env` added to this
+    process's environment (tests/scenes/test_generate_s3.py gives them an S3 endpoint and credentials)."""
     os.environ.update(LOOPBACK_ENV)
     temp_dir = tempfile.mkdtemp(prefix="frob-ray-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     port = _free_port()
@@ -66,7 +77,7 @@ def ray_address():
                "--num-cpus", "2", "--include-dashboard=false", "--disable-usage-stats",
                "--object-store-memory", str(200 * 1024**2), "--temp-dir", temp_dir]
     head = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, **LOOPBACK_ENV})
+                            env={**os.environ, **(env or {}), **LOOPBACK_ENV})
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while "Ray runtime started" not in (Path(temp_dir) / "head.log").read_text():
