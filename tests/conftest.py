@@ -51,6 +51,27 @@ def _save_tiny_taesd_pair(directory: Path, name: str = "tiny", latent_channels: 
     return directory / name
 
 
+def _tiny_autoencoder_kl(**overrides):
+    """A two-level AutoencoderKL (8 and 16 channels, 4 latent channels, scaling factor 0.5) seeded with 0;
+    `overrides` replace entries of its config."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    config = dict(block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+                  up_block_types=("UpDecoderBlock2D",) * 2, layers_per_block=1, latent_channels=4, norm_num_groups=4,
+                  sample_size=32, scaling_factor=0.5)
+    config.update(overrides)
+    return AutoencoderKL(**config)
+
+
+@pytest.fixture(scope="session")
+def tiny_autoencoder_kl():
+    """The function `tiny_autoencoder_kl(**overrides) -> AutoencoderKL`: a tiny random diffusers AutoencoderKL (its
+    mid-block attention has hook points that are not image-like)."""
+    return _tiny_autoencoder_kl
+
+
 @pytest.fixture(scope="session")
 def source_modules() -> dict[str, Path]:
     """{dotted name: file} of every .py in the source tree: the top-level folders with an `__init__.py` are the

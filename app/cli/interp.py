@@ -54,6 +54,10 @@ def capture_command(
     with job_progress("capture", console) as on_progress:
         capture(data, out, config, on_progress=on_progress, workers=workers, ray_address=ray, device=device)
     store = ActivationStore.open(out)
+    skipped = store.manifest.get("skipped_hooks", [])
+    if skipped:
+        console.print(f"note: skipped {len(skipped)} hook points whose output is not image-like (B, C, h, w), e.g. "
+                      f"{skipped[0]}", highlight=False)
     stdout = Console()
     for hook in store.hooks():
         stdout.print(f"{hook}: {' x '.join(map(str, store.shape(hook)))} per frame", highlight=False)

@@ -28,7 +28,7 @@ from frobnoscope.engine.config import Config
 from frobnoscope.engine.executor import check_workers
 from frobnoscope.engine.journal import run_journalled_blocks
 from frobnoscope.engine.runs import MANIFEST, existing_run, run_header, write_json_atomic
-from frobnoscope.interp.activations import gt_pooling
+from frobnoscope.interp.activations import derived_gt, gt_pooling
 from frobnoscope.interp.activations.repair import check_capture
 from frobnoscope.interp.activations.store import (
     ACTIVATIONS_FORMAT,
@@ -45,6 +45,7 @@ from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.device import device_record, gpus_per_worker, resolve_device, to_numpy, worker_device
 from frobnoscope.models.loading.random_weights import reinitialise
 from frobnoscope.models.loading.registry import IMAGE_MODEL_HELP
+from frobnoscope.scenes.spec import parse_spec
 from frobnoscope.scenes.store import COMPRESSOR, DatasetStore, dataset_reference
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
@@ -107,6 +108,22 @@ def capture(data_dir, out, config: CaptureConfig, on_progress: Callable[[int, in
     return out
 
 
+def image_like_hooks(store: DatasetStore, adapter: AutoencoderAdapter, hooks: list[str],
+                     pattern: str) -> tuple[list[str], list[str]]:
+    """(hooks whose output is (B, C, h, w), the others): a glob may match hook points that are not image-like (an
+    attention's (B, tokens, C)), which are skipped; one named exactly, or none image-like at all, is an error."""
+    rgb = torch.from_numpy(store.channel("rgb")[0:1]).permute(0, 3, 1, 2)
+    captured = capture_until_last(adapter, rgb, hooks)
+    named = {part.strip() for part in pattern.split(",")}
+    other = [hook for hook in hooks if captured[hook].ndim != 4]
+    if not other:
+        return hooks, []
+    if other[0] in named or len(other) == len(hooks):
+        raise InterpError(f"hook point {other[0]!r} outputs shape {tuple(captured[other[0]].shape)}, not "
+                          "(B, C, h, w); choose image-like hooks (`frob models hooks`)")
+    return [hook for hook in hooks if hook not in other], other
+
+
 class _StopForward(Exception):
     pass
 
@@ -142,6 +159,8 @@ def _run_block(store: DatasetStore, adapter: AutoencoderAdapter, hooks: list[str
                               "choose image-like hooks")
         activations[hook] = to_numpy(tensor.permute(0, 2, 3, 1).float())
     frames = {name: store.channel(name)[start:stop] for name in gt_pooling.SOURCE_CHANNELS}
+    specs = [parse_spec(store.manifest["frames"][k]["spec"]) for k in range(start, stop)]
+    frames.update(derived_gt.derive_block(frames, specs))
     grids = {acts.shape[1:3] for acts in activations.values()}
     pooled = {grid: gt_pooling.pool_frames(frames, *grid) for grid in grids}
     return activations, pooled
@@ -193,7 +212,7 @@ def _prepare(out: Path, store: DatasetStore, config: CaptureConfig, n: int, devi
     if manifest is not None:
         return manifest
     adapter = load_capture_model(config, device)
-    hooks = select_hooks(adapter.hook_points(), config.hooks)
+    hooks, skipped = image_like_hooks(store, adapter, select_hooks(adapter.hook_points(), config.hooks), config.hooks)
     activations, pooled = _run_block(store, adapter, hooks, 0, 1)  # shapes and dtypes from the first frame
     out.mkdir(parents=True, exist_ok=True)
     group = zarr.open_group(str(out / ZARR), mode="w")
@@ -214,7 +233,7 @@ def _prepare(out: Path, store: DatasetStore, config: CaptureConfig, n: int, devi
         "dataset": dataset, "frames": n, "splits": [frame.get("split") for frame in frames],
         "hooks": {hook: {"shape": list(acts.shape[1:])} for hook, acts in activations.items()},
         "gt": list(next(iter(pooled.values()))), "gt_pooling": "see frobnoscope.interp.activations.gt_pooling",
-        "factors": factors, "complete": False,
+        "factors": factors, "skipped_hooks": skipped, "complete": False,
     }
     write_json_atomic(out / MANIFEST, manifest)
     return manifest

@@ -9,6 +9,9 @@ Image pixel (y, x) of an (H, W) frame falls in grid cell (y * h // H, x * w // W
 - Categorical channels (`CATEGORICAL`): the majority label (ties: the smaller label), in the channel's dtype, plus
   `<channel>_purity`, the majority's share of the cell's pixels (float32, 1 = the cell is pure).
 - `edges`: the share of the cell's pixels on any edge (bitmask != 0), float32.
+- Derived channels (`derived_gt.NAMES`: image position, distances to silhouettes, occlusion and shadow edges and
+  objects, object size, N.V, N.L per light, normal change, depth gradient, texture bands): the cell mean, as for
+  the continuous channels; capture derives them per frame before pooling.
 Multi-component channels keep their last axis: (N, h, w, C); single-component ones are (N, h, w).
 """
 
@@ -16,11 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from frobnoscope.interp.activations import derived_gt
+
 CONTINUOUS = ("rgb", "depth_z", "depth_ray", "position_world", "normal_world", "normal_cam", "albedo", "shading",
               "shadow", "specular")
 CATEGORICAL = ("object_id", "shape_id", "material_id")
 FRACTIONS = ("edges",)
 SOURCE_CHANNELS = CONTINUOUS + CATEGORICAL + FRACTIONS  # what is read from the dataset
+DERIVED = derived_gt.NAMES  # what capture derives from them and the frame's spec (pooled by the cell mean)
 BACKGROUND_FRACTION = "background_fraction"
 
 
@@ -76,7 +82,7 @@ def pool_fraction(mask: np.ndarray, h: int, w: int) -> np.ndarray:
 def pool_frames(frames: dict[str, np.ndarray], h: int, w: int) -> dict[str, np.ndarray]:
     """Every pooled ground-truth array for a block of frames ({channel: (N, H, W[, C])}, as read from the dataset)."""
     pooled = {}
-    for channel in CONTINUOUS:
+    for channel in CONTINUOUS + DERIVED:
         if channel in frames:
             pooled[channel] = pool_mean(frames[channel], h, w)
     for channel in CATEGORICAL:

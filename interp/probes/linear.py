@@ -158,8 +158,8 @@ def probe_hook(store: ActivationStore, hook: str, config: ProbeConfig, fitted: d
     h, w, c = store.shape(hook)
     splits = frame_splits(len(store))
     perm = shuffled_frames(splits, config.seed)
-    continuous = [ch for ch in store.gt_channels() if ch in gt_pooling.CONTINUOUS + gt_pooling.FRACTIONS
-                  or ch == gt_pooling.BACKGROUND_FRACTION]
+    continuous = [ch for ch in store.gt_channels() if ch in gt_pooling.CONTINUOUS + gt_pooling.DERIVED
+                  + gt_pooling.FRACTIONS or ch == gt_pooling.BACKGROUND_FRACTION]
     categorical = [ch for ch in store.gt_channels() if ch in gt_pooling.CATEGORICAL]
     widths = {ch: int(np.prod(store.gt(hook, ch).shape[3:])) for ch in continuous}
     stats = {(ch, split, shuffled): ridge.RidgeStats(c, widths[ch])

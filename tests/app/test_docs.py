@@ -120,6 +120,16 @@ def test_channels_page_documents_every_channel():
         assert f"| `{channel.name}` | {channel.dtype} |" in page and channel.meaning in page, channel.name
 
 
+def test_channels_page_documents_every_derived_channel():
+    from frobnoscope.interp.activations.derived_gt import NAMES
+
+    page = (ROOT / "docs/concepts/channels.md").read_text()
+    derived = page[page.index("## Derived channels"):page.index("## 3D queries")]
+    documented = {name for line in derived.splitlines() if line.startswith("| `")
+                  for name in re.findall(r"`(\w+)`", line.split("|")[1])}
+    assert documented == set(NAMES)
+
+
 def test_run_directories_page_lists_every_run_format():
     pattern = re.compile(r'^\w*FORMAT = "(frobnoscope\.[\w.-]+/\d+)"', re.MULTILINE)
     in_code = {match for folder in ("engine", "scenes", "models", "interp", "app")

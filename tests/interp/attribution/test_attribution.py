@@ -366,10 +366,17 @@ def test_probe_weights_reproduce_the_probe(trained_probes_and_sae):
     np.testing.assert_array_equal(grids, classes[logistic.predict(model, x_test)])
     assert recorded["shape_id", "accuracy"] == accuracy_score(labels[test].reshape(-1), grids)
 
+    # a frame-level probe is scored out of fold (`frame_level`); the stored one is the fold holding the test frames
+    from frobnoscope.interp.probes.frame_level import frame_probe
+    from frobnoscope.interp.probes.linear import frame_mean_activations
+
     _, elevation = load_fitted(probes, "camera_elevation_deg", HOOK)
+    values = store.factors()["camera_elevation_deg"]
+    cross_validated = frame_probe(frame_mean_activations(store, HOOK), values)
+    assert recorded["camera_elevation_deg", "r2"] == pytest.approx(r2_score(values, cross_validated.predicted),
+                                                                   abs=1e-9)
     frame_values = [predict_frame_value(acts[k], elevation) for k in test]
-    assert recorded["camera_elevation_deg", "r2"] == pytest.approx(
-        r2_score(store.factors()["camera_elevation_deg"][test], frame_values), abs=1e-6)
+    np.testing.assert_allclose(frame_values, cross_validated.predicted[test], rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.slow
