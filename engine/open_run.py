@@ -32,6 +32,8 @@ FORMATS = {
     "nerf": Format("frob train nerf"),
     "eval": Format("frob eval"),
     "nerf-eval": Format("frob eval-nerf"),
+    "field": Format("frob train field"),
+    "field-eval": Format("frob eval-field"),
     "activations": Format("frob capture", reader="frobnoscope.interp.activations.store:ActivationStore.open"),
     "probes": Format("frob probe"),
     "sae": Format("frob sae train"),

@@ -2,7 +2,8 @@
 
 `load_model(spec)` gives an adapter (see `registry` for the spec syntax); `adapter.forward(images)` reconstructs
 float32 linear [0, 1] images, `hook_points()`/`capture()`/`intervene()` reach inside. See `adapter` and `hooks`.
-`load_any_model(spec)` also takes the coordinate MLPs (`nerf:RUN_DIR`, `nerfstudio:CONFIG_YML`), whose tokens are points.
+`load_any_model(spec)` also takes the coordinate MLPs (`nerf:RUN_DIR`, `field:RUN_DIR`, `nerfstudio:CONFIG_YML`),
+whose tokens are points.
 """
 
 from frobnoscope.models.adapter import AutoencoderAdapter, ModelAdapter

@@ -23,7 +23,7 @@ console = Console(stderr=True)
 
 def full_app() -> typer.Typer:
     """Every `frob` command (the area modules import the configs they take options from, and with them torch)."""
-    from frobnoscope.app.cli import attribute, interp, models, nerf, sae, scenes, study
+    from frobnoscope.app.cli import attribute, field, interp, models, nerf, sae, scenes, study
 
     root = typer.Typer(help=HELP, no_args_is_help=True)
     train_app = typer.Typer(help="Train models on a dataset.", no_args_is_help=True)
@@ -31,6 +31,7 @@ def full_app() -> typer.Typer:
     root.add_typer(train_app, name="train")
     models.register(root, train_app)
     nerf.register(root, train_app)
+    field.register(root, train_app)
     interp.register(root)
     sae.register(root)
     attribute.register(root)

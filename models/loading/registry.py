@@ -8,6 +8,7 @@
                           owner/name[/subfolder] (needs a network)
   run:RUN_DIR             a model trained by `frob train ae`
   nerf:RUN_DIR            a coordinate MLP trained by `frob train nerf` (`load_any_model` only: its tokens are points)
+  field:RUN_DIR           a field model trained by `frob train field` (`load_any_model` only: its tokens are points)
   nerfstudio:CONFIG_YML   a nerfstudio run, its config.yml or a directory holding one (`load_any_model` only; needs
                           the nerfstudio extra's environment)
 
@@ -22,11 +23,11 @@ from frobnoscope.models.adapter import AutoencoderAdapter
 from frobnoscope.models.device import prepare_device, resolve_device
 from frobnoscope.models.errors import ModelError
 
-KINDS = ("taef2", "taesd", "sd-vae", "run", "nerf", "nerfstudio")
-POINT_KINDS = ("nerf", "nerfstudio")  # coordinate MLPs: their tokens are 3D points, not images
+KINDS = ("taef2", "taesd", "sd-vae", "run", "nerf", "field", "nerfstudio")
+POINT_KINDS = ("nerf", "field", "nerfstudio")  # coordinate MLPs: their tokens are 3D points, not images
 IMAGE_KINDS = tuple(kind for kind in KINDS if kind not in POINT_KINDS)
 SPEC_FORMS = {"taef2": "taef2[:DIR]", "taesd": "taesd:PATH", "sd-vae": "sd-vae:PATH_OR_HUB_ID", "run": "run:RUN_DIR",
-              "nerf": "nerf:RUN_DIR", "nerfstudio": "nerfstudio:CONFIG_YML"}
+              "nerf": "nerf:RUN_DIR", "field": "field:RUN_DIR", "nerfstudio": "nerfstudio:CONFIG_YML"}
 
 
 def spec_help(kinds: tuple[str, ...] = KINDS) -> str:
@@ -93,6 +94,10 @@ def load_any_model(spec: str, *, device: str | torch.device | None = "cpu"):
         from frobnoscope.models.nerf.adapter import load_nerf
 
         return load_nerf(location, device=device)
+    if kind == "field":
+        from frobnoscope.models.field.adapter import load_field
+
+        return load_field(location, device=device)
     if kind == "nerfstudio":
         from frobnoscope.models.nerfstudio.adapter import load_nerfstudio
 

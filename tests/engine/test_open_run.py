@@ -1,6 +1,8 @@
 """`open_run` opens every kind of run directory with its reader, and refuses what it cannot read in one line."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -13,19 +15,11 @@ from frobnoscope.scenes.store import DatasetStore
 
 
 def test_every_format_a_module_writes_is_one_open_run_knows():
-    from frobnoscope.interp.attribution.run_format import ATTRIBUTION_FORMAT
-    from frobnoscope.interp.evaluation.images import EVAL_FORMAT
-    from frobnoscope.interp.evaluation.nerf import JUDGE_FORMAT
-    from frobnoscope.interp.features.run import FEATURES_FORMAT
-    from frobnoscope.interp.probes.run import PROBES_FORMAT
-    from frobnoscope.interp.sae.training import SAE_FORMAT
-    from frobnoscope.models.autoencoders.train import TRAIN_FORMAT
-    from frobnoscope.models.nerf.train import NERF_FORMAT
-    from frobnoscope.app.study.runner import STUDY_FORMAT
-    from frobnoscope.scenes.export.output import EXPORT_FORMAT
-
-    written = [DATASET_FORMAT, EXPORT_FORMAT, TRAIN_FORMAT, NERF_FORMAT, EVAL_FORMAT, JUDGE_FORMAT, ACTIVATIONS_FORMAT,
-               PROBES_FORMAT, SAE_FORMAT, FEATURES_FORMAT, ATTRIBUTION_FORMAT, STUDY_FORMAT]
+    root = Path(__file__).resolve().parents[2]
+    pattern = re.compile(r'^\w*FORMAT = "(frobnoscope\.[\w.-]+/\d+)"', re.MULTILINE)
+    written = {match for folder in ("engine", "scenes", "models", "interp", "app")
+               for source in (root / folder).rglob("*.py") for match in pattern.findall(source.read_text())}
+    assert {DATASET_FORMAT, ACTIVATIONS_FORMAT} <= written  # the scan finds the formats
     kinds = [parse_format(value) for value in written]
     assert sorted(kind for kind, _ in kinds) == sorted(FORMATS)
     assert all(version == FORMATS[kind].version for kind, version in kinds)
