@@ -59,7 +59,8 @@ def band_labels(edges=BAND_EDGES) -> list[str]:
     return [f"[{low:g}, {high:g})" for low, high in zip(bounds[:-1], bounds[1:])]
 
 
-def band_rows(predictions: dict[str, tuple], truth: dict[str, np.ndarray], clamp: float, edges=BAND_EDGES) -> list[dict]:
+def band_rows(predictions: dict[str, tuple], truth: dict[str, np.ndarray], clamp: float,
+              edges=BAND_EDGES) -> list[dict]:
     """One row per model in `predictions` ({name: (sdf, albedo, object_id)}) and band ("all", then by |true sdf|)."""
     bands = np.digitize(np.abs(truth["sdf"]), edges)
     rows = []

@@ -90,7 +90,8 @@ def _fit(out: Path, scene: Scene, config: FieldTrainConfig, manifest: dict, on_s
         if step % config.eval_every == 0 or step == config.steps:
             heldout = evaluate(model.eval(), heldout_points, heldout_truth, config.sdf_clamp)
             model.train()
-            history.append({"step": step, "loss": loss, "heldout": heldout, "seconds": time.perf_counter() - session_start})
+            history.append({"step": step, "loss": loss, "heldout": heldout,
+                            "seconds": time.perf_counter() - session_start})
         if step % config.checkpoint_every == 0 or step == config.steps:
             save_checkpoint(out / CHECKPOINTS, step, model, optimizer, history)
         if on_step:
