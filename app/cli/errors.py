@@ -28,6 +28,7 @@ FIXES = {
 # what to lower when a command's model runs out of device memory (the rest: run it on the CPU)
 MEMORY_FLAGS = {"train ae": "--batch-size", "eval": "--batch-size", "capture": "--batch-size",
                 "attribute": "--internal-batch-size (or --batch-size)", "sae train": "--batch-tokens",
+                "sae meta": "--batch-tokens",
                 "features label": "--max-tokens", "train nerf": "--rays-per-step", "probe": "--tokens-per-frame",
                 "study run": "the stage's batch settings in the study file"}
 

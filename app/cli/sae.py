@@ -1,4 +1,5 @@
-"""`frob sae train`, `frob sae compare` and `frob features label`, registered on the main app by `register`."""
+"""`frob sae train`, `frob sae compare`, `frob sae meta` and `frob features label`, registered on the main app by
+`register`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from frobnoscope.app.cli.progress import job_progress, step_progress
 from frobnoscope.engine.config import validate_config
 from frobnoscope.engine.errors import FrobError
 from frobnoscope.interp.features.run import LabelConfig
+from frobnoscope.interp.sae.meta import MetaConfig
 from frobnoscope.interp.sae.run import SAERunConfig
 from frobnoscope.interp.sae.training import SAETrainConfig
 
@@ -135,6 +137,58 @@ def compare_command(
     if first.W_dec.shape != second.W_dec.shape:
         raise FrobError(f"{a} and {b} differ in shape ({tuple(first.W_dec.shape)} vs {tuple(second.W_dec.shape)})")
     _print_stability(a, b)
+
+
+@sae_app.command("meta")
+@writes(lambda a: a["out"] or Path(a["sae_dir"]) / "meta")
+def meta_command(
+    sae_dir: Path = typer.Argument(..., help="finished SAE directory made by `frob sae train`"),
+    width: int = config_option(MetaConfig, "width"),
+    k: int = config_option(MetaConfig, "k"),
+    arch: str = config_option(MetaConfig, "arch"),
+    steps: int = config_option(MetaConfig, "steps"),
+    batch_tokens: int = config_option(MetaConfig, "batch_tokens"),
+    learning_rate: float = config_option(MetaConfig, "learning_rate"),
+    seed: int = config_option(MetaConfig, "seed"),
+    out: Path = typer.Option(None, help="meta-SAE directory (default SAE_DIR/meta)"),
+    device: str = device_option(),
+):
+    """Meta-SAE on an SAE's decoder rows: which latents decompose into which shared meta-latents."""
+    from frobnoscope.interp.sae.meta import meta_width, train_meta
+
+    config = validate_config(MetaConfig, dict(width=width, k=k, arch=arch, steps=steps, batch_tokens=batch_tokens,
+                                              learning_rate=learning_rate, seed=seed), "meta-SAE settings")
+    check_device(device)  # fail on a device torch cannot use, an unfinished SAE or a bad width before drawing a bar
+    meta_width(sae_dir, config)
+    with step_progress(f"meta-sae {arch}", steps, console, _describe_step) as on_step:
+        directory, summary = train_meta(sae_dir, out, config, device=device, on_step=on_step)
+    _print_meta(directory, summary)
+
+
+def _print_meta(directory: Path, summary: dict) -> None:
+    import csv
+
+    with open(directory / "meta_latents.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    stdout = Console()
+    stdout.print(f"{summary['latents']} latents -> {summary['meta_width']} meta-latents: FVU {summary['fvu']:.4f}, "
+                 f"{summary['mean_active']:.2f} active per latent, reconstruction cosine {summary['mean_cosine']:.3f}; "
+                 f"{summary['sharing']['shared']} meta-latents shared by several latents, "
+                 f"{summary['sharing']['unused']} unused", highlight=False)
+    labelled = summary["labelled"] > 0
+    table = Table("meta-latent", "used by", "latents", *(("top label", "share", "labels") if labelled else ()),
+                  title="most shared meta-latents", title_justify="left")
+    for row in [row for row in rows if int(row["used_by"]) > 0][:15]:
+        latents = row["latents"].split()
+        shown = " ".join(latents[:8]) + (f" (+{len(latents) - 8})" if len(latents) > 8 else "")
+        labels = ((row["top_label"] or "-", f"{100 * float(row['top_share']):.0f}%", row["labels"][:60])
+                  if labelled else ())
+        table.add_row(row["meta_latent"], row["used_by"], shown, *labels)
+    stdout.print(table)
+    if not labelled:
+        stdout.print("no labels: run `frob features label RUN --sae SAE_DIR`, then this command again", highlight=False)
+    stdout.print(f"wrote {directory}/decomposition.csv, meta_latents.csv, meta.json and sae.safetensors",
+                 highlight=False)
 
 
 @features_app.command("label")

@@ -122,13 +122,14 @@ def train_sae(tokens: torch.Tensor | Callable[[int], torch.Tensor], out, sae_con
               train_config: SAETrainConfig, *, source: dict | None = None,
               on_step: Callable[[StepReport], None] | None = None,
               device: str | torch.device | None = "cpu",
-              evaluate: Callable[[SparseAutoencoder], dict] | None = None) -> SparseAutoencoder:
+              evaluate: Callable[[SparseAutoencoder], dict] | None = None,
+              zero_decoder_bias: bool = False) -> SparseAutoencoder:
     """Train (or resume, or load the finished) SAE in `out` on `device`, on `tokens`: an (N, d) float32 matrix
     held in memory, or a function of the step returning that step's batch (e.g. `sae.tokens.StreamedTokenBatches`),
     which must depend on the step alone for resume to be exact. Batches are drawn on the CPU and moved to the
     device one at a time; the SAE comes back on `device`. At each checkpoint, `evaluate(sae)` (e.g. `measure` on
     held-out tokens) joins the curve as heldout_<key>, and the decoder is kept in SNAPSHOTS; CURVES is written at
-    the end."""
+    the end. `zero_decoder_bias`: b_dec is a zero buffer, never trained (a meta-SAE: `meta`)."""
     device = prepare_device(resolve_device(device))
     out = Path(out)
     manifest = _prepare(out, sae_config, train_config, source or {})
@@ -145,6 +146,9 @@ def train_sae(tokens: torch.Tensor | Callable[[int], torch.Tensor], out, sae_con
         return draw(step).to(device)
 
     sae.initialise_from(batches(0))
+    if zero_decoder_bias:
+        del sae.b_dec
+        sae.register_buffer("b_dec", torch.zeros(sae_config.d_in, device=device))
     optimizer = torch.optim.Adam(sae.parameters(), lr=train_config.learning_rate, betas=(0.9, 0.999))
     latest = load_checkpoint(out / "checkpoints", sae, optimizer)
     start, history = (latest["step"], latest["history"]) if latest else (0, [])
