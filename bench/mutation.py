@@ -44,6 +44,22 @@ TARGETS = {
     "frobnoscope.interp.attribution.measures": ("interp/attribution/measures.py",
                                                 ["tests/interp/attribution/test_attribution.py"]),
     "frobnoscope.models.metrics": ("models/metrics.py", ["tests/interp/evaluation/test_image_eval.py"]),
+    "frobnoscope.interp.evaluation.nerf_points": (
+        "interp/evaluation/nerf_points.py",
+        ["tests/interp/evaluation/test_nerf_points_mutants.py",
+         "tests/interp/evaluation/test_nerf_judge.py::test_termination_and_colour_of_a_perfect_network",
+         "tests/interp/evaluation/test_nerf_judge.py::test_a_field_equal_to_the_true_occupancy_scores_iou_1"]),
+    "frobnoscope.scenes.sdf": ("scenes/sdf.py", ["tests/scenes/test_sdf_mutants.py", "tests/scenes/test_geometry.py"]),
+    "frobnoscope.interp.probes.scores": ("interp/probes/scores.py",
+                                         ["tests/interp/probes/test_scores_mutants.py",
+                                          "tests/interp/probes/test_frame_level_and_scores.py"]),
+    "frobnoscope.interp.probes.frame_level": ("interp/probes/frame_level.py",
+                                              ["tests/interp/probes/test_frame_level_mutants.py",
+                                               "tests/interp/probes/test_frame_level_and_scores.py"]),
+    "frobnoscope.interp.probes.ridge": ("interp/probes/ridge.py",
+                                        ["tests/interp/probes/test_ridge_mutants.py",
+                                         "tests/interp/probes/test_probes.py::test_streaming_ridge_equals_the_batch_solution",
+                                         "tests/interp/probes/test_frame_level_and_scores.py"]),
 }
 COMPARE_SWAP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
                 ast.NotEq: ast.Eq, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In}
