@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from frobnoscope.engine.errors import RunError, first_sentence
+from frobnoscope.engine.errors import FrobError, RunError, first_sentence
 from frobnoscope.engine.runs import write_json_atomic
 from frobnoscope.engine.tensor_files import load_state_dict, load_weights_into, save_safetensors_atomic
 
@@ -67,6 +67,18 @@ def load_checkpoint(directory: Path, model: nn.Module, optimizer: torch.optim.Op
         raise RunError(f"{directory / LATEST} does not match its checkpoint ({type(error).__name__}: "
                        f"{first_sentence(error)}); {fix}") from None
     return latest
+
+
+def load_final_or_latest(model: nn.Module, weights: Path, checkpoints: Path, run_dir, make_with: str,
+                         error: type[FrobError] = RunError) -> None:
+    """Load a training run's finished `weights` into `model`, else its latest checkpoint in `checkpoints`; a
+    one-line `error` naming `make_with` (the command that trains it) when the run has neither yet."""
+    if Path(weights).is_file():
+        load_weights_into(model, weights, f"delete {run_dir} and train it again with `{make_with}`")
+    elif read_latest(checkpoints) is not None:
+        load_checkpoint(checkpoints, model)
+    else:
+        raise error(f"{run_dir} has no checkpoint yet; let `{make_with}` run to its first checkpoint")
 
 
 def _split_optimizer_state(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict[str, dict]]:

@@ -72,6 +72,23 @@ def tiny_autoencoder_kl():
     return _tiny_autoencoder_kl
 
 
+TWO_OBJECTS = {  # a sphere and a box side by side: the field model's tests fit and judge it
+    "objects": [
+        {"name": "ball", "shape": {"kind": "sphere", "radius": 0.4}, "transform": {"position": [-0.45, 0, 0]},
+         "material": {"base_color": [0.8, 0.15, 0.1]}},
+        {"name": "block", "shape": {"kind": "box", "extents": [0.5, 0.5, 0.5]}, "transform": {"position": [0.5, 0, 0]},
+         "material": {"base_color": [0.1, 0.3, 0.9]}},
+    ],
+    "camera": {"eye": [0, 0.5, 2.5], "target": [0, 0, 0], "fov_y_deg": 40, "width": 16, "height": 16},
+}
+
+
+@pytest.fixture(scope="session")
+def two_objects() -> dict:
+    """A scene spec (dict, read-only) of a sphere and a box side by side, the camera in front (16 x 16)."""
+    return TWO_OBJECTS
+
+
 @pytest.fixture(scope="session")
 def source_modules() -> dict[str, Path]:
     """{dotted name: file} of every .py in the source tree: the top-level folders with an `__init__.py` are the

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from frobnoscope.engine.checkpoint import load_checkpoint, read_latest
+from frobnoscope.engine.checkpoint import load_final_or_latest
 from frobnoscope.engine.config import validate_config
 from frobnoscope.engine.runs import MANIFEST, load_manifest, require_keys, write_json_atomic
-from frobnoscope.engine.tensor_files import load_weights_into, save_safetensors_atomic
+from frobnoscope.engine.tensor_files import save_safetensors_atomic
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.field.config import FieldTrainConfig
 from frobnoscope.models.field.metrics import field_errors
@@ -56,13 +56,8 @@ def load_field_run(run_dir) -> tuple[FieldModel, dict]:
     manifest = read_field_manifest(run_dir)
     config = validate_config(FieldTrainConfig, manifest["config"], f"settings in {run_dir / MANIFEST}")
     model = build_model(config, manifest["box"], len(manifest["objects"]))
-    if (run_dir / MODEL_DIR / WEIGHTS_FILE).is_file():
-        load_weights_into(model, run_dir / MODEL_DIR / WEIGHTS_FILE, f"delete {run_dir} and train it again with "
-                                                                     f"`{MAKE_WITH}`")
-    elif read_latest(run_dir / CHECKPOINTS) is not None:
-        load_checkpoint(run_dir / CHECKPOINTS, model)
-    else:
-        raise ModelError(f"{run_dir} has no checkpoint yet; let `{MAKE_WITH}` run to its first checkpoint")
+    load_final_or_latest(model, run_dir / MODEL_DIR / WEIGHTS_FILE, run_dir / CHECKPOINTS, run_dir, MAKE_WITH,
+                         ModelError)
     return model.eval(), manifest
 
 

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from frobnoscope.engine.checkpoint import load_checkpoint, read_latest, save_checkpoint
+from frobnoscope.engine.checkpoint import load_checkpoint, load_final_or_latest, save_checkpoint
 from frobnoscope.engine.config import Config, validate_config
 from frobnoscope.engine.runs import MANIFEST, existing_run, load_manifest, require_keys, run_header, write_json_atomic
-from frobnoscope.engine.tensor_files import load_weights_into, save_safetensors_atomic
+from frobnoscope.engine.tensor_files import save_safetensors_atomic
 from frobnoscope.models.device import device_record, prepare_device, resolve_device
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.metrics import mse_to_psnr
@@ -193,11 +193,6 @@ def load_nerf_run(run_dir) -> tuple[NerfModel, dict]:
     manifest = read_nerf_manifest(run_dir)
     config = validate_config(NerfTrainConfig, manifest["config"], f"settings in {run_dir / MANIFEST}")
     model = build_model(config, manifest["box"], manifest["background"])
-    if (run_dir / MODEL_DIR / WEIGHTS_FILE).is_file():
-        load_weights_into(model, run_dir / MODEL_DIR / WEIGHTS_FILE,
-                          f"delete {run_dir} and train it again with `frob train nerf`")
-    elif read_latest(run_dir / CHECKPOINTS) is not None:
-        load_checkpoint(run_dir / CHECKPOINTS, model)
-    else:
-        raise ModelError(f"{run_dir} has no checkpoint yet; let `frob train nerf` run to its first checkpoint")
+    load_final_or_latest(model, run_dir / MODEL_DIR / WEIGHTS_FILE, run_dir / CHECKPOINTS, run_dir, "frob train nerf",
+                         ModelError)
     return model.eval(), manifest

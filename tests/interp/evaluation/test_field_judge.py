@@ -16,16 +16,6 @@ from frobnoscope.models.field.config import FieldModelConfig, FieldTrainConfig, 
 from frobnoscope.models.field.metrics import best_constant, constant_predictions
 from frobnoscope.models.field.train import train_field
 
-SCENE = {
-    "objects": [
-        {"name": "ball", "shape": {"kind": "sphere", "radius": 0.4}, "transform": {"position": [-0.45, 0, 0]},
-         "material": {"base_color": [0.8, 0.15, 0.1]}},
-        {"name": "block", "shape": {"kind": "box", "extents": [0.5, 0.5, 0.5]}, "transform": {"position": [0.5, 0, 0]},
-         "material": {"base_color": [0.1, 0.3, 0.9]}},
-    ],
-    "camera": {"eye": [0, 0.5, 2.5], "target": [0, 0, 0], "fov_y_deg": 40, "width": 16, "height": 16},
-}
-
 # five points, one per band and two in the first: true sdf, albedo, id; and a prediction for each
 TRUTH = {"sdf": np.array([-0.01, 0.015, 0.05, -0.2, 0.9]), "albedo": np.zeros((5, 3)),
          "object_id": np.array([1, 1, 2, 2, 2])}
@@ -64,9 +54,9 @@ def test_the_best_constant_is_the_median_clamped_sdf_the_mean_albedo_and_the_maj
 
 
 @pytest.fixture(scope="module")
-def short_run(tmp_path_factory):
+def short_run(tmp_path_factory, two_objects):
     folder = tmp_path_factory.mktemp("field-judge")
-    (folder / "two.yaml").write_text(yaml.safe_dump(SCENE))
+    (folder / "two.yaml").write_text(yaml.safe_dump(two_objects))
     model = FieldModelConfig(hidden_width=32, hash_levels=4, hash_log2_table_size=14, hash_base_resolution=8,
                              hash_max_resolution=32)
     config = FieldTrainConfig(model=model, sampling=PointSamplingConfig(points_per_step=256), steps=150,

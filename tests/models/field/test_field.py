@@ -31,15 +31,6 @@ from frobnoscope.scenes.spec import load_spec
 
 SDF_MARGIN = 5.0  # the trained SDF error must be this many times smaller than the better baseline's
 CLAMP = 0.3
-SCENE = {
-    "objects": [
-        {"name": "ball", "shape": {"kind": "sphere", "radius": 0.4}, "transform": {"position": [-0.45, 0, 0]},
-         "material": {"base_color": [0.8, 0.15, 0.1]}},
-        {"name": "block", "shape": {"kind": "box", "extents": [0.5, 0.5, 0.5]}, "transform": {"position": [0.5, 0, 0]},
-         "material": {"base_color": [0.1, 0.3, 0.9]}},
-    ],
-    "camera": {"eye": [0, 0.5, 2.5], "target": [0, 0, 0], "fov_y_deg": 40, "width": 16, "height": 16},
-}
 
 
 @pytest.fixture(autouse=True)
@@ -51,9 +42,9 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def spec_file(tmp_path_factory):
+def spec_file(tmp_path_factory, two_objects):
     path = tmp_path_factory.mktemp("field-scene") / "two.yaml"
-    path.write_text(yaml.safe_dump(SCENE))
+    path.write_text(yaml.safe_dump(two_objects))
     return path
 
 
@@ -89,8 +80,8 @@ def test_near_surface_points_lie_within_three_sigma_of_the_surface_and_uniform_o
     assert not np.array_equal(points, sample_points(scene, box, 8000, 0.5, sigma, step_rng(0, 2)))
 
 
-def test_scene_truth_is_scene_query_also_for_textured_objects():
-    spec = dict(SCENE, objects=[*SCENE["objects"], {
+def test_scene_truth_is_scene_query_also_for_textured_objects(two_objects):
+    spec = dict(two_objects, objects=[*two_objects["objects"], {
         "name": "tile", "shape": {"kind": "box", "extents": [0.3, 0.3, 0.3]}, "transform": {"position": [0, 0.6, 0]},
         "material": {"texture": {"kind": "checker", "color_a": [1, 1, 0], "color_b": [0, 0, 1]}}}])
     from frobnoscope.scenes.spec import parse_spec
