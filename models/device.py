@@ -92,9 +92,3 @@ def device_record(device: torch.device) -> dict:
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """A tensor on any device as a CPU numpy array (what every writer stores)."""
     return tensor.detach().cpu().numpy()
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """Whether `error` is a device running out of memory (CUDA's OutOfMemoryError, or MPS's RuntimeError)."""
-    return isinstance(error, torch.OutOfMemoryError) or (
-        isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
