@@ -77,6 +77,7 @@ bench: install browser
 	$(PY) bench/bench_export.py
 	$(PY) bench/bench_app.py
 	$(PY) bench/bench_device.py
+	$(PY) bench/bench_derived_gt.py
 
 # the app on 16,384 features (its workspace is made once under bench-data/: 12 minutes); start-up needs chromium
 bench-app: install browser
