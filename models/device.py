@@ -15,6 +15,8 @@ Data stays in the same on-disk formats whatever the device: the writers move eac
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -87,6 +89,18 @@ def device_record(device: torch.device) -> dict:
         record["name"] = torch.cuda.get_device_name(device)
         record["cuda"] = torch.version.cuda
     return record
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with `count` torch intra-op threads, then give the caller its thread count back (results of a
+    CPU job are reproducible for a fixed count)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:

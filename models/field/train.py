@@ -22,7 +22,7 @@ import torch
 from frobnoscope.engine.checkpoint import load_checkpoint, save_checkpoint
 from frobnoscope.engine.config import validate_config
 from frobnoscope.engine.runs import MANIFEST, existing_run, run_header, write_json_atomic
-from frobnoscope.models.device import device_record, prepare_device, resolve_device
+from frobnoscope.models.device import device_record, prepare_device, resolve_device, torch_threads
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.field.config import FieldTrainConfig
 from frobnoscope.models.field.model import FieldModel, build_model, field_loss
@@ -60,12 +60,8 @@ def train_field(data_or_spec, out, config: FieldTrainConfig | dict,
                     "box": field_box(scene, config.sampling.box_padding).tolist(), "complete": False}
     manifest["device"] = device_record(device)  # the device of the latest session
     write_json_atomic(out / MANIFEST, manifest)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
+    with torch_threads(config.threads):
         return _fit(out, scene, config, manifest, on_step, device)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def heldout_set(scene: Scene, box: np.ndarray, config: FieldTrainConfig) -> tuple[np.ndarray, dict]:

@@ -32,7 +32,7 @@ from frobnoscope.engine.checkpoint import load_checkpoint, load_final_or_latest,
 from frobnoscope.engine.config import Config, validate_config
 from frobnoscope.engine.runs import MANIFEST, existing_run, load_manifest, require_keys, run_header, write_json_atomic
 from frobnoscope.engine.tensor_files import save_safetensors_atomic
-from frobnoscope.models.device import device_record, prepare_device, resolve_device
+from frobnoscope.models.device import device_record, prepare_device, resolve_device, torch_threads
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.metrics import mse_to_psnr
 from frobnoscope.models.nerf.data import OrbitData, load_orbit
@@ -96,12 +96,8 @@ def train_nerf(data_dir, out, config: NerfTrainConfig | dict,
         return manifest["results"]
     manifest["device"] = device_record(device)  # the device of the latest session (a run may resume on another)
     write_json_atomic(out / MANIFEST, manifest)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
+    with torch_threads(config.threads):
         return _fit(out, data, config, manifest, on_step, device)
-    finally:
-        torch.set_num_threads(threads)  # the caller's thread count, as it was
 
 
 def _fit(out: Path, data: OrbitData, config: NerfTrainConfig, manifest: dict,

@@ -16,6 +16,7 @@ import torch
 from frobnoscope.models import load_model
 from frobnoscope.models.autoencoders.architectures import architecture
 from frobnoscope.models.autoencoders.train import AutoencoderTrainConfig, train_autoencoder
+from frobnoscope.models.device import torch_threads
 from frobnoscope.models.nerf.data import load_orbit
 from frobnoscope.models.nerf.train import NerfTrainConfig, build_model, load_nerf_run, train_nerf
 
@@ -25,10 +26,8 @@ MARGIN_DB = 3.0
 @pytest.fixture(autouse=True)
 def one_thread():
     """One torch thread: on a shared machine more threads only make these small steps slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def psnr(output: np.ndarray, reference: np.ndarray) -> float:

@@ -8,10 +8,10 @@ import json
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from frobnoscope.interp.evaluation.field import FieldJudgeConfig, band_labels, band_rows, judge_field
+from frobnoscope.models.device import torch_threads
 from frobnoscope.models.field.config import FieldModelConfig, FieldTrainConfig, PointSamplingConfig
 from frobnoscope.models.field.metrics import best_constant, constant_predictions
 from frobnoscope.models.field.train import train_field
@@ -61,12 +61,8 @@ def short_run(tmp_path_factory, two_objects):
                              hash_max_resolution=32)
     config = FieldTrainConfig(model=model, sampling=PointSamplingConfig(points_per_step=256), steps=150,
                               heldout_points=512, eval_every=150, checkpoint_every=150, threads=1)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         train_field(folder / "two.yaml", folder / "run", config)
-    finally:
-        torch.set_num_threads(threads)
     return folder / "run"
 
 

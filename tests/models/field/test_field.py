@@ -19,6 +19,7 @@ import torch
 import yaml
 
 from frobnoscope.engine.tensor_files import load_state_dict
+from frobnoscope.models.device import torch_threads
 from frobnoscope.models.errors import ModelError
 from frobnoscope.models.field.adapter import FieldAdapter, PointBatch, load_field
 from frobnoscope.models.field.config import FieldModelConfig, FieldTrainConfig, PointSamplingConfig
@@ -35,10 +36,8 @@ CLAMP = 0.3
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
