@@ -147,10 +147,16 @@ def _commands(inputs: Path, out: Path) -> dict[str, list]:
     }
 
 
-@pytest.mark.parametrize("device", ["cuda", "cuda:3", "mps", "gpu"])
-def test_every_model_command_refuses_a_device_it_cannot_use_in_one_line(inputs, tmp_path, frob_cli, device):
-    if torch.cuda.is_available() or torch.backends.mps.is_available():
-        pytest.skip("this machine has a GPU: the devices asked for here exist")
+def unusable(device: str) -> str:
+    """`device` if torch cannot use it here; on a machine that has it, a CUDA index past the last device."""
+    usable = {"cuda": torch.cuda.is_available(), "cuda:3": torch.cuda.device_count() > 3,
+              "mps": torch.backends.mps.is_available()}.get(device, False)
+    return f"cuda:{torch.cuda.device_count()}" if usable else device
+
+
+@pytest.mark.parametrize("asked", ["cuda", "cuda:3", "mps", "gpu"])
+def test_every_model_command_refuses_a_device_it_cannot_use_in_one_line(inputs, tmp_path, frob_cli, asked):
+    device = unusable(asked)
     for name, args in _commands(inputs, tmp_path / "run").items():
         code, err = frob_cli(*args, "--device", device)
         lines = err.strip().splitlines()
@@ -166,10 +172,10 @@ def test_a_study_file_names_its_device_and_a_bad_one_is_one_line(tmp_path, frob_
     (tmp_path / "bad.yaml").write_text(f"device: gpu\n{text}")
     code, err = frob_cli("study", "run", tmp_path / "bad.yaml", "--out", tmp_path / "ws")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "device" in err, err
-    if not torch.cuda.is_available():
-        (tmp_path / "cuda.yaml").write_text(f"device: cuda\n{text}")
-        code, err = frob_cli("study", "run", tmp_path / "cuda.yaml", "--out", tmp_path / "ws")
-        assert code == 2 and "device 'cuda'" in err and len(err.strip().splitlines()) == 1, err
+    device = unusable("cuda")
+    (tmp_path / "cuda.yaml").write_text(f"device: {device}\n{text}")
+    code, err = frob_cli("study", "run", tmp_path / "cuda.yaml", "--out", tmp_path / "ws")
+    assert code == 2 and f"device {device!r}" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "ws" / "manifest.json").exists()
 
 
