@@ -122,6 +122,9 @@ def _print_stability_curve(first: Path, second: Path) -> None:
         table.add_row(str(int(point["step"])), f"{point['mean_matched_cosine']:.3f}",
                       f"{100 * point['fraction_above']:.1f}%")
     Console().print(table)
+    if curve:
+        console.print(f"chance (two random dictionaries of this shape): mean matched cosine {curve[0]['chance']:.3f}",
+                      highlight=False)
     console.print(f"wrote {second}/stability.csv and curves.png", highlight=False)
 
 

@@ -2,7 +2,8 @@
 curves.png beside curves.csv and stability.csv).
 
 Panels: held-out FVU (log scale), L0 (training batch and held-out), dead fraction, and, with a stability curve
-(against another seed), the mean Hungarian-matched decoder cosine and the share above 0.9.
+(against another seed), the mean Hungarian-matched decoder cosine and the share above 0.9, beside chance: the
+same matching of two random dictionaries of that shape.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def plot_curves(curve: list[dict], stability: list[dict], path: Path) -> None:
         stable_steps = [row["step"] for row in stability]
         axes[3].plot(stable_steps, [row["mean_matched_cosine"] for row in stability], marker="o", label="mean cosine")
         axes[3].plot(stable_steps, [row["fraction_above"] for row in stability], marker="o", label="share > 0.9")
+        if "chance" in stability[0]:
+            axes[3].axhline(stability[0]["chance"], color="grey", linestyle="--", label="chance (random dictionaries)")
         axes[3].set(title=f"stability vs {stability[0]['against']}", xlabel="step", ylim=(0, 1))
         axes[3].legend(fontsize=8)
     figure.savefig(path, dpi=90)

@@ -62,15 +62,21 @@ def matched_cosine(decoder_a: np.ndarray, decoder_b: np.ndarray) -> np.ndarray:
 
 def stability_curve(directory_a, directory_b) -> list[dict]:
     """Two seeds' stability at every checkpoint both kept a decoder snapshot of (`training.SNAPSHOTS`): step, mean
-    matched cosine, share above STABLE_COSINE."""
+    matched cosine, share above STABLE_COSINE, and `chance`: the mean matched cosine of two random Gaussian
+    dictionaries of the same shape (what matching alone gives two SAEs that learned nothing in common)."""
     from frobnoscope.interp.sae.training import read_snapshots
 
     a, b = read_snapshots(directory_a), read_snapshots(directory_b)
+    steps = sorted(set(a) & set(b))
+    if not steps:
+        return []
+    rng = np.random.default_rng(0)
+    chance = float(matched_cosine(*(rng.normal(size=a[steps[0]].shape) for _ in range(2))).mean())
     curve = []
-    for step in sorted(set(a) & set(b)):
+    for step in steps:
         matched = matched_cosine(a[step], b[step])
         curve.append({"step": step, "mean_matched_cosine": float(matched.mean()),
-                      "fraction_above": float((matched >= STABLE_COSINE).mean())})
+                      "fraction_above": float((matched >= STABLE_COSINE).mean()), "chance": chance})
     return curve
 
 

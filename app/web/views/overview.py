@@ -44,9 +44,11 @@ def convergence(reports: list, model: str) -> None:
                                         height=280), key=f"curve_{model}_{name}")
     if stability:
         stable = pd.concat(stability, ignore_index=True)
-        columns[-1].plotly_chart(px.line(stable, x="step", y="mean_matched_cosine", color="SAE", markers=True,
-                                         range_y=(0, 1), height=280, title="matched cosine vs the first seed"),
-                                 key=f"curve_{model}_stability")
+        figure = px.line(stable, x="step", y="mean_matched_cosine", color="SAE", markers=True, range_y=(0, 1),
+                         height=280, title="matched cosine vs the first seed")
+        if "chance" in stable:  # two random dictionaries of the same shape, matched the same way
+            figure.add_hline(y=float(stable["chance"].iloc[0]), line_dash="dash", annotation_text="chance")
+        columns[-1].plotly_chart(figure, key=f"curve_{model}_stability")
 
 
 def model_headlines(ws, model: str) -> None:

@@ -70,6 +70,8 @@ def test_stability_along_the_run_ends_at_the_finished_saes_stability(seeds, tmp_
     final = stability(load_sae(first), load_sae(second))
     assert curve[-1]["mean_matched_cosine"] == pytest.approx(final["mean_matched_cosine"], abs=2e-3)
     assert curve[-1]["fraction_above"] == pytest.approx(final["fraction_above"], abs=1 / WIDTH)
+    chance = {point["chance"] for point in curve}  # one chance level per curve, from random dictionaries
+    assert len(chance) == 1 and 0 < chance.pop() < curve[-1]["mean_matched_cosine"]
     same = tmp_path / "copy"
     shutil.copytree(first, same)
     assert all(point["mean_matched_cosine"] == pytest.approx(1.0, abs=1e-3) for point in stability_curve(first, same))
