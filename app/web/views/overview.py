@@ -35,13 +35,13 @@ def convergence(reports: list, model: str) -> None:
     if not curves:
         return
     table = pd.concat(curves, ignore_index=True)
-    charts = [("heldout_fvu", "held-out FVU", True), ("heldout_l0", "held-out L0", False),
-              ("dead_fraction", "dead fraction", False)]
+    charts = [("heldout_fvu", "held-out FVU", {"log_y": True}), ("heldout_l0", "held-out L0", {}),
+              ("dead_fraction", "dead fraction", {"range_y": (0, 1)})]
     columns = st.columns(len(charts) + bool(stability))
-    for column, (name, title, log) in zip(columns, charts):
+    for column, (name, title, axis) in zip(columns, charts):
         if name in table:
-            column.plotly_chart(px.line(table, x="step", y=name, color="SAE", markers=True, log_y=log, title=title,
-                                        height=280), key=f"curve_{model}_{name}")
+            column.plotly_chart(px.line(table, x="step", y=name, color="SAE", markers=True, title=title, height=280,
+                                        **axis), key=f"curve_{model}_{name}")
     if stability:
         stable = pd.concat(stability, ignore_index=True)
         figure = px.line(stable, x="step", y="mean_matched_cosine", color="SAE", markers=True, range_y=(0, 1),
@@ -84,7 +84,9 @@ def model_headlines(ws, model: str) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True,
                      column_config={"matched_fraction": st.column_config.NumberColumn("matched share", format="percent"),
                                     "null_matched_fraction": st.column_config.NumberColumn("null share",
-                                                                                           format="percent")})
+                                                                                           format="percent"),
+                                    "matched_above_null": st.column_config.NumberColumn("above null",
+                                                                                        format="%.1f")})
         st.caption("features matching ground truth (|r| >= 0.5 or IoU >= 0.04): trained weights beside the same "
                    "architecture with random weights; the null share is how many match other frames' ground truth "
                    "(the bars' false-positive rate), and 'above null' the matches beyond it")
